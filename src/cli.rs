@@ -1,0 +1,172 @@
+//! The command line: `neurons list | run | predict`.
+//!
+//! Arguments are parsed by clap into typed values, then each subcommand calls the library. Errors
+//! come back as values; `main` prints them on one line and picks the exit code.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::labs::{Lab, RunOptions};
+use crate::report::RunDir;
+use crate::train::{Console, DeviceChoice};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "neurons",
+    version,
+    about = "Every system of the FIDLE lecture \"Deep Learning, histoire et principes\", from the first neuron to GANs, as labs you can run",
+    after_help = "Start with `neurons list`, then e.g. `neurons run mlp-classifier --quick`."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every lab: its name, lecture chapter, default data set and what it shows
+    List,
+    /// Train a lab and leave a run directory with metrics, weights and pictures
+    Run(RunArgs),
+    /// Predict inputs with the model of a finished run
+    Predict(PredictArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The lab to run (see `neurons list`)
+    #[arg(value_enum)]
+    pub lab: Lab,
+    /// Passes over the training data (default: the lab's)
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Samples per optimizer step (default: the lab's)
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Learning rate (default: the lab's)
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// How the learning rate changes over the run (default: the lab's)
+    #[arg(long, value_enum)]
+    pub lr_schedule: Option<crate::train::schedule::LrSchedule>,
+    /// Seed of every random choice: same seed, same machine, same metrics
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where to compute: cpu, cuda or cuda:N
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceChoice,
+    /// A named data set, e.g. mnist-10k (embedded), mnist, fashion-mnist (downloaded)
+    #[arg(long, conflicts_with = "data")]
+    pub dataset: Option<String>,
+    /// Read the data from this file or folder instead
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// The run directory (default: runs/<lab>-<YYYYMMDD-HHMMSS>)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Settings that finish in seconds, for tests and demos
+    #[arg(long)]
+    pub quick: bool,
+    /// Print summary.json on stdout at the end (progress goes to stderr)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// The run directory whose model predicts
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Inputs: PNG pictures of a digit, or IDX image files
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::List => {
+            list();
+            Ok(())
+        }
+        Command::Run(args) => run_lab(args),
+        Command::Predict(args) => predict(args),
+    }
+}
+
+fn list() {
+    let labs: Vec<_> = Lab::ALL.iter().map(|l| l.info()).collect();
+    let name_width = labs.iter().map(|l| l.name.len()).max().unwrap_or(0);
+    let chapter_width = labs.iter().map(|l| l.chapter.len()).max().unwrap_or(0);
+    let dataset_width = labs.iter().map(|l| l.dataset.len()).max().unwrap_or(0);
+    for lab in labs {
+        println!(
+            "{:name_width$}  {:chapter_width$}  {:dataset_width$}  {}",
+            lab.name, lab.chapter, lab.dataset, lab.shows
+        );
+    }
+}
+
+fn run_lab(args: RunArgs) -> anyhow::Result<()> {
+    let lab = args.lab;
+    if args.epochs == Some(0) || args.batch_size == Some(0) {
+        return Err(crate::error::Error::Usage(
+            "--epochs and --batch-size must be at least 1".to_string(),
+        )
+        .into());
+    }
+    if let Some(lr) = args.lr
+        && !(lr.is_finite() && lr > 0.0)
+    {
+        return Err(crate::error::Error::Usage(format!(
+            "--lr {lr}: the learning rate must be a positive number"
+        ))
+        .into());
+    }
+    let console = Console::new(args.json);
+    let options = RunOptions {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        lr_schedule: args.lr_schedule,
+        seed: args.seed,
+        device: args.device,
+        dataset: args.dataset,
+        data: args.data,
+        quick: args.quick,
+    };
+    let run = RunDir::create(args.out.as_deref(), lab.info().name)?;
+    let summary = lab.run(&options, &run, &console).with_context(|| {
+        format!(
+            "{} failed (run directory {})",
+            lab.info().name,
+            run.path().display()
+        )
+    })?;
+    run.write_json("summary.json", &summary)?;
+    let metrics: Vec<String> = summary
+        .metrics
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.4}"))
+        .collect();
+    console.line(&format!(
+        "done in {:.1} s: test {}; run directory {}",
+        summary.train_seconds,
+        metrics.join(", "),
+        run.path().display()
+    ));
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    }
+    Ok(())
+}
+
+fn predict(args: PredictArgs) -> anyhow::Result<()> {
+    let run = RunDir::open(&args.run)?;
+    let lab = Lab::of_run(&run)?;
+    for line in lab.predict(&run, &args.inputs)? {
+        println!("{line}");
+    }
+    Ok(())
+}

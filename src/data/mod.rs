@@ -1,0 +1,7 @@
+//! Data sets and how they reach a model: readers (IDX), the embedded and downloadable image sets,
+//! batching for burn's data loader, and user inputs for `predict`.
+
+pub mod download;
+pub mod idx;
+pub mod images;
+pub mod mnist;

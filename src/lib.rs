@@ -1,0 +1,15 @@
+//! `neurons`: every system of the FIDLE lecture "Deep Learning, histoire et principes… De la
+//! régression aux GANs", each as a lab that trains on real data and leaves a run directory.
+//!
+//! - [`data`]: data sets (IDX, embedded MNIST, downloads) and batching;
+//! - [`train`]: devices, seeding, the training loop, progress and metrics;
+//! - [`report`]: the run directory (config, metrics, summary, weights) and pictures;
+//! - [`labs`]: one module per lab of the lecture;
+//! - [`cli`]: the command line.
+
+pub mod cli;
+pub mod data;
+pub mod error;
+pub mod labs;
+pub mod report;
+pub mod train;

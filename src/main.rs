@@ -1,0 +1,16 @@
+//! The `neurons` command: parse the arguments, run, and turn any error into one line and an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = neurons::cli::Cli::parse();
+    match neurons::cli::run(cli) {
+        Ok(()) => ExitCode::from(neurons::error::EXIT_OK),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(neurons::error::exit_code(&err))
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The pictures of a classification run: loss and accuracy curves, the confusion matrix, and the
+//! misclassified test images with what the model thought they were.
+
+use super::metrics::Split;
+use super::picture::{GreyImage, confusion_matrix, image_grid};
+use super::plot::{Curve, line_chart};
+use super::{MetricsLog, RunDir};
+use crate::data::images::ImageSet;
+use crate::error::Result;
+
+/// How many misclassified images the grid shows at most.
+const MISCLASSIFIED_SHOWN: usize = 40;
+
+/// Draws `loss.png`, `accuracy.png`, `confusion-matrix.png` and `misclassified.png`.
+pub fn write_pictures(
+    run: &RunDir,
+    title: &str,
+    log: &MetricsLog,
+    test: &ImageSet,
+    classes: &[String],
+    predicted: &[u8],
+) -> Result<()> {
+    for (file, metric, label) in [
+        ("loss.png", None, "loss"),
+        ("accuracy.png", Some("accuracy"), "accuracy"),
+    ] {
+        let curves = [Split::Train, Split::Test].map(|split| Curve {
+            label: split.name().to_string(),
+            points: log.series(split, metric),
+        });
+        line_chart(
+            &run.file(file),
+            &format!("{title}: {label}"),
+            "epoch",
+            label,
+            &curves,
+        )?;
+    }
+
+    let counts = crate::train::classify::confusion(&test.labels, predicted, classes.len());
+    confusion_matrix(
+        &run.file("confusion-matrix.png"),
+        &format!("{title}: confusion matrix (test)"),
+        &counts,
+        classes,
+    )?;
+
+    let wrong: Vec<usize> = (0..test.len())
+        .filter(|&i| predicted[i] != test.labels[i])
+        .take(MISCLASSIFIED_SHOWN)
+        .collect();
+    let pixels: Vec<Vec<f32>> = wrong.iter().map(|&i| test.image_f32(i)).collect();
+    let images: Vec<GreyImage> = pixels
+        .iter()
+        .map(|p| GreyImage {
+            width: test.cols,
+            height: test.rows,
+            pixels: p,
+        })
+        .collect();
+    let captions: Vec<String> = wrong
+        .iter()
+        .map(|&i| {
+            let name = |k: u8| classes.get(k as usize).cloned().unwrap_or_default();
+            format!("{} (true {})", name(predicted[i]), name(test.labels[i]))
+        })
+        .collect();
+    image_grid(
+        &run.file("misclassified.png"),
+        &images,
+        8,
+        3,
+        Some(&captions),
+    )
+}

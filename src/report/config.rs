@@ -1,0 +1,40 @@
+//! The parts of `config.toml` that every lab shares. Each lab's config nests these next to its
+//! own `[model]` table, and unknown keys are rejected when a run is read back.
+
+use serde::{Deserialize, Serialize};
+
+/// The version of `neurons` that made a run.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Which data a run learnt from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// `--dataset` name, or the folder given by `--data`.
+    pub dataset: String,
+    /// Where the data came from: embedded, downloaded, a folder.
+    pub origin: String,
+    pub train_samples: usize,
+    pub test_samples: usize,
+}
+
+/// How a network was trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingConfig {
+    pub seed: u64,
+    pub device: String,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub optimizer: String,
+    pub lr_schedule: crate::train::schedule::LrSchedule,
+    /// Whether `--quick` chose the settings.
+    pub quick: bool,
+}
+
+/// Just the `lab` key of any `config.toml`, to find which lab made a run.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LabOfRun {
+    pub lab: String,
+}

@@ -1,0 +1,121 @@
+//! What the user sees while a model learns: a live bar per epoch on a terminal (batches done,
+//! loss, accuracy, samples/s, ETA), one plain line per epoch otherwise.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Where a run's messages go: stdout, or stderr when `--json` keeps stdout for the summary.
+#[derive(Debug, Clone, Copy)]
+pub struct Console {
+    to_stderr: bool,
+}
+
+impl Console {
+    pub fn new(json: bool) -> Self {
+        Self { to_stderr: json }
+    }
+
+    /// Prints one line for the user.
+    pub fn line(&self, text: &str) {
+        if self.to_stderr {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+    }
+
+    fn is_terminal(&self) -> bool {
+        if self.to_stderr {
+            std::io::stderr().is_terminal()
+        } else {
+            std::io::stdout().is_terminal()
+        }
+    }
+}
+
+/// The progress of one epoch.
+pub struct EpochProgress {
+    bar: Option<ProgressBar>,
+    started: Instant,
+    samples: usize,
+    loss_sum: f64,
+    correct: usize,
+    batches: usize,
+}
+
+impl EpochProgress {
+    /// Starts the display of epoch `epoch` of `epochs`, made of `batches` batches.
+    pub fn start(console: &Console, epoch: usize, epochs: usize, batches: usize) -> Self {
+        let bar = console.is_terminal().then(|| {
+            let bar = ProgressBar::new(batches as u64);
+            if console.to_stderr {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            } else {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stdout());
+            }
+            let style = ProgressStyle::with_template(
+                "epoch {prefix} [{bar:25}] {pos}/{len} {msg} ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar.set_prefix(format!("{epoch}/{epochs}"));
+            bar
+        });
+        Self {
+            bar,
+            started: Instant::now(),
+            samples: 0,
+            loss_sum: 0.0,
+            correct: 0,
+            batches: 0,
+        }
+    }
+
+    /// Records one batch: its mean loss, how many of its `size` samples were right.
+    pub fn batch(&mut self, loss: f64, correct: usize, size: usize) {
+        self.batches += 1;
+        self.samples += size;
+        self.loss_sum += loss * size as f64;
+        self.correct += correct;
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!(
+                "loss {:.4} acc {:.4} {:.0} samples/s",
+                self.mean_loss(),
+                self.accuracy(),
+                self.samples_per_second()
+            ));
+            bar.inc(1);
+        }
+    }
+
+    pub fn mean_loss(&self) -> f64 {
+        self.loss_sum / self.samples.max(1) as f64
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.samples.max(1) as f64
+    }
+
+    pub fn samples(&self) -> usize {
+        self.samples
+    }
+
+    pub fn seconds(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    pub fn samples_per_second(&self) -> f64 {
+        self.samples as f64 / self.seconds().max(1e-9)
+    }
+
+    /// Clears the bar and prints the epoch's line.
+    pub fn finish(self, console: &Console, line: &str) {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+        console.line(line);
+    }
+}
