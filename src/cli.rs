@@ -72,6 +72,8 @@ pub struct RunArgs {
     /// Print summary.json on stdout at the end (progress goes to stderr)
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub lab_args: crate::labs::LabArgs,
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +126,7 @@ fn run_lab(args: RunArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
+    lab.check_flags(&args.lab_args)?;
     let console = Console::new(args.json);
     let options = RunOptions {
         epochs: args.epochs,
@@ -135,6 +138,7 @@ fn run_lab(args: RunArgs) -> anyhow::Result<()> {
         dataset: args.dataset,
         data: args.data,
         quick: args.quick,
+        lab_args: args.lab_args,
     };
     let run = RunDir::create(args.out.as_deref(), lab.info().name)?;
     let summary = lab.run(&options, &run, &console).with_context(|| {
@@ -151,7 +155,7 @@ fn run_lab(args: RunArgs) -> anyhow::Result<()> {
         .map(|(k, v)| format!("{k} {v:.4}"))
         .collect();
     console.line(&format!(
-        "done in {:.1} s: test {}; run directory {}",
+        "done in {:.1} s: {}; run directory {}",
         summary.train_seconds,
         metrics.join(", "),
         run.path().display()

@@ -54,6 +54,17 @@ pub enum Error {
         max: u8,
     },
 
+    #[error("{source_name}: {reason}")]
+    BadCsv { source_name: String, reason: String },
+
+    #[error("{source_name}: row {row}, column {column:?}: {reason}")]
+    BadCell {
+        source_name: String,
+        row: usize,
+        column: String,
+        reason: String,
+    },
+
     #[error("{}: {reason}", path.display())]
     BadImage { path: PathBuf, reason: String },
 
@@ -81,6 +92,9 @@ pub enum Error {
         batch: usize,
         value: f32,
     },
+
+    #[error("{0}")]
+    Numerical(String),
 
     #[error("data loader: {0}")]
     DataLoader(String),

@@ -5,11 +5,13 @@
 //! - [`train`]: devices, seeding, the training loop, progress and metrics;
 //! - [`report`]: the run directory (config, metrics, summary, weights) and pictures;
 //! - [`labs`]: one module per lab of the lecture;
+//! - [`linalg`]: least squares and SVD for the classical labs;
 //! - [`cli`]: the command line.
 
 pub mod cli;
 pub mod data;
 pub mod error;
 pub mod labs;
+pub mod linalg;
 pub mod report;
 pub mod train;

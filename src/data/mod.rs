@@ -4,4 +4,7 @@
 pub mod download;
 pub mod idx;
 pub mod images;
+pub mod iris;
 pub mod mnist;
+pub mod synthetic;
+pub mod table;

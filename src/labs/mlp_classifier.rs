@@ -30,6 +30,7 @@ pub const INFO: LabInfo = LabInfo {
     chapter: "Classification with a DNN (FIDLE MNIST1)",
     dataset: "mnist-10k",
     shows: "a dense network with two hidden layers learns to read handwritten digits",
+    flags: &[],
 };
 
 // --- Config ------------------------------------------------------------------------------------
@@ -215,6 +216,7 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
             ("loss".to_string(), test.loss),
         ]
         .into(),
+        parameters: Default::default(),
     })
 }
 

@@ -3,6 +3,7 @@
 //! A lab has a name, the slide it comes from, a default data set, and a `run` that trains it into
 //! a run directory; some also `predict`. Nothing here knows how any lab works inside.
 
+pub mod linear_regression;
 pub mod mlp_classifier;
 
 use std::path::PathBuf;
@@ -15,6 +16,8 @@ use crate::train::{Console, DeviceChoice};
 /// Every lab that `neurons run` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lab {
+    /// Linear regression and gradient descent: a line through noisy points
+    LinearRegression,
     /// Classification with a DNN: dense layers read handwritten digits
     MlpClassifier,
 }
@@ -28,11 +31,82 @@ pub struct LabInfo {
     pub dataset: &'static str,
     /// One sentence on what it shows.
     pub shows: &'static str,
+    /// The lab-specific flags it takes (see [`LabArgs`]).
+    pub flags: &'static [&'static str],
+}
+
+/// Flags that only some labs take; `LabInfo::flags` says which. `None` means the lab's default.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LabArgs {
+    /// The column to predict, with --data FILE.csv
+    #[arg(long)]
+    pub target: Option<String>,
+    /// The CSV separator, with --data FILE.csv (default ',')
+    #[arg(long)]
+    pub sep: Option<char>,
+    /// Number of synthetic points
+    #[arg(long)]
+    pub n: Option<usize>,
+    /// Slope a of the synthetic line y = a·x + b + noise
+    #[arg(long, allow_hyphen_values = true)]
+    pub slope: Option<f64>,
+    /// Intercept b of the synthetic line
+    #[arg(long, allow_hyphen_values = true)]
+    pub intercept: Option<f64>,
+    /// Standard deviation of the synthetic noise
+    #[arg(long)]
+    pub noise: Option<f64>,
+    /// Polynomial degrees to fit, e.g. 1,5,24
+    #[arg(long, value_delimiter = ',')]
+    pub degrees: Option<Vec<usize>>,
+    /// Add the features' powers up to this degree (logistic regression)
+    #[arg(long)]
+    pub poly: Option<usize>,
+    /// Number of clusters
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// Number of k-means restarts, the best kept
+    #[arg(long)]
+    pub restarts: Option<usize>,
+}
+
+impl LabArgs {
+    /// The flags given on the command line.
+    pub fn given(&self) -> Vec<&'static str> {
+        [
+            ("--target", self.target.is_some()),
+            ("--sep", self.sep.is_some()),
+            ("--n", self.n.is_some()),
+            ("--slope", self.slope.is_some()),
+            ("--intercept", self.intercept.is_some()),
+            ("--noise", self.noise.is_some()),
+            ("--degrees", self.degrees.is_some()),
+            ("--poly", self.poly.is_some()),
+            ("--k", self.k.is_some()),
+            ("--restarts", self.restarts.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, given)| *given)
+        .map(|(flag, _)| flag)
+        .collect()
+    }
+
+    /// The CSV separator as a byte.
+    pub fn separator(&self) -> Result<u8> {
+        match self.sep {
+            None => Ok(b','),
+            Some(c) if c.is_ascii() => Ok(c as u8),
+            Some(c) => Err(Error::Usage(format!(
+                "--sep {c:?}: the separator must be one ASCII character"
+            ))),
+        }
+    }
 }
 
 /// The settings of `neurons run` that every lab understands; `None` means the lab's default.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
+    pub lab_args: LabArgs,
     pub epochs: Option<usize>,
     pub batch_size: Option<usize>,
     pub lr: Option<f64>,
@@ -45,10 +119,11 @@ pub struct RunOptions {
 }
 
 impl Lab {
-    pub const ALL: [Lab; 1] = [Lab::MlpClassifier];
+    pub const ALL: [Lab; 2] = [Lab::LinearRegression, Lab::MlpClassifier];
 
     pub fn info(self) -> LabInfo {
         match self {
+            Lab::LinearRegression => linear_regression::INFO,
             Lab::MlpClassifier => mlp_classifier::INFO,
         }
     }
@@ -56,6 +131,7 @@ impl Lab {
     /// Trains the lab into `run`, returning what goes into `summary.json`.
     pub fn run(self, options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summary> {
         match self {
+            Lab::LinearRegression => linear_regression::run(options, run, console),
             Lab::MlpClassifier => mlp_classifier::run(options, run, console),
         }
     }
@@ -64,7 +140,28 @@ impl Lab {
     pub fn predict(self, run: &RunDir, inputs: &[PathBuf]) -> Result<Vec<String>> {
         match self {
             Lab::MlpClassifier => mlp_classifier::predict(run, inputs),
+            other => Err(Error::Usage(format!(
+                "{} has no predict",
+                other.info().name
+            ))),
         }
+    }
+
+    /// Refuses lab-specific flags that this lab does not take.
+    pub fn check_flags(self, args: &LabArgs) -> Result<()> {
+        let info = self.info();
+        if let Some(flag) = args.given().into_iter().find(|f| !info.flags.contains(f)) {
+            let takes = if info.flags.is_empty() {
+                "none".to_string()
+            } else {
+                info.flags.join(", ")
+            };
+            return Err(Error::Usage(format!(
+                "{flag} does not apply to {} (its own flags: {takes})",
+                info.name
+            )));
+        }
+        Ok(())
     }
 
     /// The lab that made a run, read from its `config.toml`.

@@ -162,6 +162,9 @@ pub struct Summary {
     pub samples_per_second: f64,
     /// The final test metrics, e.g. `{"accuracy": 0.97, "loss": 0.09}`.
     pub metrics: BTreeMap<String, f64>,
+    /// Learnt parameters worth reading, e.g. `{"theta_closed_form": [4.1, 1.8]}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, Vec<f64>>,
 }
 
 #[cfg(test)]

@@ -141,3 +141,147 @@ pub fn line_chart(
         Ok(())
     })
 }
+
+/// A named group of points, drawn in its own colour (a class, a cluster).
+pub struct PointGroup {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A scatter chart: groups of points, optional curves (fitted lines), optional markers
+/// (centroids), and an optional background map of a value in 0..=1 (a probability).
+pub struct Scatter<'a> {
+    pub title: &'a str,
+    pub x_label: &'a str,
+    pub y_label: &'a str,
+    pub groups: Vec<PointGroup>,
+    pub curves: Vec<Curve>,
+    pub markers: Vec<(f64, f64)>,
+    pub background: Option<&'a dyn Fn(f64, f64) -> f64>,
+}
+
+impl<'a> Scatter<'a> {
+    pub fn new(title: &'a str, x_label: &'a str, y_label: &'a str) -> Self {
+        Self {
+            title,
+            x_label,
+            y_label,
+            groups: Vec::new(),
+            curves: Vec::new(),
+            markers: Vec::new(),
+            background: None,
+        }
+    }
+}
+
+/// The pieces of a curve that lie inside `ys`, so that a wild fit does not draw across the frame.
+fn segments_inside(points: &[(f64, f64)], ys: &std::ops::Range<f64>) -> Vec<Vec<(f64, f64)>> {
+    let mut segments = vec![Vec::new()];
+    for &(x, y) in points {
+        if ys.contains(&y) {
+            if let Some(last) = segments.last_mut() {
+                last.push((x, y));
+            }
+        } else if segments.last().is_some_and(|s| !s.is_empty()) {
+            segments.push(Vec::new());
+        }
+    }
+    segments.retain(|s| s.len() > 1);
+    segments
+}
+
+/// Draws a [`Scatter`] chart into a PNG file.
+pub fn scatter_chart(path: &Path, plot: &Scatter) -> Result<()> {
+    render_png(path, (800, 600), |root| {
+        let xs = padded_range(
+            plot.groups
+                .iter()
+                .flat_map(|g| g.points.iter().map(|p| p.0))
+                .chain(plot.markers.iter().map(|p| p.0)),
+        );
+        let ys = padded_range(
+            plot.groups
+                .iter()
+                .flat_map(|g| g.points.iter().map(|p| p.1))
+                .chain(plot.markers.iter().map(|p| p.1)),
+        );
+        let mut chart = ChartBuilder::on(root)
+            .caption(plot.title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(xs.clone(), ys.clone())?;
+        chart
+            .configure_mesh()
+            .x_desc(plot.x_label)
+            .y_desc(plot.y_label)
+            .label_style(("sans-serif", 14))
+            .draw()?;
+        if let Some(value) = plot.background {
+            let cells = 120;
+            let (dx, dy) = (
+                (xs.end - xs.start) / cells as f64,
+                (ys.end - ys.start) / cells as f64,
+            );
+            chart.draw_series((0..cells * cells).map(|k| {
+                let (i, j) = (k % cells, k / cells);
+                let (x, y) = (xs.start + i as f64 * dx, ys.start + j as f64 * dy);
+                let v = value(x + dx / 2.0, y + dy / 2.0).clamp(0.0, 1.0);
+                // pale blue (0) to pale red (1), darker where v crosses ½: the decision boundary
+                let edge = if (v - 0.5).abs() < 0.02 { 0.55 } else { 1.0 };
+                let shade = |lo: f64, hi: f64| ((lo + (hi - lo) * v) * edge) as u8;
+                let color = RGBColor(
+                    shade(190.0, 255.0),
+                    shade(205.0, 190.0),
+                    shade(255.0, 190.0),
+                );
+                Rectangle::new([(x, y), (x + dx, y + dy)], color.filled())
+            }))?;
+        }
+        for (i, group) in plot.groups.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            chart
+                .draw_series(
+                    group
+                        .points
+                        .iter()
+                        .map(|&p| Circle::new(p, 3, color.filled())),
+                )?
+                .label(group.label.as_str())
+                .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+        }
+        for (i, curve) in plot.curves.iter().enumerate() {
+            let color = PALETTE[(i + plot.groups.len().max(1)) % PALETTE.len()];
+            let mut first = true;
+            for segment in segments_inside(&curve.points, &ys) {
+                // each curve thinner than the one before, so that curves that coincide stay visible
+                let width = 4u32.saturating_sub(i as u32).max(1);
+                let series =
+                    chart.draw_series(LineSeries::new(segment, color.stroke_width(width)))?;
+                if first {
+                    series.label(curve.label.as_str()).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+                    });
+                    first = false;
+                }
+            }
+        }
+        if !plot.markers.is_empty() {
+            chart
+                .draw_series(
+                    plot.markers
+                        .iter()
+                        .map(|&p| Cross::new(p, 9, BLACK.stroke_width(3))),
+                )?
+                .label("centroids")
+                .legend(|(x, y)| Cross::new((x + 10, y), 5, BLACK.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()?;
+        Ok(())
+    })
+}

@@ -1,0 +1,126 @@
+//! Classical linear algebra on `f64` rows, through faer: least squares by QR, and the SVD.
+//! The labs hold their data as rows (`Vec<Vec<f64>>`); these functions convert at the border.
+
+use faer::Mat;
+use faer::prelude::SolveLstsq;
+
+use crate::error::{Error, Result};
+
+/// The matrix whose rows are `rows` (all of the same length).
+pub fn matrix(rows: &[Vec<f64>]) -> Mat<f64> {
+    let d = rows.first().map_or(0, Vec::len);
+    Mat::from_fn(rows.len(), d, |i, j| rows[i][j])
+}
+
+/// θ̂ minimising ‖Xθ − y‖², by a column-pivoted QR factorisation of X: numerically stable, and
+/// never forms (XᵀX)⁻¹. Fails when the columns of X are (nearly) collinear.
+pub fn least_squares(x: &[Vec<f64>], y: &[f64]) -> Result<Vec<f64>> {
+    let a = matrix(x);
+    let b = Mat::from_fn(y.len(), 1, |i, _| y[i]);
+    let qr = a.col_piv_qr();
+    // the diagonal of R tells the rank: a tiny pivot means a column adds nothing new
+    let r = qr.R();
+    let largest = (0..r.ncols().min(r.nrows()))
+        .map(|i| r[(i, i)].abs())
+        .fold(0.0, f64::max);
+    let rank = (0..r.ncols().min(r.nrows()))
+        .filter(|&i| r[(i, i)].abs() > 1e-12 * largest.max(1e-300))
+        .count();
+    if rank < a.ncols() {
+        return Err(Error::Numerical(format!(
+            "least squares: the {} columns are collinear (rank {rank}); remove redundant features",
+            a.ncols()
+        )));
+    }
+    let theta = qr.solve_lstsq(&b);
+    Ok((0..theta.nrows()).map(|i| theta[(i, 0)]).collect())
+}
+
+/// The thin singular value decomposition X = U·diag(s)·Vᵀ: returns (U's columns as rows of
+/// scores, s, V's columns as rows: the right singular vectors).
+pub struct ThinSvd {
+    /// `n × k`
+    pub u: Mat<f64>,
+    /// `k` singular values, largest first
+    pub s: Vec<f64>,
+    /// `k` right singular vectors, one per row (`k × d`)
+    pub vt: Vec<Vec<f64>>,
+}
+
+pub fn thin_svd(x: &[Vec<f64>]) -> Result<ThinSvd> {
+    let a = matrix(x);
+    let svd = a
+        .thin_svd()
+        .map_err(|e| Error::Numerical(format!("SVD did not converge: {e:?}")))?;
+    let s: Vec<f64> = svd.S().column_vector().iter().copied().collect();
+    let v = svd.V();
+    let vt = (0..v.ncols())
+        .map(|k| (0..v.nrows()).map(|j| v[(j, k)]).collect())
+        .collect();
+    Ok(ThinSvd {
+        u: svd.U().to_owned(),
+        s,
+        vt,
+    })
+}
+
+/// The eigenvalues of a symmetric matrix, largest first.
+pub fn symmetric_eigenvalues(m: &[Vec<f64>]) -> Result<Vec<f64>> {
+    let a = matrix(m);
+    let mut values = a
+        .self_adjoint_eigenvalues(faer::Side::Lower)
+        .map_err(|e| Error::Numerical(format!("eigenvalues did not converge: {e:?}")))?;
+    values.sort_by(|a, b| b.total_cmp(a));
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn least_squares_recovers_an_exact_solution() {
+        let x: Vec<Vec<f64>> = (0..10)
+            .map(|i| vec![i as f64, (i * i) as f64 % 7.0, 1.0])
+            .collect();
+        let y: Vec<f64> = x.iter().map(|r| 3.0 * r[0] - 2.0 * r[1] + 0.5).collect();
+        let theta = least_squares(&x, &y).unwrap();
+        for (t, e) in theta.iter().zip([3.0, -2.0, 0.5]) {
+            assert!((t - e).abs() < 1e-10, "{theta:?}");
+        }
+    }
+
+    #[test]
+    fn collinear_columns_are_an_error() {
+        let x: Vec<Vec<f64>> = (0..10)
+            .map(|i| vec![i as f64, 2.0 * i as f64, 1.0])
+            .collect();
+        let y: Vec<f64> = (0..10).map(|i| i as f64).collect();
+        assert!(
+            least_squares(&x, &y)
+                .unwrap_err()
+                .to_string()
+                .contains("collinear")
+        );
+    }
+
+    #[test]
+    fn the_svd_reconstructs_the_matrix() {
+        let x = vec![
+            vec![1.0, 2.0, 3.0],
+            vec![4.0, 5.0, 6.0],
+            vec![7.0, 8.0, 10.0],
+            vec![1.0, 0.0, 1.0],
+        ];
+        let svd = thin_svd(&x).unwrap();
+        assert!(svd.s.windows(2).all(|w| w[0] >= w[1]));
+        for i in 0..4 {
+            for j in 0..3 {
+                let v: f64 = (0..svd.s.len())
+                    .map(|k| svd.u[(i, k)] * svd.s[k] * svd.vt[k][j])
+                    .sum();
+                assert!((v - x[i][j]).abs() < 1e-10);
+            }
+        }
+    }
+}
