@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::labs::{Lab, RunOptions};
 use crate::report::RunDir;
+use crate::train::progress::print_line;
 use crate::train::{Console, DeviceChoice};
 
 #[derive(Debug, Parser)]
@@ -103,10 +104,10 @@ fn list() {
     let chapter_width = labs.iter().map(|l| l.chapter.len()).max().unwrap_or(0);
     let dataset_width = labs.iter().map(|l| l.dataset.len()).max().unwrap_or(0);
     for lab in labs {
-        println!(
+        print_line(&format!(
             "{:name_width$}  {:chapter_width$}  {:dataset_width$}  {}",
             lab.name, lab.chapter, lab.dataset, lab.shows
-        );
+        ));
     }
 }
 
@@ -149,11 +150,15 @@ fn run_lab(args: RunArgs) -> anyhow::Result<()> {
         )
     })?;
     run.write_json("summary.json", &summary)?;
-    let metrics: Vec<String> = summary
-        .metrics
-        .iter()
-        .map(|(k, v)| format!("{k} {v:.4}"))
-        .collect();
+    let metrics: Vec<String> = if summary.metrics.len() <= 6 {
+        summary
+            .metrics
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.4}"))
+            .collect()
+    } else {
+        vec![format!("{} figures in summary.json", summary.metrics.len())]
+    };
     console.line(&format!(
         "done in {:.1} s: {}; run directory {}",
         summary.train_seconds,
@@ -161,7 +166,7 @@ fn run_lab(args: RunArgs) -> anyhow::Result<()> {
         run.path().display()
     ));
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        print_line(&serde_json::to_string_pretty(&summary)?);
     }
     Ok(())
 }
@@ -170,7 +175,7 @@ fn predict(args: PredictArgs) -> anyhow::Result<()> {
     let run = RunDir::open(&args.run)?;
     let lab = Lab::of_run(&run)?;
     for line in lab.predict(&run, &args.inputs)? {
-        println!("{line}");
+        print_line(&line);
     }
     Ok(())
 }

@@ -64,6 +64,79 @@ pub fn thin_svd(x: &[Vec<f64>]) -> Result<ThinSvd> {
     })
 }
 
+/// Principal component analysis: the SVD of the centred data X − μ = U·S·Vᵀ. The rows of Vᵀ are
+/// the principal axes; the variance along axis k is sₖ²/(n − 1).
+#[derive(Debug, Clone)]
+pub struct Pca {
+    pub mean: Vec<f64>,
+    /// Principal axes, one per row, most variance first.
+    pub components: Vec<Vec<f64>>,
+    /// Variance of the data along each axis.
+    pub explained_variance: Vec<f64>,
+    /// The total variance of the data (the trace of its covariance).
+    pub total_variance: f64,
+}
+
+impl Pca {
+    pub fn fit(x: &[Vec<f64>]) -> Result<Self> {
+        let n = x.len();
+        if n < 2 {
+            return Err(Error::Numerical(
+                "PCA needs at least two points".to_string(),
+            ));
+        }
+        let d = x[0].len();
+        let mean: Vec<f64> = (0..d)
+            .map(|j| x.iter().map(|r| r[j]).sum::<f64>() / n as f64)
+            .collect();
+        let centred: Vec<Vec<f64>> = x
+            .iter()
+            .map(|r| r.iter().zip(&mean).map(|(a, m)| a - m).collect())
+            .collect();
+        let total_variance = centred.iter().flatten().map(|v| v * v).sum::<f64>() / (n - 1) as f64;
+        let svd = thin_svd(&centred)?;
+        Ok(Self {
+            mean,
+            components: svd.vt,
+            explained_variance: svd.s.iter().map(|s| s * s / (n - 1) as f64).collect(),
+            total_variance,
+        })
+    }
+
+    /// The share of the total variance that each axis explains.
+    pub fn explained_variance_ratio(&self) -> Vec<f64> {
+        self.explained_variance
+            .iter()
+            .map(|v| v / self.total_variance.max(1e-300))
+            .collect()
+    }
+
+    /// Coordinates of `row` on the first `k` axes.
+    pub fn project(&self, row: &[f64], k: usize) -> Vec<f64> {
+        self.components
+            .iter()
+            .take(k)
+            .map(|axis| {
+                axis.iter()
+                    .zip(row.iter().zip(&self.mean))
+                    .map(|(a, (x, m))| a * (x - m))
+                    .sum()
+            })
+            .collect()
+    }
+
+    /// The point rebuilt from its first `k` coordinates: μ + Σₖ zₖ·axisₖ.
+    pub fn reconstruct(&self, coordinates: &[f64]) -> Vec<f64> {
+        let mut row = self.mean.clone();
+        for (z, axis) in coordinates.iter().zip(&self.components) {
+            for (r, a) in row.iter_mut().zip(axis) {
+                *r += z * a;
+            }
+        }
+        row
+    }
+}
+
 /// The eigenvalues of a symmetric matrix, largest first.
 pub fn symmetric_eigenvalues(m: &[Vec<f64>]) -> Result<Vec<f64>> {
     let a = matrix(m);

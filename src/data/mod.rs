@@ -6,5 +6,6 @@ pub mod idx;
 pub mod images;
 pub mod iris;
 pub mod mnist;
+pub mod points;
 pub mod synthetic;
 pub mod table;

@@ -83,13 +83,20 @@ pub fn students(n: usize, seed: u64) -> Features {
     }
 }
 
-/// `n` points around `centers` random centres in the square [−10, 10]², each blob N(centre, std²),
-/// labelled with their blob.
+/// `n` points around `centers` centres spread on a circle of radius 7 (a random turn, each centre
+/// moved by up to 1), each blob N(centre, std²), labelled with their blob.
 pub fn blobs(n: usize, centers: usize, std: f64, seed: u64) -> Features {
     let mut rng = rng(seed);
-    let square = Uniform::new(-10.0, 10.0).expect("a valid range");
+    let jitter = Uniform::new(-1.0, 1.0).expect("a valid range");
+    let turn = rng.random_range(0.0..std::f64::consts::TAU);
     let centres: Vec<[f64; 2]> = (0..centers)
-        .map(|_| [square.sample(&mut rng), square.sample(&mut rng)])
+        .map(|k| {
+            let angle = turn + std::f64::consts::TAU * k as f64 / centers.max(1) as f64;
+            [
+                7.0 * angle.cos() + jitter.sample(&mut rng),
+                7.0 * angle.sin() + jitter.sample(&mut rng),
+            ]
+        })
         .collect();
     let spread = normal(0.0, std);
     let mut x = Vec::with_capacity(n);

@@ -3,8 +3,13 @@
 //! A lab has a name, the slide it comes from, a default data set, and a `run` that trains it into
 //! a run directory; some also `predict`. Nothing here knows how any lab works inside.
 
+pub mod kmeans;
 pub mod linear_regression;
+pub mod logistic_regression;
 pub mod mlp_classifier;
+pub mod pca;
+pub mod perceptron;
+pub mod polynomial_regression;
 
 use std::path::PathBuf;
 
@@ -18,6 +23,16 @@ use crate::train::{Console, DeviceChoice};
 pub enum Lab {
     /// Linear regression and gradient descent: a line through noisy points
     LinearRegression,
+    /// Polynomial regression: under- and over-fitting
+    PolynomialRegression,
+    /// Logistic regression: one artificial neuron
+    LogisticRegression,
+    /// The perceptron: Rosenblatt's rule on Iris
+    Perceptron,
+    /// Clustering with k-means
+    Kmeans,
+    /// Dimensionality reduction with PCA
+    Pca,
     /// Classification with a DNN: dense layers read handwritten digits
     MlpClassifier,
 }
@@ -119,11 +134,24 @@ pub struct RunOptions {
 }
 
 impl Lab {
-    pub const ALL: [Lab; 2] = [Lab::LinearRegression, Lab::MlpClassifier];
+    pub const ALL: [Lab; 7] = [
+        Lab::LinearRegression,
+        Lab::PolynomialRegression,
+        Lab::LogisticRegression,
+        Lab::Perceptron,
+        Lab::Kmeans,
+        Lab::Pca,
+        Lab::MlpClassifier,
+    ];
 
     pub fn info(self) -> LabInfo {
         match self {
             Lab::LinearRegression => linear_regression::INFO,
+            Lab::PolynomialRegression => polynomial_regression::INFO,
+            Lab::LogisticRegression => logistic_regression::INFO,
+            Lab::Perceptron => perceptron::INFO,
+            Lab::Kmeans => kmeans::INFO,
+            Lab::Pca => pca::INFO,
             Lab::MlpClassifier => mlp_classifier::INFO,
         }
     }
@@ -132,6 +160,11 @@ impl Lab {
     pub fn run(self, options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summary> {
         match self {
             Lab::LinearRegression => linear_regression::run(options, run, console),
+            Lab::PolynomialRegression => polynomial_regression::run(options, run, console),
+            Lab::LogisticRegression => logistic_regression::run(options, run, console),
+            Lab::Perceptron => perceptron::run(options, run, console),
+            Lab::Kmeans => kmeans::run(options, run, console),
+            Lab::Pca => pca::run(options, run, console),
             Lab::MlpClassifier => mlp_classifier::run(options, run, console),
         }
     }

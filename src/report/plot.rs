@@ -18,14 +18,19 @@ pub type Canvas<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 /// A drawing error of plotters, as text (its error types borrow the backend).
 pub type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
-/// The palette of series, in order: distinct and readable on white.
-pub const PALETTE: [RGBColor; 6] = [
+/// The palette of series, in order: ten colours distinct and readable on white (matplotlib's
+/// "tab10"), enough for one per digit.
+pub const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 fn register_font() {

@@ -1,10 +1,16 @@
 //! What the user sees while a model learns: a live bar per epoch on a terminal (batches done,
 //! loss, accuracy, samples/s, ETA), one plain line per epoch otherwise.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
+
+/// Prints a line on stdout. A closed stdout (`neurons list | head -1`) is not an error: the
+/// reader has seen what it wanted, so the line is dropped, as ripgrep and the coreutils do.
+pub fn print_line(text: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
 
 /// Where a run's messages go: stdout, or stderr when `--json` keeps stdout for the summary.
 #[derive(Debug, Clone, Copy)]
@@ -20,9 +26,9 @@ impl Console {
     /// Prints one line for the user.
     pub fn line(&self, text: &str) {
         if self.to_stderr {
-            eprintln!("{text}");
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
         } else {
-            println!("{text}");
+            print_line(text);
         }
     }
 
