@@ -178,6 +178,8 @@ mod tests {
     }
 
     #[test]
+    // indices mirror the formulas being checked
+    #[allow(clippy::needless_range_loop)]
     fn the_svd_reconstructs_the_matrix() {
         let x = vec![
             vec![1.0, 2.0, 3.0],

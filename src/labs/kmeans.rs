@@ -211,7 +211,7 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
     if options.quick {
         set = set.truncated(QUICK_POINTS);
     }
-    let k = args.k.unwrap_or_else(|| {
+    let k = args.k.unwrap_or({
         if set.class_names.is_empty() {
             3
         } else {
@@ -298,6 +298,9 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
 
 // --- Pictures ----------------------------------------------------------------------------------
 
+/// Maps a point to the plane of the picture.
+type Projection = Box<dyn Fn(&[f64]) -> (f64, f64)>;
+
 fn draw(run: &RunDir, set: &PointSet, c: &Clustering) -> Result<()> {
     let curve = Curve {
         label: "inertia".to_string(),
@@ -316,24 +319,23 @@ fn draw(run: &RunDir, set: &PointSet, c: &Clustering) -> Result<()> {
         &[curve],
     )?;
     // in more than two dimensions, show the first two principal axes
-    let (project, x_label, y_label): (Box<dyn Fn(&[f64]) -> (f64, f64)>, String, String) =
-        if set.dims() == 2 {
-            (
-                Box::new(|p: &[f64]| (p[0], p[1])),
-                set.feature_names[0].clone(),
-                set.feature_names[1].clone(),
-            )
-        } else {
-            let pca = Pca::fit(&set.x)?;
-            (
-                Box::new(move |p: &[f64]| {
-                    let z = pca.project(p, 2);
-                    (z[0], z[1])
-                }),
-                "principal axis 1".to_string(),
-                "principal axis 2".to_string(),
-            )
-        };
+    let (project, x_label, y_label): (Projection, String, String) = if set.dims() == 2 {
+        (
+            Box::new(|p: &[f64]| (p[0], p[1])),
+            set.feature_names[0].clone(),
+            set.feature_names[1].clone(),
+        )
+    } else {
+        let pca = Pca::fit(&set.x)?;
+        (
+            Box::new(move |p: &[f64]| {
+                let z = pca.project(p, 2);
+                (z[0], z[1])
+            }),
+            "principal axis 1".to_string(),
+            "principal axis 2".to_string(),
+        )
+    };
     let mut plot = Scatter::new("k-means: clusters and centroids", &x_label, &y_label);
     for k in 0..c.centroids.len() {
         let points = set

@@ -358,6 +358,8 @@ mod tests {
     use super::*;
 
     #[test]
+    // indices mirror the formulas being checked
+    #[allow(clippy::needless_range_loop)]
     fn the_analytic_gradient_matches_finite_differences() {
         let data = synthetic::students(50, 3);
         let x: Vec<Vec<f64>> = data

@@ -1,0 +1,136 @@
+//! End-to-end tests of the `neurons` binary: each runs the real command in a fresh directory and
+//! reads back what it left.
+//!
+//! - `main.rs` (here): helpers, `neurons list`, exit codes;
+//! - `mlp_classifier.rs`: the first deep lab, `--data` folders, `predict`;
+//! - `classical.rs`: the six labs from linear regression to PCA, and CSV input.
+
+mod classical;
+mod mlp_classifier;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+pub fn neurons(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_neurons"))
+        .args(args)
+        .current_dir(dir)
+        .env("NEURONS_DATA", dir.join("data-cache"))
+        .output()
+        .expect("the neurons binary runs")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts a failure with this exit code and exactly one line on stderr, starting with `error:`.
+pub fn assert_one_line_error(out: &Output, code: i32) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line expected: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+pub fn summary(run: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(run.join("summary.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+mod list {
+    use super::*;
+
+    #[test]
+    fn lists_every_lab_with_chapter_dataset_and_purpose() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = neurons(&["list"], dir.path());
+        assert!(out.status.success());
+        let text = stdout(&out);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("mlp-classifier"))
+            .expect("mlp-classifier listed");
+        assert!(line.contains("Classification with a DNN"), "{line}");
+        assert!(line.contains("mnist-10k"), "{line}");
+    }
+}
+
+/// Exit codes: 2 for usage mistakes, 1 for failed runs, one line each.
+mod exit_codes {
+    use super::*;
+
+    #[test]
+    fn bad_usage_exits_with_2() {
+        let dir = tempfile::tempdir().unwrap();
+        for args in [
+            &["run", "no-such-lab"][..],
+            &["run", "mlp-classifier", "--epochs", "many"],
+            &["run", "mlp-classifier", "--no-such-flag"],
+            &["run", "mlp-classifier", "--device", "tpu"],
+            &["frobnicate"],
+            &["predict", "--run", "r"],
+        ] {
+            let out = neurons(args, dir.path());
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+            assert!(!stderr(&out).contains("panicked"), "{args:?}");
+        }
+        for args in [
+            &["run", "mlp-classifier", "--dataset", "cifar-1000"][..],
+            &["run", "mlp-classifier", "--epochs", "0"],
+            &["run", "mlp-classifier", "--lr=-1"],
+            &["run", "mlp-classifier", "--data", "no/such/folder"],
+            &["predict", "--run", "no-run-here", "x.png"],
+        ] {
+            let out = neurons(args, dir.path());
+            assert_one_line_error(&out, 2);
+        }
+    }
+
+    #[test]
+    fn cuda_without_cuda_support_is_a_clear_error() {
+        if cfg!(feature = "cuda") {
+            return; // this build has CUDA: the error is for builds without it
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let out = neurons(
+            &[
+                "run",
+                "mlp-classifier",
+                "--quick",
+                "--device",
+                "cuda",
+                "--out",
+                "r",
+            ],
+            dir.path(),
+        );
+        let err = assert_one_line_error(&out, 2);
+        assert!(err.contains("without CUDA"), "{err}");
+    }
+
+    #[test]
+    fn a_diverging_run_stops_with_1_and_names_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = neurons(
+            &[
+                "run",
+                "mlp-classifier",
+                "--quick",
+                "--lr",
+                "1e6",
+                "--out",
+                "r",
+            ],
+            dir.path(),
+        );
+        let err = assert_one_line_error(&out, 1);
+        assert!(err.contains("epoch 1, batch"), "{err}");
+        assert!(err.contains("--lr"), "{err}");
+    }
+}
