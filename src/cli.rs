@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+use crate::error::Error;
 use crate::labs::{Lab, RunOptions};
-use crate::report::RunDir;
+use crate::report::{RunDir, Summary};
 use crate::train::progress::print_line;
 use crate::train::{Console, DeviceChoice};
 
@@ -40,8 +41,11 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The lab to run (see `neurons list`)
-    #[arg(value_enum)]
-    pub lab: Lab,
+    #[arg(value_enum, required_unless_present = "resume")]
+    pub lab: Option<Lab>,
+    /// Continue the run in this directory from its last checkpoint (all settings come from it)
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["lab", "epochs", "batch_size", "lr", "lr_schedule", "optimizer", "weight_decay", "early_stopping", "dataset", "data", "out", "quick"])]
+    pub resume: Option<PathBuf>,
     /// Passes over the training data (default: the lab's)
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -54,6 +58,15 @@ pub struct RunArgs {
     /// How the learning rate changes over the run (default: the lab's)
     #[arg(long, value_enum)]
     pub lr_schedule: Option<crate::train::schedule::LrSchedule>,
+    /// The update rule (default: the lab's)
+    #[arg(long, value_enum)]
+    pub optimizer: Option<crate::train::optimizer::OptimizerKind>,
+    /// L2 penalty on the weights (decoupled for adamw)
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Stop after N epochs without a better test loss, keeping the best weights
+    #[arg(long, value_name = "N")]
+    pub early_stopping: Option<usize>,
     /// Seed of every random choice: same seed, same machine, same metrics
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -114,28 +127,57 @@ fn list() {
 }
 
 fn run_lab(args: RunArgs) -> anyhow::Result<()> {
-    let lab = args.lab;
-    if args.epochs == Some(0) || args.batch_size == Some(0) {
-        return Err(crate::error::Error::Usage(
-            "--epochs and --batch-size must be at least 1".to_string(),
+    let console = Console::new(args.json);
+    if let Some(dir) = &args.resume {
+        let run = RunDir::open(dir)?;
+        if run.file("summary.json").exists() {
+            return Err(Error::Usage(format!(
+                "{}: this run is complete (summary.json); nothing to resume",
+                dir.display()
+            ))
+            .into());
+        }
+        let lab = Lab::of_run(&run)?;
+        let summary = lab.resume(&run, &console).with_context(|| {
+            format!(
+                "{} failed (run directory {})",
+                lab.info().name,
+                run.path().display()
+            )
+        })?;
+        return finish(&run, &summary, &console, args.json);
+    }
+    let Some(lab) = args.lab else {
+        return Err(Error::Usage("name a lab to run, or --resume RUN_DIR".to_string()).into());
+    };
+    if args.epochs == Some(0) || args.batch_size == Some(0) || args.early_stopping == Some(0) {
+        return Err(Error::Usage(
+            "--epochs, --batch-size and --early-stopping must be at least 1".to_string(),
         )
         .into());
+    }
+    if let Some(wd) = args.weight_decay
+        && !(wd.is_finite() && wd >= 0.0)
+    {
+        return Err(Error::Usage(format!("--weight-decay {wd}: must be a number ≥ 0")).into());
     }
     if let Some(lr) = args.lr
         && !(lr.is_finite() && lr > 0.0)
     {
-        return Err(crate::error::Error::Usage(format!(
+        return Err(Error::Usage(format!(
             "--lr {lr}: the learning rate must be a positive number"
         ))
         .into());
     }
     lab.check_flags(&args.lab_args)?;
-    let console = Console::new(args.json);
     let options = RunOptions {
         epochs: args.epochs,
         batch_size: args.batch_size,
         lr: args.lr,
         lr_schedule: args.lr_schedule,
+        optimizer: args.optimizer,
+        weight_decay: args.weight_decay,
+        early_stopping: args.early_stopping,
         seed: args.seed,
         device: args.device,
         dataset: args.dataset,
@@ -151,7 +193,12 @@ fn run_lab(args: RunArgs) -> anyhow::Result<()> {
             run.path().display()
         )
     })?;
-    run.write_json("summary.json", &summary)?;
+    finish(&run, &summary, &console, args.json)
+}
+
+/// Writes `summary.json`, says where the run is, and prints the summary for `--json`.
+fn finish(run: &RunDir, summary: &Summary, console: &Console, json: bool) -> anyhow::Result<()> {
+    run.write_json("summary.json", summary)?;
     let metrics: Vec<String> = if summary.metrics.len() <= 6 {
         summary
             .metrics
@@ -167,8 +214,8 @@ fn run_lab(args: RunArgs) -> anyhow::Result<()> {
         metrics.join(", "),
         run.path().display()
     ));
-    if args.json {
-        print_line(&serde_json::to_string_pretty(&summary)?);
+    if json {
+        print_line(&serde_json::to_string_pretty(summary)?);
     }
     Ok(())
 }

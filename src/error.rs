@@ -96,6 +96,12 @@ pub enum Error {
     #[error("{0}")]
     Numerical(String),
 
+    #[error(
+        "interrupted; the checkpoint of epoch {epoch} is kept: continue with `neurons run --resume {}`",
+        run_dir.display()
+    )]
+    Interrupted { run_dir: PathBuf, epoch: usize },
+
     #[error("data loader: {0}")]
     DataLoader(String),
 
@@ -121,11 +127,15 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code for bad usage, the same as clap's.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code after Ctrl-C, as shells report a process ended by SIGINT.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
-/// The exit code for an error that reached `main`: 2 for usage mistakes, 1 for everything else.
+/// The exit code for an error that reached `main`: 2 for usage mistakes, 130 after Ctrl-C, 1 for
+/// everything else.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     match err.downcast_ref::<Error>() {
         Some(Error::Usage(_)) => EXIT_USAGE,
+        Some(Error::Interrupted { .. }) => EXIT_INTERRUPTED,
         _ => EXIT_FAILURE,
     }
 }

@@ -158,6 +158,18 @@ pub fn choose(dataset: Option<&str>, data: Option<&Path>) -> Result<ImageDataset
     source.load()
 }
 
+/// Loads again the data of a run, from the `dataset` its `config.toml` names (a data set's name or
+/// a folder), keeping the first `train` and `test` images as the run did.
+pub fn reload(dataset: &str, train: usize, test: usize) -> Result<ImageDataset> {
+    let mut data = match <ImageSource as clap::ValueEnum>::from_str(dataset, false) {
+        Ok(source) => source.load()?,
+        Err(_) => load_dir(Path::new(dataset), &DIGITS)?,
+    };
+    data.train = data.train.truncated(train);
+    data.test = data.test.truncated(test);
+    Ok(data)
+}
+
 /// Where downloaded data sets are kept: `$NEURONS_DATA`, else the user's cache directory.
 pub fn data_root() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("NEURONS_DATA") {

@@ -11,18 +11,18 @@ use std::path::PathBuf;
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig, Relu};
-use burn::optim::AdamConfig;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, RunOptions};
-use crate::data::images::{images_tensor, read_inputs};
+use super::{LabInfo, RunOptions, TrainingDefaults};
+use crate::data::images::{ImageDataset, images_tensor, read_inputs};
 use crate::data::mnist;
 use crate::error::{Error, Result};
 use crate::report::config::{DataConfig, TrainingConfig, VERSION};
-use crate::report::{RunDir, Summary, classification};
+use crate::report::{RunDir, Summary};
 use crate::train::Console;
-use crate::train::classify::{self, ImageClassifier, LoopSettings};
+use crate::train::classify::{self, ImageClassifier, train_classifier};
+use crate::train::optimizer::OptimizerKind;
 use crate::train::schedule::LrSchedule;
 
 pub const INFO: LabInfo = LabInfo {
@@ -64,12 +64,15 @@ pub struct MlpModelConfig {
 /// Default settings: FIDLE's MNIST1 (Adam, learning rate 1e-3) with smaller batches, since
 /// `mnist-10k` has a sixth of MNIST's images and needs more steps per epoch. Standardizing the
 /// pixels (rather than FIDLE's x/255 alone) is what lifts `mnist-10k` reliably above 95%.
-const EPOCHS: usize = 20;
-const BATCH_SIZE: usize = 64;
-const LEARNING_RATE: f64 = 1e-3;
-const LR_SCHEDULE: LrSchedule = LrSchedule::Constant;
-/// `--quick`: a subset and few epochs, done in seconds.
-const QUICK_EPOCHS: usize = 4;
+const DEFAULTS: TrainingDefaults = TrainingDefaults {
+    epochs: 20,
+    quick_epochs: 4,
+    batch_size: 64,
+    learning_rate: 1e-3,
+    optimizer: OptimizerKind::Adam,
+    schedule: LrSchedule::Constant,
+};
+/// `--quick`: a subset, done in a fraction of a second.
 const QUICK_TRAIN: usize = 2000;
 const QUICK_TEST: usize = 500;
 
@@ -125,15 +128,6 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
         data.train = data.train.truncated(QUICK_TRAIN);
         data.test = data.test.truncated(QUICK_TEST);
     }
-    let settings = LoopSettings {
-        epochs: options
-            .epochs
-            .unwrap_or(if options.quick { QUICK_EPOCHS } else { EPOCHS }),
-        batch_size: options.batch_size.unwrap_or(BATCH_SIZE),
-        learning_rate: options.lr.unwrap_or(LEARNING_RATE),
-        schedule: options.lr_schedule.unwrap_or(LR_SCHEDULE),
-        seed: options.seed,
-    };
     let (input_mean, input_std) = data.train.pixel_statistics();
     let config = MlpClassifierConfig {
         lab: INFO.name.to_string(),
@@ -144,16 +138,7 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
             train_samples: data.train.len(),
             test_samples: data.test.len(),
         },
-        training: TrainingConfig {
-            seed: settings.seed,
-            device: options.device.to_string(),
-            epochs: settings.epochs,
-            batch_size: settings.batch_size,
-            learning_rate: settings.learning_rate,
-            optimizer: "adam".to_string(),
-            lr_schedule: settings.schedule,
-            quick: options.quick,
-        },
+        training: options.training(&DEFAULTS),
         model: MlpModelConfig {
             image_size: [data.train.rows, data.train.cols],
             hidden: vec![100, 100],
@@ -163,61 +148,38 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
         },
     };
     run.write_toml("config.toml", &config)?;
+    train(&config, &data, run, console, false)
+}
 
-    let device = options.device.device()?;
-    device.seed(settings.seed);
-    let autodiff = device.clone().autodiff();
-    let model = config.model.init(&autodiff);
-    // Keras's ε (FIDLE trains with Keras); burn's default is 1e-5
-    let mut optimizer = AdamConfig::new().with_epsilon(1e-7).init();
-    console.line(&format!(
-        "{}: {} train / {} test images from {}, {} epochs of batches of {} on {}",
+/// Continues a run from its last checkpoint, with the settings of its `config.toml`.
+pub fn resume(run: &RunDir, console: &Console) -> Result<Summary> {
+    let config: MlpClassifierConfig = run.read_toml("config.toml")?;
+    let data = mnist::reload(
+        &config.data.dataset,
+        config.data.train_samples,
+        config.data.test_samples,
+    )?;
+    train(&config, &data, run, console, true)
+}
+
+fn train(
+    config: &MlpClassifierConfig,
+    data: &ImageDataset,
+    run: &RunDir,
+    console: &Console,
+    resume: bool,
+) -> Result<Summary> {
+    let outcome = train_classifier(
         INFO.name,
-        data.train.len(),
-        data.test.len(),
-        data.name,
-        settings.epochs,
-        settings.batch_size,
-        options.device
-    ));
-
-    let trained = classify::train(
-        model,
-        &mut optimizer,
-        &data,
-        &settings,
-        &autodiff,
+        "MLP classifier",
+        data,
+        &config.training,
+        |device| config.model.init(device),
         run,
         console,
+        resume,
     )?;
-    let model = trained.model.valid();
-    run.save_weights("model.bpk", &model)?;
-
-    let test = classify::evaluate(&model, &data.test, 256, &device)?;
-    classification::write_pictures(
-        run,
-        "MLP classifier",
-        &trained.log,
-        &data.test,
-        &data.classes,
-        &test.predicted,
-    )?;
-
-    Ok(Summary {
-        lab: INFO.name.to_string(),
-        dataset: data.name,
-        seed: settings.seed,
-        device: options.device.to_string(),
-        epochs: settings.epochs,
-        train_seconds: trained.train_seconds,
-        samples_per_second: trained.samples_seen as f64 / trained.train_seconds.max(1e-9),
-        metrics: [
-            ("accuracy".to_string(), test.accuracy),
-            ("loss".to_string(), test.loss),
-        ]
-        .into(),
-        parameters: Default::default(),
-    })
+    Ok(outcome.summary)
 }
 
 // --- Predict -----------------------------------------------------------------------------------

@@ -15,8 +15,44 @@ use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::report::config::LabOfRun;
+use crate::report::config::TrainingConfig;
 use crate::report::{RunDir, Summary};
+use crate::train::optimizer::OptimizerKind;
+use crate::train::schedule::LrSchedule;
 use crate::train::{Console, DeviceChoice};
+
+/// A deep lab's default training settings, which the command line may override.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainingDefaults {
+    pub epochs: usize,
+    pub quick_epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub optimizer: OptimizerKind,
+    pub schedule: LrSchedule,
+}
+
+impl RunOptions {
+    /// The effective training settings: the command line's, else the lab's defaults.
+    pub fn training(&self, defaults: &TrainingDefaults) -> TrainingConfig {
+        TrainingConfig {
+            seed: self.seed,
+            device: self.device.to_string(),
+            epochs: self.epochs.unwrap_or(if self.quick {
+                defaults.quick_epochs
+            } else {
+                defaults.epochs
+            }),
+            batch_size: self.batch_size.unwrap_or(defaults.batch_size),
+            learning_rate: self.lr.unwrap_or(defaults.learning_rate),
+            optimizer: self.optimizer.unwrap_or(defaults.optimizer),
+            weight_decay: self.weight_decay.unwrap_or(0.0),
+            lr_schedule: self.lr_schedule.unwrap_or(defaults.schedule),
+            early_stopping: self.early_stopping,
+            quick: self.quick,
+        }
+    }
+}
 
 /// Every lab that `neurons run` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -126,6 +162,9 @@ pub struct RunOptions {
     pub batch_size: Option<usize>,
     pub lr: Option<f64>,
     pub lr_schedule: Option<crate::train::schedule::LrSchedule>,
+    pub optimizer: Option<OptimizerKind>,
+    pub weight_decay: Option<f64>,
+    pub early_stopping: Option<usize>,
     pub seed: u64,
     pub device: DeviceChoice,
     pub dataset: Option<String>,
@@ -166,6 +205,17 @@ impl Lab {
             Lab::Kmeans => kmeans::run(options, run, console),
             Lab::Pca => pca::run(options, run, console),
             Lab::MlpClassifier => mlp_classifier::run(options, run, console),
+        }
+    }
+
+    /// Continues a run killed before its end, from its last checkpoint.
+    pub fn resume(self, run: &RunDir, console: &Console) -> Result<Summary> {
+        match self {
+            Lab::MlpClassifier => mlp_classifier::resume(run, console),
+            other => Err(Error::Usage(format!(
+                "{} runs in seconds and keeps no checkpoint: start it again instead",
+                other.info().name
+            ))),
         }
     }
 

@@ -27,10 +27,35 @@ pub struct TrainingConfig {
     pub epochs: usize,
     pub batch_size: usize,
     pub learning_rate: f64,
-    pub optimizer: String,
+    pub optimizer: crate::train::optimizer::OptimizerKind,
+    pub weight_decay: f64,
     pub lr_schedule: crate::train::schedule::LrSchedule,
+    /// Patience of early stopping on the test loss, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<usize>,
     /// Whether `--quick` chose the settings.
     pub quick: bool,
+}
+
+impl TrainingConfig {
+    /// The settings of the training loop.
+    pub fn loop_settings(&self) -> crate::train::fit::LoopSettings {
+        crate::train::fit::LoopSettings {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            learning_rate: self.learning_rate,
+            schedule: self.lr_schedule,
+            seed: self.seed,
+            early_stopping: self.early_stopping,
+        }
+    }
+
+    /// The device this run trains on.
+    pub fn device(&self) -> crate::error::Result<burn::tensor::Device> {
+        let choice: crate::train::DeviceChoice =
+            self.device.parse().map_err(crate::error::Error::Usage)?;
+        choice.device()
+    }
 }
 
 /// Just the `lab` key of any `config.toml`, to find which lab made a run.

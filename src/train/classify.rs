@@ -1,134 +1,95 @@
-//! Supervised training of an image classifier: the loop every classification lab shares.
-//!
-//! One epoch: for each shuffled batch, logits = model(x), L = −(1/B) Σᵢ log softmax(logits)ᵢ,yᵢ,
-//! gradients by backpropagation, one optimizer step. After each epoch the model is measured on the
-//! test split and a row per split goes to `metrics.csv`.
+//! Image classification as a supervised task: logits = model(x), and the cross-entropy
+//! L = −(1/B)·Σᵢ log softmax(logitsᵢ)[yᵢ]; accuracy as the metric. The loop itself is
+//! [`super::fit`]'s.
 
 use std::sync::Arc;
 
-use burn::data::dataloader::DataLoaderBuilder;
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLoss;
-use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor};
 
-use super::progress::{Console, EpochProgress};
-use crate::data::images::{ImageBatcher, ImageDataset, ImageSet, ImageSetDataset};
+use super::fit::{BatchOutcome, Supervised};
+use crate::data::images::{ImageBatch, ImageBatcher, ImageDataset, ImageSet, ImageSetDataset};
 use crate::error::{Error, Result};
-use crate::report::metrics::Split;
-use crate::report::{MetricsLog, RunDir};
 
 /// A network that maps images `[batch, 1, rows, cols]` to class logits `[batch, classes]`.
 pub trait ImageClassifier: Module {
     fn forward(&self, images: Tensor<4>) -> Tensor<2>;
 }
 
-/// The settings of the loop itself.
-#[derive(Debug, Clone)]
-pub struct LoopSettings {
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub learning_rate: f64,
-    pub schedule: super::schedule::LrSchedule,
-    pub seed: u64,
+/// Classification of the images of an [`ImageDataset`]: cross-entropy loss, accuracy, the test
+/// split serving as validation (as in FIDLE's notebooks).
+pub struct ImageClassification<'a, M> {
+    pub data: &'a ImageDataset,
+    train: Arc<ImageSet>,
+    _model: std::marker::PhantomData<M>,
 }
 
-/// A trained model and what its training left.
-pub struct Trained<M> {
-    pub model: M,
-    pub log: MetricsLog,
-    pub train_seconds: f64,
-    pub samples_seen: usize,
+impl<'a, M> ImageClassification<'a, M> {
+    pub fn new(data: &'a ImageDataset) -> Self {
+        Self {
+            data,
+            train: Arc::new(data.train.clone()),
+            _model: std::marker::PhantomData,
+        }
+    }
 }
 
 /// The metric columns of `metrics.csv` for classification.
 pub const METRICS: [&str; 1] = ["accuracy"];
 
-/// Trains `model` on `data.train`, measuring it on `data.test` after every epoch.
-/// `device` must be an autodiff device; `metrics.csv` is rewritten after every epoch.
-pub fn train<M: ImageClassifier>(
-    mut model: M,
-    optimizer: &mut ModuleOptimizer,
-    data: &ImageDataset,
-    settings: &LoopSettings,
-    device: &Device,
-    run: &RunDir,
-    console: &Console,
-) -> Result<Trained<M>> {
-    let train_set = Arc::new(data.train.clone());
-    let batcher = ImageBatcher {
-        rows: data.train.rows,
-        cols: data.train.cols,
-    };
-    let loss_fn = CrossEntropyLoss::new(None, device);
-    let mut log = MetricsLog::new(&METRICS);
-    let (mut train_seconds, mut samples_seen) = (0.0, 0);
-    let mut guard = super::DivergenceGuard::default();
+impl<M: ImageClassifier> Supervised for ImageClassification<'_, M> {
+    type Model = M;
+    type Batch = ImageBatch;
 
-    for epoch in 1..=settings.epochs {
-        let loader = DataLoaderBuilder::new(batcher)
-            .batch_size(settings.batch_size)
-            .shuffle(super::epoch_seed(settings.seed, epoch))
-            .set_device(device.clone())
-            .build(ImageSetDataset::new(train_set.clone()));
-        let batches = train_set.len().div_ceil(settings.batch_size);
-        let mut progress = EpochProgress::start(console, epoch, settings.epochs, batches);
-
-        for (index, batch) in loader.iter().enumerate() {
-            let batch = batch.map_err(|e| Error::DataLoader(e.to_string()))?;
-            let size = batch.targets.dims()[0];
-            let logits = model.forward(batch.images);
-            let loss = loss_fn.forward(logits.clone(), batch.targets.clone());
-            let loss_value = loss.clone().into_scalar::<f32>();
-            guard.check(epoch, index + 1, loss_value)?;
-            let correct = count_correct(logits, batch.targets);
-            // backward: ∂L/∂θ for every parameter, then one optimizer step θ ← update(θ, ∂L/∂θ)
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let lr = settings.schedule.learning_rate(
-                settings.learning_rate,
-                epoch - 1,
-                index,
-                batches,
-                settings.epochs,
-            );
-            model = optimizer.step(lr, model, grads);
-            progress.batch(loss_value as f64, correct, size);
-        }
-
-        train_seconds += progress.seconds();
-        samples_seen += progress.samples();
-        let test = evaluate(
-            &model.valid(),
-            &data.test,
-            settings.batch_size.max(256),
-            device,
-        )?;
-        log.push(
-            epoch,
-            Split::Train,
-            progress.mean_loss(),
-            &[progress.accuracy()],
-        );
-        log.push(epoch, Split::Test, test.loss, &[test.accuracy]);
-        log.write(run)?;
-        let line = format!(
-            "epoch {epoch:>3}/{}  train loss {:.4} accuracy {:.4}  test loss {:.4} accuracy {:.4}  {:.0} samples/s",
-            settings.epochs,
-            progress.mean_loss(),
-            progress.accuracy(),
-            test.loss,
-            test.accuracy,
-            progress.samples_per_second()
-        );
-        progress.finish(console, &line);
+    fn metric_names(&self) -> &'static [&'static str] {
+        &METRICS
     }
-    Ok(Trained {
-        model,
-        log,
-        train_seconds,
-        samples_seen,
-    })
+
+    fn train_len(&self) -> usize {
+        self.train.len()
+    }
+
+    fn train_loader(
+        &self,
+        batch_size: usize,
+        shuffle_seed: u64,
+        device: &Device,
+    ) -> Arc<dyn DataLoader<ImageBatch>> {
+        let batcher = ImageBatcher {
+            rows: self.train.rows,
+            cols: self.train.cols,
+        };
+        DataLoaderBuilder::new(batcher)
+            .batch_size(batch_size)
+            .shuffle(shuffle_seed)
+            .set_device(device.clone())
+            .build(ImageSetDataset::new(self.train.clone()))
+    }
+
+    fn batch(&self, model: &M, batch: ImageBatch) -> BatchOutcome {
+        let size = batch.targets.dims()[0];
+        let logits = model.forward(batch.images);
+        let loss = CrossEntropyLoss::new(None, &logits.device())
+            .forward(logits.clone(), batch.targets.clone());
+        let correct = count_correct(logits, batch.targets);
+        BatchOutcome {
+            loss,
+            size,
+            sums: vec![correct as f64],
+        }
+    }
+
+    fn finish(&self, sums: &[f64], samples: usize) -> Vec<f64> {
+        vec![sums[0] / samples.max(1) as f64]
+    }
+
+    fn validate(&self, model: &M, device: &Device) -> Result<(f64, Vec<f64>)> {
+        let e = evaluate(model, &self.data.test, 256, device)?;
+        Ok((e.loss, vec![e.accuracy]))
+    }
 }
 
 fn count_correct(logits: Tensor<2>, targets: Tensor<1, Int>) -> usize {
@@ -222,4 +183,83 @@ pub fn confusion(labels: &[u8], predicted: &[u8], classes: usize) -> Vec<Vec<usi
         counts[l as usize][p as usize] += 1;
     }
     counts
+}
+
+/// What a classification lab got from [`train_classifier`].
+pub struct ClassifierOutcome<M> {
+    /// The trained model, out of autodiff.
+    pub model: M,
+    pub test: Evaluation,
+    pub summary: crate::report::Summary,
+}
+
+/// Trains an image classifier end to end: seeds the device, builds the model with `init`, runs
+/// [`super::fit::fit`] (or resumes it), saves `model.bpk`, measures the test split and draws the
+/// classification pictures. `lab` and `title` name it in files and pictures.
+#[allow(clippy::too_many_arguments)] // the pieces of one run, each used once
+pub fn train_classifier<M: ImageClassifier>(
+    lab: &str,
+    title: &str,
+    data: &ImageDataset,
+    training: &crate::report::config::TrainingConfig,
+    init: impl Fn(&Device) -> M,
+    run: &crate::report::RunDir,
+    console: &super::Console,
+    resume: bool,
+) -> Result<ClassifierOutcome<M>> {
+    let device = training.device()?;
+    device.seed(training.seed);
+    let autodiff = device.clone().autodiff();
+    let model = init(&autodiff);
+    let optimizer = training.optimizer.build(training.weight_decay);
+    console.line(&format!(
+        "{lab}: {} train / {} test images from {}, {} epochs of batches of {}, {} η={} on {}",
+        data.train.len(),
+        data.test.len(),
+        data.name,
+        training.epochs,
+        training.batch_size,
+        training.optimizer,
+        training.learning_rate,
+        training.device
+    ));
+    let task = ImageClassification::<M>::new(data);
+    let settings = training.loop_settings();
+    let trained = super::fit::fit(
+        &task, model, optimizer, &settings, &autodiff, run, console, resume,
+    )?;
+    let model = trained.model.valid();
+    run.save_weights("model.bpk", &model)?;
+    let test = evaluate(&model, &data.test, 256, &device)?;
+    crate::report::classification::write_pictures(
+        run,
+        title,
+        &trained.log,
+        &data.test,
+        &data.classes,
+        &test.predicted,
+    )?;
+    let mut metrics = std::collections::BTreeMap::from([
+        ("accuracy".to_string(), test.accuracy),
+        ("loss".to_string(), test.loss),
+    ]);
+    if let Some(epoch) = trained.best_epoch {
+        metrics.insert("best_epoch".to_string(), epoch as f64);
+    }
+    let summary = crate::report::Summary {
+        lab: lab.to_string(),
+        dataset: data.name.clone(),
+        seed: training.seed,
+        device: training.device.clone(),
+        epochs: trained.epochs_run,
+        train_seconds: trained.train_seconds,
+        samples_per_second: trained.samples_seen as f64 / trained.train_seconds.max(1e-9),
+        metrics,
+        parameters: Default::default(),
+    };
+    Ok(ClassifierOutcome {
+        model,
+        test,
+        summary,
+    })
 }

@@ -2,6 +2,8 @@
 
 pub mod classify;
 pub mod device;
+pub mod fit;
+pub mod optimizer;
 pub mod progress;
 pub mod schedule;
 

@@ -47,7 +47,6 @@ pub struct EpochProgress {
     started: Instant,
     samples: usize,
     loss_sum: f64,
-    correct: usize,
     batches: usize,
 }
 
@@ -75,22 +74,23 @@ impl EpochProgress {
             started: Instant::now(),
             samples: 0,
             loss_sum: 0.0,
-            correct: 0,
             batches: 0,
         }
     }
 
-    /// Records one batch: its mean loss, how many of its `size` samples were right.
-    pub fn batch(&mut self, loss: f64, correct: usize, size: usize) {
+    /// Records one batch: its mean loss, its size, and the running value of the epoch's first
+    /// metric (e.g. accuracy) if the task has one.
+    pub fn batch(&mut self, loss: f64, metric: Option<(&str, f64)>, size: usize) {
         self.batches += 1;
         self.samples += size;
         self.loss_sum += loss * size as f64;
-        self.correct += correct;
         if let Some(bar) = &self.bar {
+            let metric = metric
+                .map(|(name, m)| format!(" {name} {m:.4}"))
+                .unwrap_or_default();
             bar.set_message(format!(
-                "loss {:.4} acc {:.4} {:.0} samples/s",
+                "loss {:.4}{metric} {:.0} samples/s",
                 self.mean_loss(),
-                self.accuracy(),
                 self.samples_per_second()
             ));
             bar.inc(1);
@@ -99,10 +99,6 @@ impl EpochProgress {
 
     pub fn mean_loss(&self) -> f64 {
         self.loss_sum / self.samples.max(1) as f64
-    }
-
-    pub fn accuracy(&self) -> f64 {
-        self.correct as f64 / self.samples.max(1) as f64
     }
 
     pub fn samples(&self) -> usize {

@@ -1,0 +1,320 @@
+//! The training loop every supervised lab shares, with what a long run needs to be trusted:
+//! a checkpoint after every epoch (`--resume` continues a run killed at any moment, even by
+//! SIGKILL, and ends with exactly the metrics of an uninterrupted run), early stopping that keeps
+//! the best weights, a divergence guard, Ctrl-C that stops cleanly, and progress on screen.
+//!
+//! Exactness on resume comes from making every random choice a function of (seed, epoch): the
+//! shuffle of epoch e and the dropout masks of epoch e are seeded from them, never from a state
+//! carried over from earlier epochs.
+
+use std::fs;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use burn::data::dataloader::DataLoader;
+use burn::module::Module;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::progress::{Console, EpochProgress};
+use super::schedule::LrSchedule;
+use super::{DivergenceGuard, epoch_seed};
+use crate::error::{Error, Result};
+use crate::report::metrics::Split;
+use crate::report::{MetricsLog, RunDir};
+
+/// What one training batch gave: its mean loss (still in the autodiff graph), its size, and sums
+/// from which the task computes its training metrics.
+pub struct BatchOutcome {
+    pub loss: Tensor<1>,
+    pub size: usize,
+    pub sums: Vec<f64>,
+}
+
+/// A supervised learning task: the data, the loss and the metrics of one kind of lab.
+pub trait Supervised {
+    type Model: Module;
+    type Batch: Send + Clone + std::fmt::Debug + 'static;
+
+    /// The metrics of `metrics.csv` after the loss, e.g. `["accuracy"]`.
+    fn metric_names(&self) -> &'static [&'static str];
+    fn train_len(&self) -> usize;
+    /// The training batches of one epoch, shuffled with `shuffle_seed`.
+    fn train_loader(
+        &self,
+        batch_size: usize,
+        shuffle_seed: u64,
+        device: &Device,
+    ) -> Arc<dyn DataLoader<Self::Batch>>;
+    /// The forward pass and the loss of one batch.
+    fn batch(&self, model: &Self::Model, batch: Self::Batch) -> BatchOutcome;
+    /// The training metrics of an epoch from the summed batch sums over `samples` samples.
+    fn finish(&self, sums: &[f64], samples: usize) -> Vec<f64>;
+    /// Loss and metrics on the validation split, `model` being out of autodiff.
+    fn validate(&self, model: &Self::Model, device: &Device) -> Result<(f64, Vec<f64>)>;
+}
+
+/// The settings of the loop.
+#[derive(Debug, Clone)]
+pub struct LoopSettings {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub schedule: LrSchedule,
+    pub seed: u64,
+    /// Stop after this many epochs without a better validation loss, keeping the best weights.
+    pub early_stopping: Option<usize>,
+}
+
+/// A trained model and what its training left.
+pub struct Trained<M> {
+    pub model: M,
+    pub log: MetricsLog,
+    pub train_seconds: f64,
+    pub samples_seen: usize,
+    /// The epochs actually run (fewer than asked when stopped early).
+    pub epochs_run: usize,
+    /// The epoch whose weights were kept, when early stopping chose them.
+    pub best_epoch: Option<usize>,
+}
+
+/// `checkpoint.toml`: the state of a run at the end of its last complete epoch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckpointState {
+    epoch: usize,
+    train_seconds: f64,
+    samples_seen: usize,
+    best_loss: f64,
+    best_epoch: usize,
+    epochs_without_improvement: usize,
+}
+
+const CHECKPOINT: &str = "checkpoint.toml";
+const BEST_WEIGHTS: &str = "best.bpk";
+
+fn checkpoint_dir(epoch: usize) -> String {
+    format!("checkpoint-epoch-{epoch}")
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Lets Ctrl-C end the loop at the next batch instead of killing the process mid-write.
+fn install_interrupt_handler() {
+    // A second installation (several runs in one process, as in tests) fails harmlessly: the
+    // first handler already sets the same flag.
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+}
+
+/// Trains `model` for `settings.epochs` epochs, or continues the run in `run` when `resume`.
+/// `device` must be an autodiff device.
+#[allow(clippy::too_many_arguments)] // each is a distinct piece of the run; a struct would only rename them
+pub fn fit<T: Supervised>(
+    task: &T,
+    mut model: T::Model,
+    mut optimizer: ModuleOptimizer,
+    settings: &LoopSettings,
+    device: &Device,
+    run: &RunDir,
+    console: &Console,
+    resume: bool,
+) -> Result<Trained<T::Model>> {
+    install_interrupt_handler();
+    let mut log = MetricsLog::new(task.metric_names());
+    let mut state = CheckpointState {
+        epoch: 0,
+        train_seconds: 0.0,
+        samples_seen: 0,
+        best_loss: f64::INFINITY,
+        best_epoch: 0,
+        epochs_without_improvement: 0,
+    };
+    if resume && run.file(CHECKPOINT).is_file() {
+        state = run.read_toml(CHECKPOINT)?;
+        let dir = checkpoint_dir(state.epoch);
+        model = run.load_weights(&format!("{dir}/model.bpk"), model)?;
+        let path = run.file(&format!("{dir}/optimizer.bpk"));
+        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        optimizer = optimizer
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+            .map_err(|e| Error::BadRunDir {
+                path,
+                reason: e.to_string(),
+            })?;
+        // metrics.csv may hold one epoch more than the checkpoint if the run died in between
+        let kept = MetricsLog::read(run, task.metric_names())?;
+        for row in kept.rows().iter().filter(|r| r.epoch <= state.epoch) {
+            log.push(row.epoch, row.split, row.loss, &row.values);
+        }
+        console.line(&format!(
+            "resuming after epoch {} of {}",
+            state.epoch, settings.epochs
+        ));
+    }
+
+    let batches = task.train_len().div_ceil(settings.batch_size);
+    let mut guard = DivergenceGuard::default();
+    let mut stopped_early = false;
+    for epoch in state.epoch + 1..=settings.epochs {
+        if let Some(patience) = settings.early_stopping
+            && state.epochs_without_improvement >= patience
+        {
+            stopped_early = true;
+            break;
+        }
+        // dropout masks and the shuffle of this epoch depend on (seed, epoch) only
+        device.seed(epoch_seed(settings.seed ^ 0xD20_F0E7, epoch));
+        let loader = task.train_loader(
+            settings.batch_size,
+            epoch_seed(settings.seed, epoch),
+            device,
+        );
+        let mut progress = EpochProgress::start(console, epoch, settings.epochs, batches);
+        let mut sums = vec![0.0; task.metric_names().len()];
+        for (index, batch) in loader.iter().enumerate() {
+            let batch = batch.map_err(|e| Error::DataLoader(e.to_string()))?;
+            let outcome = task.batch(&model, batch);
+            let loss_value = outcome.loss.clone().into_scalar::<f32>();
+            guard.check(epoch, index + 1, loss_value)?;
+            // backward: ∂L/∂θ for every parameter, then one step θ ← update(θ, ∂L/∂θ, η)
+            let grads = GradientsParams::from_grads(outcome.loss.backward(), &model);
+            let lr = settings.schedule.learning_rate(
+                settings.learning_rate,
+                epoch - 1,
+                index,
+                batches,
+                settings.epochs,
+            );
+            model = optimizer.step(lr, model, grads);
+            for (s, v) in sums.iter_mut().zip(&outcome.sums) {
+                *s += v;
+            }
+            let first_metric = task.metric_names().first().copied().zip(
+                task.finish(&sums, progress.samples() + outcome.size)
+                    .first()
+                    .copied(),
+            );
+            progress.batch(loss_value as f64, first_metric, outcome.size);
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                return Err(Error::Interrupted {
+                    run_dir: run.path().to_path_buf(),
+                    epoch: state.epoch,
+                });
+            }
+        }
+
+        state.train_seconds += progress.seconds();
+        state.samples_seen += progress.samples();
+        let train_metrics = task.finish(&sums, progress.samples());
+        let (val_loss, val_metrics) = task.validate(&model.valid(), device)?;
+        log.push(epoch, Split::Train, progress.mean_loss(), &train_metrics);
+        log.push(epoch, Split::Test, val_loss, &val_metrics);
+        if val_loss < state.best_loss {
+            state.best_loss = val_loss;
+            state.best_epoch = epoch;
+            state.epochs_without_improvement = 0;
+            if settings.early_stopping.is_some() {
+                run.save_weights(BEST_WEIGHTS, &model)?;
+            }
+        } else {
+            state.epochs_without_improvement += 1;
+        }
+        state.epoch = epoch;
+        save_checkpoint(run, &model, &optimizer, &log, &state)?;
+
+        let names = task.metric_names();
+        let show = |values: &[f64]| {
+            names
+                .iter()
+                .zip(values)
+                .map(|(n, v)| format!(" {n} {v:.4}"))
+                .collect::<String>()
+        };
+        let line = format!(
+            "epoch {epoch:>3}/{}  train loss {:.4}{}  test loss {val_loss:.4}{}  {:.0} samples/s",
+            settings.epochs,
+            progress.mean_loss(),
+            show(&train_metrics),
+            show(&val_metrics),
+            progress.samples_per_second()
+        );
+        progress.finish(console, &line);
+    }
+    if !stopped_early && let Some(patience) = settings.early_stopping {
+        stopped_early =
+            state.epochs_without_improvement >= patience && state.epoch < settings.epochs;
+    }
+
+    let mut best_epoch = None;
+    if settings.early_stopping.is_some() && state.best_epoch > 0 {
+        if state.best_epoch != state.epoch {
+            model = run.load_weights(BEST_WEIGHTS, model)?;
+        }
+        best_epoch = Some(state.best_epoch);
+        let why = if stopped_early {
+            "stopped early"
+        } else {
+            "finished"
+        };
+        console.line(&format!(
+            "{why}: keeping the weights of epoch {} (best test loss {:.4})",
+            state.best_epoch, state.best_loss
+        ));
+    }
+    // the run is complete: model.bpk, written by the lab, will hold the kept weights
+    remove_checkpoints(run, state.epoch)?;
+    Ok(Trained {
+        model,
+        log,
+        train_seconds: state.train_seconds,
+        samples_seen: state.samples_seen,
+        epochs_run: state.epoch,
+        best_epoch,
+    })
+}
+
+fn remove_checkpoints(run: &RunDir, epoch: usize) -> Result<()> {
+    for name in [CHECKPOINT.to_string(), BEST_WEIGHTS.to_string()] {
+        let path = run.file(&name);
+        if path.exists() {
+            fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    let dir = run.file(&checkpoint_dir(epoch));
+    if dir.exists() {
+        fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    }
+    Ok(())
+}
+
+/// Writes the end-of-epoch checkpoint: weights and optimizer state in a new folder, then
+/// `metrics.csv`, then `checkpoint.toml` pointing at the folder (the commit point), then the
+/// previous folder is removed. A run killed between any two steps resumes from a whole epoch.
+fn save_checkpoint<M: Module>(
+    run: &RunDir,
+    model: &M,
+    optimizer: &ModuleOptimizer,
+    log: &MetricsLog,
+    state: &CheckpointState,
+) -> Result<()> {
+    let dir = checkpoint_dir(state.epoch);
+    let path = run.file(&dir);
+    fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+    run.save_weights(&format!("{dir}/model.bpk"), model)?;
+    let optimizer_path = run.file(&format!("{dir}/optimizer.bpk"));
+    let bytes = optimizer.into_bytes().map_err(|e| Error::BadRunDir {
+        path: optimizer_path.clone(),
+        reason: format!("cannot encode the optimizer state: {e}"),
+    })?;
+    crate::report::write_atomic(&optimizer_path, &bytes)?;
+    log.write(run)?;
+    run.write_toml(CHECKPOINT, state)?;
+    if state.epoch > 1 {
+        let previous = run.file(&checkpoint_dir(state.epoch - 1));
+        if previous.exists() {
+            fs::remove_dir_all(&previous).map_err(|e| Error::io(&previous, e))?;
+        }
+    }
+    Ok(())
+}
