@@ -9,3 +9,4 @@ pub mod mnist;
 pub mod points;
 pub mod synthetic;
 pub mod table;
+pub mod wine;

@@ -218,6 +218,77 @@ impl Features {
     }
 }
 
+/// One row of features and its target, as burn's data loader hands them to [`RowBatcher`].
+#[derive(Debug, Clone)]
+pub struct RowItem {
+    pub x: Vec<f32>,
+    pub y: f32,
+}
+
+/// Rows of features and targets seen through burn's `Dataset` trait.
+pub struct RowsDataset {
+    rows: std::sync::Arc<Vec<RowItem>>,
+}
+
+impl RowsDataset {
+    pub fn new(rows: std::sync::Arc<Vec<RowItem>>) -> Self {
+        Self { rows }
+    }
+}
+
+impl burn::data::dataset::Dataset<RowItem> for RowsDataset {
+    fn get(&self, index: usize) -> std::result::Result<RowItem, burn::data::dataset::DatasetError> {
+        self.rows.get(index).cloned().ok_or_else(|| {
+            burn::data::dataset::DatasetError::new(std::io::Error::other(format!(
+                "row {index} of {}",
+                self.rows.len()
+            )))
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+}
+
+/// A batch of rows: features `[batch, d]` and targets `[batch, 1]`.
+#[derive(Debug, Clone)]
+pub struct RowBatch {
+    pub x: burn::tensor::Tensor<2>,
+    pub y: burn::tensor::Tensor<2>,
+}
+
+/// Stacks [`RowItem`]s into a [`RowBatch`] on the loader's device.
+#[derive(Debug, Clone, Copy)]
+pub struct RowBatcher;
+
+impl burn::data::dataloader::batcher::Batcher<RowItem, RowBatch> for RowBatcher {
+    fn batch(&self, items: Vec<RowItem>, device: &burn::tensor::Device) -> RowBatch {
+        let (n, d) = (items.len(), items.first().map_or(0, |i| i.x.len()));
+        let x: Vec<f32> = items.iter().flat_map(|i| i.x.iter().copied()).collect();
+        let y: Vec<f32> = items.iter().map(|i| i.y).collect();
+        RowBatch {
+            x: burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(x, [n, d]), device),
+            y: burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(y, [n, 1]), device),
+        }
+    }
+}
+
+/// Reads the columns `names` of a CSV, in that order, whatever order the file has them in;
+/// a missing column is an error naming it.
+pub fn read_columns(path: &Path, names: &[String], separator: u8) -> Result<Vec<Vec<f64>>> {
+    let table = Table::read_csv(path, separator)?;
+    let indices = names
+        .iter()
+        .map(|n| table.column_index(n))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(table
+        .rows
+        .iter()
+        .map(|r| indices.iter().map(|&i| r[i]).collect())
+        .collect())
+}
+
 /// A seeded shuffle of `0..n` cut into train and test indices, `test_fraction` of them for test
 /// (at least one of each).
 pub fn split_indices(n: usize, test_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {

@@ -15,9 +15,9 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{LabInfo, RunOptions, TrainingDefaults};
-use crate::data::images::{ImageDataset, images_tensor, read_inputs};
+use crate::data::images::ImageDataset;
 use crate::data::mnist;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::report::config::{DataConfig, TrainingConfig, VERSION};
 use crate::report::{RunDir, Summary};
 use crate::train::Console;
@@ -187,29 +187,13 @@ fn train(
 /// Classifies each input (a picture of a digit, or an IDX file of images) with a run's model.
 pub fn predict(run: &RunDir, inputs: &[PathBuf]) -> Result<Vec<String>> {
     let config: MlpClassifierConfig = run.read_toml("config.toml")?;
-    if config.model.image_size != [28, 28] {
-        return Err(Error::BadRunDir {
-            path: run.file("config.toml"),
-            reason: format!(
-                "images of {:?} are not supported by predict",
-                config.model.image_size
-            ),
-        });
-    }
     let device = Device::flex();
     let model = run.load_weights("model.bpk", config.model.init(&device))?;
-    let images = read_inputs(inputs)?;
-    let pixels: Vec<Vec<f32>> = images.iter().map(|i| i.pixels.clone()).collect();
-    let (classes, probabilities) =
-        classify::top_class(model.forward(images_tensor(&pixels, 28, 28, &device)));
-    Ok(images
-        .iter()
-        .zip(classes.iter().zip(&probabilities))
-        .map(|(image, (&class, &p))| {
-            format!(
-                "{}: {} (probability {p:.3})",
-                image.name, config.model.classes[class as usize]
-            )
-        })
-        .collect())
+    classify::predict_images(
+        &model,
+        &config.model.classes,
+        config.model.image_size,
+        inputs,
+        &device,
+    )
 }

@@ -3,10 +3,12 @@
 //! A lab has a name, the slide it comes from, a default data set, and a `run` that trains it into
 //! a run directory; some also `predict`. Nothing here knows how any lab works inside.
 
+pub mod cnn;
 pub mod kmeans;
 pub mod linear_regression;
 pub mod logistic_regression;
 pub mod mlp_classifier;
+pub mod mlp_regression;
 pub mod pca;
 pub mod perceptron;
 pub mod polynomial_regression;
@@ -69,8 +71,12 @@ pub enum Lab {
     Kmeans,
     /// Dimensionality reduction with PCA
     Pca,
+    /// Regression with a DNN: the quality of a wine
+    MlpRegression,
     /// Classification with a DNN: dense layers read handwritten digits
     MlpClassifier,
+    /// A convolutional network for images
+    Cnn,
 }
 
 /// What `neurons list` shows of a lab.
@@ -119,6 +125,9 @@ pub struct LabArgs {
     /// Number of k-means restarts, the best kept
     #[arg(long)]
     pub restarts: Option<usize>,
+    /// Multiply the CNN's channel counts by K
+    #[arg(long, value_name = "K")]
+    pub width: Option<usize>,
 }
 
 impl LabArgs {
@@ -135,6 +144,7 @@ impl LabArgs {
             ("--poly", self.poly.is_some()),
             ("--k", self.k.is_some()),
             ("--restarts", self.restarts.is_some()),
+            ("--width", self.width.is_some()),
         ]
         .into_iter()
         .filter(|(_, given)| *given)
@@ -173,14 +183,16 @@ pub struct RunOptions {
 }
 
 impl Lab {
-    pub const ALL: [Lab; 7] = [
+    pub const ALL: [Lab; 9] = [
         Lab::LinearRegression,
         Lab::PolynomialRegression,
         Lab::LogisticRegression,
         Lab::Perceptron,
         Lab::Kmeans,
         Lab::Pca,
+        Lab::MlpRegression,
         Lab::MlpClassifier,
+        Lab::Cnn,
     ];
 
     pub fn info(self) -> LabInfo {
@@ -191,7 +203,9 @@ impl Lab {
             Lab::Perceptron => perceptron::INFO,
             Lab::Kmeans => kmeans::INFO,
             Lab::Pca => pca::INFO,
+            Lab::MlpRegression => mlp_regression::INFO,
             Lab::MlpClassifier => mlp_classifier::INFO,
+            Lab::Cnn => cnn::INFO,
         }
     }
 
@@ -204,14 +218,18 @@ impl Lab {
             Lab::Perceptron => perceptron::run(options, run, console),
             Lab::Kmeans => kmeans::run(options, run, console),
             Lab::Pca => pca::run(options, run, console),
+            Lab::MlpRegression => mlp_regression::run(options, run, console),
             Lab::MlpClassifier => mlp_classifier::run(options, run, console),
+            Lab::Cnn => cnn::run(options, run, console),
         }
     }
 
     /// Continues a run killed before its end, from its last checkpoint.
     pub fn resume(self, run: &RunDir, console: &Console) -> Result<Summary> {
         match self {
+            Lab::MlpRegression => mlp_regression::resume(run, console),
             Lab::MlpClassifier => mlp_classifier::resume(run, console),
+            Lab::Cnn => cnn::resume(run, console),
             other => Err(Error::Usage(format!(
                 "{} runs in seconds and keeps no checkpoint: start it again instead",
                 other.info().name
@@ -222,7 +240,9 @@ impl Lab {
     /// Predicts every input with a run's model, one line each.
     pub fn predict(self, run: &RunDir, inputs: &[PathBuf]) -> Result<Vec<String>> {
         match self {
+            Lab::MlpRegression => mlp_regression::predict(run, inputs),
             Lab::MlpClassifier => mlp_classifier::predict(run, inputs),
+            Lab::Cnn => cnn::predict(run, inputs),
             other => Err(Error::Usage(format!(
                 "{} has no predict",
                 other.info().name

@@ -263,3 +263,34 @@ pub fn train_classifier<M: ImageClassifier>(
         summary,
     })
 }
+
+/// `neurons predict` for an image classifier: one line per input picture or IDX image, with the
+/// predicted class and its probability.
+pub fn predict_images<M: ImageClassifier>(
+    model: &M,
+    classes: &[String],
+    image_size: [usize; 2],
+    inputs: &[std::path::PathBuf],
+    device: &Device,
+) -> Result<Vec<String>> {
+    if image_size != [28, 28] {
+        return Err(Error::Usage(format!(
+            "predict reads 28×28 digits; this model takes {image_size:?} images"
+        )));
+    }
+    let images = crate::data::images::read_inputs(inputs)?;
+    let pixels: Vec<Vec<f32>> = images.iter().map(|i| i.pixels.clone()).collect();
+    let logits = model.forward(crate::data::images::images_tensor(&pixels, 28, 28, device));
+    let (predicted, probabilities) = top_class(logits);
+    Ok(images
+        .iter()
+        .zip(predicted.iter().zip(&probabilities))
+        .map(|(image, (&class, &p))| {
+            let name = classes
+                .get(class as usize)
+                .map(String::as_str)
+                .unwrap_or("?");
+            format!("{}: {name} (probability {p:.3})", image.name)
+        })
+        .collect())
+}

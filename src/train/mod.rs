@@ -5,6 +5,7 @@ pub mod device;
 pub mod fit;
 pub mod optimizer;
 pub mod progress;
+pub mod regress;
 pub mod schedule;
 
 pub use device::DeviceChoice;

@@ -3,10 +3,12 @@
 //!
 //! - `main.rs` (here): helpers, `neurons list`, exit codes;
 //! - `mlp_classifier.rs`: the first deep lab, `--data` folders, `predict`;
-//! - `classical.rs`: the six labs from linear regression to PCA, and CSV input.
+//! - `classical.rs`: the six labs from linear regression to PCA, and CSV input;
+//! - `training.rs`: resume, Ctrl-C, divergence, early stopping, optimizers; `mlp-regression`, `cnn`.
 
 mod classical;
 mod mlp_classifier;
+mod training;
 
 use std::path::Path;
 use std::process::{Command, Output};
