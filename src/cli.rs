@@ -36,6 +36,27 @@ pub enum Command {
     Run(RunArgs),
     /// Predict inputs with the model of a finished run
     Predict(PredictArgs),
+    /// Draw new images with a generative run (vae, gan, cgan)
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The run directory of a generative lab
+    #[arg(long)]
+    pub run: PathBuf,
+    /// A point of the latent space, e.g. 0.5,-1 (vae)
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    pub z: Option<Vec<f64>>,
+    /// The digit to draw, 0 to 9 (cgan)
+    #[arg(long)]
+    pub digit: Option<usize>,
+    /// How many images
+    #[arg(long, default_value_t = 1)]
+    pub count: usize,
+    /// The PNG file to write
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +131,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Run(args) => run_lab(args),
         Command::Predict(args) => predict(args),
+        Command::Generate(args) => generate(args),
     }
 }
 
@@ -226,5 +248,27 @@ fn predict(args: PredictArgs) -> anyhow::Result<()> {
     for line in lab.predict(&run, &args.inputs)? {
         print_line(&line);
     }
+    Ok(())
+}
+
+fn generate(args: GenerateArgs) -> anyhow::Result<()> {
+    let run = RunDir::open(&args.run)?;
+    let lab = Lab::of_run(&run)?;
+    if let Some(digit) = args.digit
+        && digit > 9
+    {
+        return Err(Error::Usage(format!("--digit {digit}: a digit is 0 to 9")).into());
+    }
+    if args.count == 0 || args.count > 1024 {
+        return Err(Error::Usage(format!("--count {}: between 1 and 1024 images", args.count)).into());
+    }
+    let request = crate::labs::GenerateRequest {
+        z: args.z,
+        digit: args.digit,
+        count: args.count,
+        out: args.out.clone(),
+    };
+    lab.generate(&run, &request)?;
+    print_line(&format!("wrote {}", args.out.display()));
     Ok(())
 }

@@ -180,6 +180,21 @@ impl Batcher<ImageItem, ImageBatch> for ImageBatcher {
     }
 }
 
+/// A loader of batches of `set` on `device`, shuffled with `shuffle` when given.
+pub fn image_loader(
+    set: Arc<ImageSet>,
+    batch_size: usize,
+    shuffle: Option<u64>,
+    device: &Device,
+) -> Arc<dyn burn::data::dataloader::DataLoader<ImageBatch>> {
+    let batcher = ImageBatcher { rows: set.rows, cols: set.cols };
+    let mut builder = burn::data::dataloader::DataLoaderBuilder::new(batcher).batch_size(batch_size).set_device(device.clone());
+    if let Some(seed) = shuffle {
+        builder = builder.shuffle(seed);
+    }
+    builder.build(ImageSetDataset::new(set))
+}
+
 /// Stacks images given as floats in 0..=1 into a `[n, 1, rows, cols]` tensor.
 pub fn images_tensor(images: &[Vec<f32>], rows: usize, cols: usize, device: &Device) -> Tensor<4> {
     let flat: Vec<f32> = images.iter().flatten().copied().collect();

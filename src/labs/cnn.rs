@@ -28,7 +28,7 @@ use crate::report::config::{DataConfig, TrainingConfig, VERSION};
 use crate::report::picture::{GreyImage, image_grid};
 use crate::report::{RunDir, Summary};
 use crate::train::Console;
-use crate::train::classify::{self, ImageClassifier, train_classifier};
+use crate::train::classify::{self, ImageClassifier, Judge, train_classifier};
 use crate::train::optimizer::OptimizerKind;
 use crate::train::schedule::LrSchedule;
 
@@ -125,19 +125,58 @@ impl Cnn {
     }
 }
 
-impl ImageClassifier for Cnn {
-    /// `[batch, 1, 28, 28]` → logits `[batch, classes]`
-    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+impl Cnn {
+    /// The dense layer's activations, before the output: `[batch, 100]`.
+    pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
         let x = self.first_feature_maps(images); // [batch, c₁, 26, 26]
         let x = self.dropout_conv.forward(self.pool.forward(x)); // [batch, c₁, 13, 13]
         let x = self.activation.forward(self.conv2.forward(x)); // [batch, c₂, 11, 11]
         let x = self.dropout_conv.forward(self.pool.forward(x)); // [batch, c₂, 5, 5]
         let x: Tensor<2> = x.flatten(1, 3); // [batch, c₂·25]
-        let x = self
-            .dropout_dense
-            .forward(self.activation.forward(self.dense.forward(x)));
-        self.output.forward(x)
+        self.activation.forward(self.dense.forward(x)) // [batch, 100]
     }
+}
+
+impl ImageClassifier for Cnn {
+    /// `[batch, 1, 28, 28]` → logits `[batch, classes]`
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.output.forward(self.dropout_dense.forward(self.features(images)))
+    }
+}
+
+/// A trained CNN run, judging generated digits.
+struct CnnJudge {
+    model: Cnn,
+    device: Device,
+}
+
+impl Judge for CnnJudge {
+    fn judge(&self, images: &[Vec<f32>]) -> (Vec<Vec<f32>>, Vec<Vec<f64>>) {
+        let features = self.model.features(images_tensor(images, 28, 28, &self.device));
+        let [_, width] = features.dims();
+        let logits = self.model.output.forward(features.clone());
+        let [_, classes] = logits.dims();
+        let p: Vec<f32> = burn::tensor::activation::softmax(logits, 1).into_data().try_into_vec::<f32>().unwrap_or_default();
+        let f: Vec<f32> = features.into_data().try_into_vec::<f32>().unwrap_or_default();
+        (
+            p.chunks(classes).map(<[f32]>::to_vec).collect(),
+            f.chunks(width).map(|c| c.iter().map(|&v| v as f64).collect()).collect(),
+        )
+    }
+}
+
+/// Loads a finished `cnn` run as a judge of generated digits.
+pub fn load_judge(run: &RunDir) -> Result<Box<dyn Judge>> {
+    let config: CnnConfig = run.read_toml("config.toml")?;
+    if config.model.image_size != [28, 28] || config.model.classes.len() != 10 {
+        return Err(Error::BadRunDir {
+            path: run.file("config.toml"),
+            reason: "a judge must classify 28×28 images into 10 classes".to_string(),
+        });
+    }
+    let device = Device::flex();
+    let model = run.load_weights("model.bpk", config.model.init(&device))?;
+    Ok(Box::new(CnnJudge { model, device }))
 }
 
 // --- Training ----------------------------------------------------------------------------------

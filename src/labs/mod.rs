@@ -12,6 +12,7 @@ pub mod mlp_regression;
 pub mod pca;
 pub mod perceptron;
 pub mod polynomial_regression;
+pub mod vae;
 
 use std::path::PathBuf;
 
@@ -77,6 +78,8 @@ pub enum Lab {
     MlpClassifier,
     /// A convolutional network for images
     Cnn,
+    /// A variational autoencoder with a 2-D latent space
+    Vae,
 }
 
 /// What `neurons list` shows of a lab.
@@ -128,6 +131,9 @@ pub struct LabArgs {
     /// Multiply the CNN's channel counts by K
     #[arg(long, value_name = "K")]
     pub width: Option<usize>,
+    /// Weight β of the KL term of the VAE's loss
+    #[arg(long)]
+    pub beta: Option<f64>,
 }
 
 impl LabArgs {
@@ -145,6 +151,7 @@ impl LabArgs {
             ("--k", self.k.is_some()),
             ("--restarts", self.restarts.is_some()),
             ("--width", self.width.is_some()),
+            ("--beta", self.beta.is_some()),
         ]
         .into_iter()
         .filter(|(_, given)| *given)
@@ -162,6 +169,17 @@ impl LabArgs {
             ))),
         }
     }
+}
+
+/// What `neurons generate` asks for.
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    /// A latent point (VAE).
+    pub z: Option<Vec<f64>>,
+    /// The digit to draw (conditional GAN).
+    pub digit: Option<usize>,
+    pub count: usize,
+    pub out: PathBuf,
 }
 
 /// The settings of `neurons run` that every lab understands; `None` means the lab's default.
@@ -183,7 +201,7 @@ pub struct RunOptions {
 }
 
 impl Lab {
-    pub const ALL: [Lab; 9] = [
+    pub const ALL: [Lab; 10] = [
         Lab::LinearRegression,
         Lab::PolynomialRegression,
         Lab::LogisticRegression,
@@ -193,6 +211,7 @@ impl Lab {
         Lab::MlpRegression,
         Lab::MlpClassifier,
         Lab::Cnn,
+        Lab::Vae,
     ];
 
     pub fn info(self) -> LabInfo {
@@ -206,6 +225,7 @@ impl Lab {
             Lab::MlpRegression => mlp_regression::INFO,
             Lab::MlpClassifier => mlp_classifier::INFO,
             Lab::Cnn => cnn::INFO,
+            Lab::Vae => vae::INFO,
         }
     }
 
@@ -221,6 +241,7 @@ impl Lab {
             Lab::MlpRegression => mlp_regression::run(options, run, console),
             Lab::MlpClassifier => mlp_classifier::run(options, run, console),
             Lab::Cnn => cnn::run(options, run, console),
+            Lab::Vae => vae::run(options, run, console),
         }
     }
 
@@ -230,6 +251,7 @@ impl Lab {
             Lab::MlpRegression => mlp_regression::resume(run, console),
             Lab::MlpClassifier => mlp_classifier::resume(run, console),
             Lab::Cnn => cnn::resume(run, console),
+            Lab::Vae => vae::resume(run, console),
             other => Err(Error::Usage(format!(
                 "{} runs in seconds and keeps no checkpoint: start it again instead",
                 other.info().name
@@ -265,6 +287,26 @@ impl Lab {
             )));
         }
         Ok(())
+    }
+
+    /// Draws new samples with a run's generative model.
+    pub fn generate(self, run: &RunDir, request: &GenerateRequest) -> Result<()> {
+        match self {
+            Lab::Vae => vae::generate(run, request),
+            other => Err(Error::Usage(format!("{} is not a generative lab: it has no generate", other.info().name))),
+        }
+    }
+
+    /// A finished run of a classifier lab, as a judge of generated digits.
+    pub fn load_judge(run: &RunDir) -> Result<Box<dyn crate::train::classify::Judge>> {
+        match Lab::of_run(run)? {
+            Lab::Cnn => cnn::load_judge(run),
+            other => Err(Error::Usage(format!(
+                "{}: a judge must be a cnn run, this is a {} run",
+                run.path().display(),
+                other.info().name
+            ))),
+        }
     }
 
     /// The lab that made a run, read from its `config.toml`.

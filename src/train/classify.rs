@@ -294,3 +294,48 @@ pub fn predict_images<M: ImageClassifier>(
         })
         .collect())
 }
+
+/// A trained digit classifier that judges generated images (the GAN labs' measure of quality).
+pub trait Judge {
+    /// For images as 28×28 floats in 0..=1: the class probabilities of each, and its features
+    /// from the layer before the output.
+    fn judge(&self, images: &[Vec<f32>]) -> (Vec<Vec<f32>>, Vec<Vec<f64>>);
+}
+
+/// How generated digits look to a [`Judge`].
+#[derive(Debug, Clone)]
+pub struct JudgedSamples {
+    /// The mean probability of each sample's most probable class.
+    pub mean_top_probability: f64,
+    /// The share of the samples given to each class.
+    pub class_share: Vec<f64>,
+    /// The most probable class of each sample.
+    pub classes: Vec<usize>,
+    /// Features of the samples, for a Fréchet distance.
+    pub features: Vec<Vec<f64>>,
+}
+
+pub fn judge_samples(judge: &dyn Judge, images: &[Vec<f32>], n_classes: usize) -> JudgedSamples {
+    let mut probabilities = Vec::new();
+    let mut features = Vec::new();
+    for chunk in images.chunks(500) {
+        let (p, f) = judge.judge(chunk);
+        probabilities.extend(p);
+        features.extend(f);
+    }
+    let mut class_share = vec![0.0; n_classes];
+    let mut classes = Vec::with_capacity(images.len());
+    let mut top_sum = 0.0;
+    for p in &probabilities {
+        let (k, top) = p.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (k, &v)| if v > b.1 { (k, v) } else { b });
+        top_sum += top as f64;
+        class_share[k.min(n_classes - 1)] += 1.0 / images.len().max(1) as f64;
+        classes.push(k);
+    }
+    JudgedSamples {
+        mean_top_probability: top_sum / images.len().max(1) as f64,
+        class_share,
+        classes,
+        features,
+    }
+}
