@@ -38,6 +38,24 @@ pub enum Command {
     Predict(PredictArgs),
     /// Draw new images with a generative run (vae, gan, cgan)
     Generate(GenerateArgs),
+    /// Time the benchmark workloads (samples per second), as shared/bench/pytorch_reference.py
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// One JSON object per workload, as the PyTorch reference prints
+    #[arg(long)]
+    pub json: bool,
+    /// Multiply the number of samples of each workload
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// Threads for the computations
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Workloads to run (default: all six)
+    #[arg(value_enum)]
+    pub workloads: Vec<crate::bench::Workload>,
 }
 
 #[derive(Debug, Args)]
@@ -54,6 +72,9 @@ pub struct GenerateArgs {
     /// How many images
     #[arg(long, default_value_t = 1)]
     pub count: usize,
+    /// Seed of the noise: the same seed draws the same images
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
     /// The PNG file to write
     #[arg(long)]
     pub out: PathBuf,
@@ -132,6 +153,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run_lab(args),
         Command::Predict(args) => predict(args),
         Command::Generate(args) => generate(args),
+        Command::Bench(args) => bench(args),
     }
 }
 
@@ -260,15 +282,48 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         return Err(Error::Usage(format!("--digit {digit}: a digit is 0 to 9")).into());
     }
     if args.count == 0 || args.count > 1024 {
-        return Err(Error::Usage(format!("--count {}: between 1 and 1024 images", args.count)).into());
+        return Err(
+            Error::Usage(format!("--count {}: between 1 and 1024 images", args.count)).into(),
+        );
     }
     let request = crate::labs::GenerateRequest {
         z: args.z,
         digit: args.digit,
         count: args.count,
+        seed: args.seed,
         out: args.out.clone(),
     };
     lab.generate(&run, &request)?;
     print_line(&format!("wrote {}", args.out.display()));
+    Ok(())
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    if !(args.scale.is_finite() && args.scale > 0.0) || args.threads == 0 {
+        return Err(
+            Error::Usage("--scale must be above 0 and --threads at least 1".to_string()).into(),
+        );
+    }
+    // one pool for every parallel kernel; a second call in one process keeps the first pool
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads)
+        .build_global();
+    let device = DeviceChoice::Cpu.device()?;
+    let workloads = if args.workloads.is_empty() {
+        crate::bench::Workload::ALL.to_vec()
+    } else {
+        args.workloads
+    };
+    for workload in workloads {
+        let result = crate::bench::run(workload, args.scale, &device);
+        if args.json {
+            print_line(&serde_json::to_string(&result)?);
+        } else {
+            print_line(&format!(
+                "{:<10} {:>7} samples in {:>8.3} s: {:>10.1} samples/s",
+                result.workload, result.samples, result.seconds, result.samples_per_second
+            ));
+        }
+    }
     Ok(())
 }

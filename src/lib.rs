@@ -6,12 +6,16 @@
 //! - [`report`]: the run directory (config, metrics, summary, weights) and pictures;
 //! - [`labs`]: one module per lab of the lecture;
 //! - [`linalg`]: least squares and SVD for the classical labs;
+//! - [`models`]: architectures shared by several labs (the DCGAN);
+//! - [`bench`]: the benchmark workloads of `neurons bench`;
 //! - [`cli`]: the command line.
 
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod error;
 pub mod labs;
 pub mod linalg;
+pub mod models;
 pub mod report;
 pub mod train;

@@ -140,7 +140,9 @@ impl Pca {
 /// The mean and covariance (divided by n − 1) of the rows of `x`.
 pub fn mean_and_covariance(x: &[Vec<f64>]) -> (Vec<f64>, Mat<f64>) {
     let (n, d) = (x.len(), x.first().map_or(0, Vec::len));
-    let mean: Vec<f64> = (0..d).map(|j| x.iter().map(|r| r[j]).sum::<f64>() / n.max(1) as f64).collect();
+    let mean: Vec<f64> = (0..d)
+        .map(|j| x.iter().map(|r| r[j]).sum::<f64>() / n.max(1) as f64)
+        .collect();
     let centred = Mat::from_fn(n, d, |i, j| x[i][j] - mean[j]);
     let covariance = centred.transpose() * &centred * faer::Scale(1.0 / (n.max(2) - 1) as f64);
     (mean, covariance)
@@ -157,14 +159,24 @@ pub fn frechet_distance(a: &[Vec<f64>], b: &[Vec<f64>]) -> Result<f64> {
         .map_err(|e| Error::Numerical(format!("eigen-decomposition did not converge: {e:?}")))?;
     let (u, s) = (eigen.U(), eigen.S());
     let d = cov_a.nrows();
-    let sqrt_s = Mat::from_fn(d, d, |i, j| if i == j { s.column_vector()[i].max(0.0).sqrt() } else { 0.0 });
+    let sqrt_s = Mat::from_fn(d, d, |i, j| {
+        if i == j {
+            s.column_vector()[i].max(0.0).sqrt()
+        } else {
+            0.0
+        }
+    });
     let sqrt_a = u * &sqrt_s * u.transpose();
     let middle = &sqrt_a * &cov_b * &sqrt_a;
     let values = middle
         .self_adjoint_eigenvalues(faer::Side::Lower)
         .map_err(|e| Error::Numerical(format!("eigenvalues did not converge: {e:?}")))?;
     let trace_sqrt: f64 = values.iter().map(|v| v.max(0.0).sqrt()).sum();
-    let mean_term: f64 = mean_a.iter().zip(&mean_b).map(|(x, y)| (x - y).powi(2)).sum();
+    let mean_term: f64 = mean_a
+        .iter()
+        .zip(&mean_b)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum();
     let trace = |m: &Mat<f64>| (0..m.nrows()).map(|i| m[(i, i)]).sum::<f64>();
     Ok(mean_term + trace(&cov_a) + trace(&cov_b) - 2.0 * trace_sqrt)
 }
@@ -202,8 +214,16 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
         let unit = Normal::new(0.0, 1.0).unwrap();
         // a ~ N(0, I), b ~ N(m, 4I) in 3 dimensions: FD = ‖m‖² + Σ (1 + 4 − 2·2) = ‖m‖² + 3
-        let a: Vec<Vec<f64>> = (0..20000).map(|_| (0..3).map(|_| unit.sample(&mut rng)).collect()).collect();
-        let b: Vec<Vec<f64>> = (0..20000).map(|_| (0..3).map(|j| j as f64 + 2.0 * unit.sample(&mut rng)).collect()).collect();
+        let a: Vec<Vec<f64>> = (0..20000)
+            .map(|_| (0..3).map(|_| unit.sample(&mut rng)).collect())
+            .collect();
+        let b: Vec<Vec<f64>> = (0..20000)
+            .map(|_| {
+                (0..3)
+                    .map(|j| j as f64 + 2.0 * unit.sample(&mut rng))
+                    .collect()
+            })
+            .collect();
         let fd = frechet_distance(&a, &b).unwrap();
         assert!((fd - (5.0 + 3.0)).abs() < 0.25, "{fd}");
         assert!(frechet_distance(&a, &a).unwrap().abs() < 1e-6);

@@ -187,8 +187,13 @@ pub fn image_loader(
     shuffle: Option<u64>,
     device: &Device,
 ) -> Arc<dyn burn::data::dataloader::DataLoader<ImageBatch>> {
-    let batcher = ImageBatcher { rows: set.rows, cols: set.cols };
-    let mut builder = burn::data::dataloader::DataLoaderBuilder::new(batcher).batch_size(batch_size).set_device(device.clone());
+    let batcher = ImageBatcher {
+        rows: set.rows,
+        cols: set.cols,
+    };
+    let mut builder = burn::data::dataloader::DataLoaderBuilder::new(batcher)
+        .batch_size(batch_size)
+        .set_device(device.clone());
     if let Some(seed) = shuffle {
         builder = builder.shuffle(seed);
     }

@@ -140,7 +140,8 @@ impl Cnn {
 impl ImageClassifier for Cnn {
     /// `[batch, 1, 28, 28]` → logits `[batch, classes]`
     fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        self.output.forward(self.dropout_dense.forward(self.features(images)))
+        self.output
+            .forward(self.dropout_dense.forward(self.features(images)))
     }
 }
 
@@ -152,15 +153,25 @@ struct CnnJudge {
 
 impl Judge for CnnJudge {
     fn judge(&self, images: &[Vec<f32>]) -> (Vec<Vec<f32>>, Vec<Vec<f64>>) {
-        let features = self.model.features(images_tensor(images, 28, 28, &self.device));
+        let features = self
+            .model
+            .features(images_tensor(images, 28, 28, &self.device));
         let [_, width] = features.dims();
         let logits = self.model.output.forward(features.clone());
         let [_, classes] = logits.dims();
-        let p: Vec<f32> = burn::tensor::activation::softmax(logits, 1).into_data().try_into_vec::<f32>().unwrap_or_default();
-        let f: Vec<f32> = features.into_data().try_into_vec::<f32>().unwrap_or_default();
+        let p: Vec<f32> = burn::tensor::activation::softmax(logits, 1)
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap_or_default();
+        let f: Vec<f32> = features
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap_or_default();
         (
             p.chunks(classes).map(<[f32]>::to_vec).collect(),
-            f.chunks(width).map(|c| c.iter().map(|&v| v as f64).collect()).collect(),
+            f.chunks(width)
+                .map(|c| c.iter().map(|&v| v as f64).collect())
+                .collect(),
         )
     }
 }

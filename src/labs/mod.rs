@@ -3,7 +3,9 @@
 //! A lab has a name, the slide it comes from, a default data set, and a `run` that trains it into
 //! a run directory; some also `predict`. Nothing here knows how any lab works inside.
 
+pub mod cgan;
 pub mod cnn;
+pub mod gan;
 pub mod kmeans;
 pub mod linear_regression;
 pub mod logistic_regression;
@@ -80,6 +82,10 @@ pub enum Lab {
     Cnn,
     /// A variational autoencoder with a 2-D latent space
     Vae,
+    /// A DCGAN that learns to draw digits
+    Gan,
+    /// A conditional GAN that draws the digit asked for
+    Cgan,
 }
 
 /// What `neurons list` shows of a lab.
@@ -134,6 +140,9 @@ pub struct LabArgs {
     /// Weight β of the KL term of the VAE's loss
     #[arg(long)]
     pub beta: Option<f64>,
+    /// A finished cnn run that judges generated digits (default: train one first)
+    #[arg(long, value_name = "RUN_DIR")]
+    pub judge: Option<PathBuf>,
 }
 
 impl LabArgs {
@@ -152,6 +161,7 @@ impl LabArgs {
             ("--restarts", self.restarts.is_some()),
             ("--width", self.width.is_some()),
             ("--beta", self.beta.is_some()),
+            ("--judge", self.judge.is_some()),
         ]
         .into_iter()
         .filter(|(_, given)| *given)
@@ -179,6 +189,8 @@ pub struct GenerateRequest {
     /// The digit to draw (conditional GAN).
     pub digit: Option<usize>,
     pub count: usize,
+    /// Seed of the noise: the same seed draws the same images.
+    pub seed: u64,
     pub out: PathBuf,
 }
 
@@ -201,7 +213,7 @@ pub struct RunOptions {
 }
 
 impl Lab {
-    pub const ALL: [Lab; 10] = [
+    pub const ALL: [Lab; 12] = [
         Lab::LinearRegression,
         Lab::PolynomialRegression,
         Lab::LogisticRegression,
@@ -212,6 +224,8 @@ impl Lab {
         Lab::MlpClassifier,
         Lab::Cnn,
         Lab::Vae,
+        Lab::Gan,
+        Lab::Cgan,
     ];
 
     pub fn info(self) -> LabInfo {
@@ -226,6 +240,8 @@ impl Lab {
             Lab::MlpClassifier => mlp_classifier::INFO,
             Lab::Cnn => cnn::INFO,
             Lab::Vae => vae::INFO,
+            Lab::Gan => gan::INFO,
+            Lab::Cgan => cgan::INFO,
         }
     }
 
@@ -242,6 +258,8 @@ impl Lab {
             Lab::MlpClassifier => mlp_classifier::run(options, run, console),
             Lab::Cnn => cnn::run(options, run, console),
             Lab::Vae => vae::run(options, run, console),
+            Lab::Gan => gan::run(options, run, console),
+            Lab::Cgan => cgan::run(options, run, console),
         }
     }
 
@@ -293,7 +311,12 @@ impl Lab {
     pub fn generate(self, run: &RunDir, request: &GenerateRequest) -> Result<()> {
         match self {
             Lab::Vae => vae::generate(run, request),
-            other => Err(Error::Usage(format!("{} is not a generative lab: it has no generate", other.info().name))),
+            Lab::Gan => gan::generate(run, request),
+            Lab::Cgan => cgan::generate(run, request),
+            other => Err(Error::Usage(format!(
+                "{} is not a generative lab: it has no generate",
+                other.info().name
+            ))),
         }
     }
 
@@ -307,6 +330,39 @@ impl Lab {
                 other.info().name
             ))),
         }
+    }
+
+    /// The judge of a generative run: the cnn run `--judge` names, or a cnn trained now on the
+    /// same data into `<run>/judge` (quick when the run is). Returns it with the accuracy of a
+    /// judge trained now.
+    pub fn judge_for(
+        run: &RunDir,
+        options: &RunOptions,
+        console: &Console,
+    ) -> Result<(Box<dyn crate::train::classify::Judge>, Option<f64>)> {
+        if let Some(dir) = &options.lab_args.judge {
+            return Ok((Lab::load_judge(&RunDir::open(dir)?)?, None));
+        }
+        console.line(
+            "training a cnn to judge the generated digits (pass --judge RUN_DIR to reuse one)",
+        );
+        let judge_run = RunDir::create(Some(&run.file("judge")), "cnn")?;
+        let judge_options = RunOptions {
+            seed: options.seed,
+            device: options.device,
+            dataset: options.dataset.clone(),
+            data: options.data.clone(),
+            quick: options.quick,
+            ..Default::default()
+        };
+        let summary = Lab::Cnn.run(&judge_options, &judge_run, console)?;
+        judge_run.write_json("summary.json", &summary)?;
+        let accuracy = summary.metrics.get("accuracy").copied();
+        console.line(&format!(
+            "judge: test accuracy {:.4}",
+            accuracy.unwrap_or(f64::NAN)
+        ));
+        Ok((Lab::load_judge(&judge_run)?, accuracy))
     }
 
     /// The lab that made a run, read from its `config.toml`.

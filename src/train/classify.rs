@@ -327,7 +327,11 @@ pub fn judge_samples(judge: &dyn Judge, images: &[Vec<f32>], n_classes: usize) -
     let mut classes = Vec::with_capacity(images.len());
     let mut top_sum = 0.0;
     for p in &probabilities {
-        let (k, top) = p.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (k, &v)| if v > b.1 { (k, v) } else { b });
+        let (k, top) =
+            p.iter().enumerate().fold(
+                (0, f32::NEG_INFINITY),
+                |b, (k, &v)| if v > b.1 { (k, v) } else { b },
+            );
         top_sum += top as f64;
         class_share[k.min(n_classes - 1)] += 1.0 / images.len().max(1) as f64;
         classes.push(k);

@@ -1,5 +1,6 @@
 //! How models learn: the device, seeding, the supervised training loop, progress on screen.
 
+pub mod adversarial;
 pub mod classify;
 pub mod device;
 pub mod fit;

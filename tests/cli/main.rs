@@ -4,9 +4,11 @@
 //! - `main.rs` (here): helpers, `neurons list`, exit codes;
 //! - `mlp_classifier.rs`: the first deep lab, `--data` folders, `predict`;
 //! - `classical.rs`: the six labs from linear regression to PCA, and CSV input;
-//! - `training.rs`: resume, Ctrl-C, divergence, early stopping, optimizers; `mlp-regression`, `cnn`.
+//! - `training.rs`: resume, Ctrl-C, divergence, early stopping, optimizers; `mlp-regression`, `cnn`;
+//! - `generative.rs`: `vae`, `gan`, `cgan` and `neurons generate`.
 
 mod classical;
+mod generative;
 mod mlp_classifier;
 mod training;
 

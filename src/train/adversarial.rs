@@ -1,0 +1,186 @@
+//! Adversarial training, shared by the GAN labs: a generator G turns noise (and a label, for a
+//! conditional GAN) into images; a discriminator D tells real images from G's.
+//!
+//! For each batch of real images x and noise z:
+//!   D step:  L_D = BCE(D(x), 1) + BCE(D(G(z)), 0)   (G's images detached)
+//!   G step:  L_G = BCE(D(G(z)), 1)                  (the "non-saturating" loss)
+//! with BCE(l, t) = softplus(l) − t·l on the logits l, averaged over the batch.
+
+use std::sync::Arc;
+
+use burn::module::Module;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Distribution, Int, Tensor};
+
+use super::progress::{Console, EpochProgress};
+use super::{DivergenceGuard, epoch_seed};
+use crate::data::images::{ImageSet, image_loader};
+use crate::error::{Error, Result};
+use crate::report::MetricsLog;
+use crate::report::metrics::Split;
+
+/// A generator and a discriminator that play against each other.
+pub trait Adversarial {
+    type Generator: Module;
+    type Discriminator: Module;
+
+    /// noise `[batch, noise_dim]` and labels `[batch]` → images `[batch, 1, 28, 28]` in −1..=1
+    fn generate(&self, g: &Self::Generator, noise: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<4>;
+    /// images `[batch, 1, 28, 28]` and labels `[batch]` → logits `[batch, 1]`
+    fn discriminate(
+        &self,
+        d: &Self::Discriminator,
+        images: Tensor<4>,
+        labels: Tensor<1, Int>,
+    ) -> Tensor<2>;
+}
+
+/// Binary cross-entropy on logits, mean over the batch: softplus(l) − t·l, with softplus
+/// computed as max(l, 0) + log(1 + e^−|l|) so that it never overflows.
+pub fn bce_with_logits(logits: Tensor<2>, target: f32) -> Tensor<1> {
+    let softplus = logits.clone().clamp_min(0.0) + (logits.clone().abs().neg().exp() + 1.0).log();
+    (softplus - logits * target).mean()
+}
+
+#[derive(Debug, Clone)]
+pub struct AdversarialSettings {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub noise_dim: usize,
+    pub seed: u64,
+}
+
+pub struct AdversarialTrained<G, D> {
+    pub generator: G,
+    pub discriminator: D,
+    pub log: MetricsLog,
+    pub train_seconds: f64,
+    pub samples_seen: usize,
+}
+
+/// The columns of `metrics.csv` after the loss (which is L_D + L_G).
+pub const METRICS: [&str; 2] = ["discriminator_loss", "generator_loss"];
+
+/// Trains both networks on `images` (pixels in 0..=1, scaled to −1..=1 here), one D step and one
+/// G step per batch; `after_epoch(epoch, G)` runs after each epoch (to draw samples).
+#[allow(clippy::too_many_arguments)] // the two players, their optimizers, the data and the run
+pub fn train_adversarial<A: Adversarial>(
+    task: &A,
+    mut generator: A::Generator,
+    mut discriminator: A::Discriminator,
+    mut optimizer_g: ModuleOptimizer,
+    mut optimizer_d: ModuleOptimizer,
+    images: &ImageSet,
+    settings: &AdversarialSettings,
+    device: &Device,
+    console: &Console,
+    mut after_epoch: impl FnMut(usize, &A::Generator) -> Result<()>,
+) -> Result<AdversarialTrained<A::Generator, A::Discriminator>> {
+    let set = Arc::new(images.clone());
+    let batches = set.len().div_ceil(settings.batch_size);
+    let mut log = MetricsLog::new(&METRICS);
+    let (mut train_seconds, mut samples_seen) = (0.0, 0);
+    let mut guard = DivergenceGuard::default();
+    for epoch in 1..=settings.epochs {
+        device.seed(epoch_seed(settings.seed ^ 0x6A4, epoch));
+        let loader = image_loader(
+            set.clone(),
+            settings.batch_size,
+            Some(epoch_seed(settings.seed, epoch)),
+            device,
+        );
+        let mut progress = EpochProgress::start(console, epoch, settings.epochs, batches);
+        let (mut sum_d, mut sum_g) = (0.0, 0.0);
+        for (index, batch) in loader.iter().enumerate() {
+            let batch = batch.map_err(|e| Error::DataLoader(e.to_string()))?;
+            let size = batch.targets.dims()[0];
+            let real = batch.images * 2.0 - 1.0;
+            let labels = batch.targets;
+
+            // D step: real images are 1, generated ones 0
+            let noise = Tensor::<2>::random(
+                [size, settings.noise_dim],
+                Distribution::Normal(0.0, 1.0),
+                device,
+            );
+            let fake = task.generate(&generator, noise, labels.clone()).detach();
+            let loss_d =
+                bce_with_logits(task.discriminate(&discriminator, real, labels.clone()), 1.0)
+                    + bce_with_logits(task.discriminate(&discriminator, fake, labels.clone()), 0.0);
+            let value_d = loss_d.clone().into_scalar::<f32>();
+            let grads = GradientsParams::from_grads(loss_d.backward(), &discriminator);
+            discriminator = optimizer_d.step(settings.learning_rate, discriminator, grads);
+
+            // G step: make D say 1 to new generated images
+            let noise = Tensor::<2>::random(
+                [size, settings.noise_dim],
+                Distribution::Normal(0.0, 1.0),
+                device,
+            );
+            let fake = task.generate(&generator, noise, labels.clone());
+            let loss_g = bce_with_logits(task.discriminate(&discriminator, fake, labels), 1.0);
+            let value_g = loss_g.clone().into_scalar::<f32>();
+            let grads = GradientsParams::from_grads(loss_g.backward(), &generator);
+            generator = optimizer_g.step(settings.learning_rate, generator, grads);
+
+            guard.check(epoch, index + 1, value_d + value_g)?;
+            sum_d += value_d as f64 * size as f64;
+            sum_g += value_g as f64 * size as f64;
+            progress.batch(
+                (value_d + value_g) as f64,
+                Some(("generator_loss", sum_g / (progress.samples() + size) as f64)),
+                size,
+            );
+        }
+        train_seconds += progress.seconds();
+        samples_seen += progress.samples();
+        let n = progress.samples().max(1) as f64;
+        log.push(
+            epoch,
+            Split::Train,
+            (sum_d + sum_g) / n,
+            &[sum_d / n, sum_g / n],
+        );
+        after_epoch(epoch, &generator)?;
+        let line = format!(
+            "epoch {epoch:>3}/{}  discriminator loss {:.4}  generator loss {:.4}  {:.0} samples/s",
+            settings.epochs,
+            sum_d / n,
+            sum_g / n,
+            progress.samples_per_second()
+        );
+        progress.finish(console, &line);
+    }
+    Ok(AdversarialTrained {
+        generator,
+        discriminator,
+        log,
+        train_seconds,
+        samples_seen,
+    })
+}
+
+/// Seeded noise on `device`, the same for the same seed: the fixed noise of the sample grids.
+pub fn fixed_noise(n: usize, noise_dim: usize, seed: u64, device: &Device) -> Tensor<2> {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution as _, StandardNormal};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let values: Vec<f32> = (0..n * noise_dim)
+        .map(|_| StandardNormal.sample(&mut rng))
+        .collect();
+    Tensor::from_data(
+        burn::tensor::TensorData::new(values, [n, noise_dim]),
+        device,
+    )
+}
+
+/// Images `[n, 1, 28, 28]` in −1..=1 as rows of floats in 0..=1.
+pub fn to_unit_pixels(images: Tensor<4>) -> Vec<Vec<f32>> {
+    let values: Vec<f32> = ((images + 1.0) * 0.5)
+        .clamp(0.0, 1.0)
+        .into_data()
+        .try_into_vec::<f32>()
+        .unwrap_or_default();
+    values.chunks(784).map(<[f32]>::to_vec).collect()
+}

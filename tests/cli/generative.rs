@@ -1,0 +1,194 @@
+//! The generative labs: `vae`, `gan`, `cgan`, and `neurons generate`.
+
+use super::*;
+
+fn metric(run: &Path, name: &str) -> f64 {
+    summary(run)["metrics"][name]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no metric {name} in {}", summary(run)))
+}
+
+fn assert_png(path: &Path) -> image::DynamicImage {
+    image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn a_quick_vae_learns_draws_its_latent_space_and_generates() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = neurons(&["run", "vae", "--quick", "--out", "r"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = dir.path().join("r");
+    let (loss, reconstruction, kl) = (
+        metric(&run, "loss"),
+        metric(&run, "reconstruction"),
+        metric(&run, "kl"),
+    );
+    assert!(
+        (loss - (reconstruction + kl)).abs() < 1e-3 * loss,
+        "β = 1: loss = reconstruction + KL"
+    );
+    // an untrained decoder scores about 784·ln 2 ≈ 543 per image; the mean digit about 206
+    assert!(reconstruction < 230.0, "reconstruction {reconstruction}");
+    assert!(kl > 0.5, "the latent code carries information: KL {kl}");
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(
+        metrics.starts_with("epoch,split,loss,reconstruction,kl\n"),
+        "{metrics}"
+    );
+    let grid = assert_png(&run.join("latent-grid.png"));
+    assert!(
+        grid.width() > 15 * 56 && grid.height() > 15 * 56,
+        "15×15 digits"
+    );
+    for png in ["latent-space.png", "reconstructions.png", "loss.png"] {
+        assert_png(&run.join(png));
+    }
+
+    let out = neurons(
+        &["generate", "--run", "r", "--z", "0.5,-1", "--out", "z.png"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_png(&dir.path().join("z.png"));
+    let err = assert_one_line_error(
+        &neurons(
+            &["generate", "--run", "r", "--z", "1,2,3", "--out", "x.png"],
+            dir.path(),
+        ),
+        2,
+    );
+    assert!(err.contains("2 dimensions"), "{err}");
+}
+
+#[test]
+fn generate_refuses_other_labs_and_impossible_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        neurons(
+            &[
+                "run",
+                "mlp-classifier",
+                "--quick",
+                "--epochs",
+                "1",
+                "--out",
+                "mlp"
+            ],
+            dir.path()
+        )
+        .status
+        .success()
+    );
+    let err = assert_one_line_error(
+        &neurons(&["generate", "--run", "mlp", "--out", "x.png"], dir.path()),
+        2,
+    );
+    assert!(err.contains("not a generative lab"), "{err}");
+    let err = assert_one_line_error(
+        &neurons(
+            &[
+                "generate", "--run", "mlp", "--digit", "10", "--out", "x.png",
+            ],
+            dir.path(),
+        ),
+        2,
+    );
+    assert!(err.contains("--digit 10"), "{err}");
+    assert!(!dir.path().join("x.png").exists());
+}
+
+#[test]
+fn a_quick_gan_is_judged_and_draws_every_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    // a judge trained once, reused with --judge
+    assert!(
+        neurons(&["run", "cnn", "--quick", "--out", "judge"], dir.path())
+            .status
+            .success()
+    );
+    let out = neurons(
+        &["run", "gan", "--quick", "--judge", "judge", "--out", "r"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = dir.path().join("r");
+    let s = summary(&run);
+    let epochs = s["epochs"].as_u64().unwrap();
+    for epoch in 1..=epochs {
+        let grid = assert_png(&run.join(format!("samples-epoch-{epoch}.png")));
+        assert_eq!(grid.width(), grid.height(), "an 8×8 grid");
+    }
+    for png in ["progress.png", "loss.png"] {
+        assert_png(&run.join(png));
+    }
+    let shares: f64 = (0..10)
+        .map(|k| metric(&run, &format!("class_share_{k}")))
+        .sum();
+    assert!((shares - 1.0).abs() < 1e-9, "the class shares add up to 1");
+    let top = metric(&run, "mean_top_class_probability");
+    assert!((0.1..=1.0).contains(&top), "{top}");
+    assert!(
+        metric(&run, "frechet_distance") > 0.0 && metric(&run, "frechet_distance_untrained") > 0.0
+    );
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(
+        metrics.starts_with("epoch,split,loss,discriminator_loss,generator_loss\n"),
+        "{metrics}"
+    );
+
+    let out = neurons(
+        &["generate", "--run", "r", "--count", "16", "--out", "g.png"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_png(&dir.path().join("g.png"));
+    let err = assert_one_line_error(
+        &neurons(
+            &["generate", "--run", "r", "--digit", "3", "--out", "x.png"],
+            dir.path(),
+        ),
+        2,
+    );
+    assert!(err.contains("cgan"), "{err}");
+}
+
+#[test]
+fn a_quick_cgan_draws_the_asked_digit_more_often_than_chance() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = neurons(&["run", "cgan", "--quick", "--out", "r"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = dir.path().join("r");
+    let accuracy = metric(&run, "conditional_accuracy");
+    assert!(accuracy > 0.2, "chance is 0.1: {accuracy}");
+    assert!(
+        metric(&run, "judge_accuracy") > 0.8,
+        "a judge was trained first"
+    );
+    let grid = assert_png(&run.join("digits.png"));
+    assert_eq!(grid.width(), grid.height(), "a 10×10 grid");
+
+    let out = neurons(
+        &[
+            "generate",
+            "--run",
+            "r",
+            "--digit",
+            "7",
+            "--count",
+            "16",
+            "--out",
+            "sevens.png",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_png(&dir.path().join("sevens.png"));
+    let err = assert_one_line_error(
+        &neurons(
+            &["generate", "--run", "r", "--digit", "10", "--out", "x.png"],
+            dir.path(),
+        ),
+        2,
+    );
+    assert!(err.contains("--digit 10"), "{err}");
+}
