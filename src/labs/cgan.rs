@@ -53,8 +53,8 @@ pub struct CganConfig {
 }
 
 const EPOCHS: usize = 15;
-const QUICK_EPOCHS: usize = 2;
-const QUICK_TRAIN: usize = 1000;
+const QUICK_EPOCHS: usize = 3;
+const QUICK_TRAIN: usize = 3000;
 const BATCH_SIZE: usize = 64;
 const LEARNING_RATE: f64 = 2e-4;
 /// Samples of each digit judged at the end.
