@@ -158,6 +158,21 @@ pub fn choose(dataset: Option<&str>, data: Option<&Path>) -> Result<ImageDataset
     source.load()
 }
 
+/// [`choose`], keeping only the first `quick.0` train and `quick.1` test images when given
+/// (`--quick` runs).
+pub fn choose_subset(
+    dataset: Option<&str>,
+    data: Option<&Path>,
+    quick: Option<(usize, usize)>,
+) -> Result<ImageDataset> {
+    let mut set = choose(dataset, data)?;
+    if let Some((train, test)) = quick {
+        set.train = set.train.truncated(train);
+        set.test = set.test.truncated(test);
+    }
+    Ok(set)
+}
+
 /// Loads again the data of a run, from the `dataset` its `config.toml` names (a data set's name or
 /// a folder), keeping the first `train` and `test` images as the run did.
 pub fn reload(dataset: &str, train: usize, test: usize) -> Result<ImageDataset> {

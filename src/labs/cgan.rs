@@ -8,24 +8,19 @@
 //! Quality: a trained `cnn` judges 100 samples of each digit; `conditional_accuracy` is the share
 //! it reads as the digit that was asked for.
 
-use burn::module::Module;
-use burn::optim::AdamConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use serde::{Deserialize, Serialize};
 
 use super::{GenerateRequest, Lab, LabInfo, RunOptions};
 use crate::data::mnist;
 use crate::error::{Error, Result};
-use crate::models::dcgan::{DcganConfig, DcganTask, Generator};
+use crate::models::dcgan::{
+    BATCH_SIZE, DcganConfig, DcganRunConfig, Generator, LEARNING_RATE, train_dcgan,
+};
 use crate::report::config::{DataConfig, VERSION};
-use crate::report::metrics::Split;
-use crate::report::picture::{GreyImage, image_grid};
-use crate::report::plot::{Curve, line_chart};
+use crate::report::picture::pixel_grid;
 use crate::report::{RunDir, Summary};
 use crate::train::Console;
-use crate::train::adversarial::{
-    AdversarialSettings, fixed_noise, to_unit_pixels, train_adversarial,
-};
+use crate::train::adversarial::{fixed_noise, to_unit_pixels};
 use crate::train::classify::{Judge, judge_samples};
 
 pub const INFO: LabInfo = LabInfo {
@@ -38,44 +33,25 @@ pub const INFO: LabInfo = LabInfo {
 
 // --- Config ------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CganConfig {
-    pub lab: String,
-    pub neurons_version: String,
-    pub data: DataConfig,
-    pub seed: u64,
-    pub device: String,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub learning_rate: f64,
-    pub model: DcganConfig,
-}
+/// The run's `config.toml` (shared by the DCGAN labs).
+pub type CganConfig = DcganRunConfig;
 
 const EPOCHS: usize = 15;
+/// Conditioning needs more steps than a quick GAN: 3 epochs of 3,000 digits (about 40 s).
 const QUICK_EPOCHS: usize = 3;
 const QUICK_TRAIN: usize = 3000;
-const BATCH_SIZE: usize = 64;
-const LEARNING_RATE: f64 = 2e-4;
 /// Samples of each digit judged at the end.
 const JUDGED_PER_DIGIT: usize = 100;
 
 // --- Training ----------------------------------------------------------------------------------
 
 pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summary> {
-    let mut data = mnist::choose(options.dataset.as_deref(), options.data.as_deref())?;
-    if options.quick {
-        data.train = data.train.truncated(QUICK_TRAIN);
-    }
+    let quick = options.quick.then_some((QUICK_TRAIN, usize::MAX));
+    let data = mnist::choose_subset(options.dataset.as_deref(), options.data.as_deref(), quick)?;
     let config = CganConfig {
         lab: INFO.name.to_string(),
         neurons_version: VERSION.to_string(),
-        data: DataConfig {
-            dataset: data.name.clone(),
-            origin: data.origin.clone(),
-            train_samples: data.train.len(),
-            test_samples: data.test.len(),
-        },
+        data: DataConfig::of(&data),
         seed: options.seed,
         device: options.device.to_string(),
         epochs: options
@@ -93,16 +69,6 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
     let (judge, judge_accuracy) = Lab::judge_for(run, options, console)?;
 
     let device = options.device.device()?;
-    device.seed(config.seed);
-    let autodiff = device.clone().autodiff();
-    let adam = || AdamConfig::new().with_beta_1(0.5).with_epsilon(1e-8).init();
-    let settings = AdversarialSettings {
-        epochs: config.epochs,
-        batch_size: config.batch_size,
-        learning_rate: config.learning_rate,
-        noise_dim: config.model.noise_dim,
-        seed: config.seed,
-    };
     let classes = config.model.classes;
     let grid_noise = fixed_noise(
         10 * classes,
@@ -110,50 +76,24 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
         config.seed ^ 0x64,
         &device,
     );
-    let trained = train_adversarial(
-        &DcganTask,
-        config.model.generator(&autodiff),
-        config.model.discriminator(&autodiff),
-        adam(),
-        adam(),
-        &data.train,
-        &settings,
-        &autodiff,
-        console,
-        |epoch, g| {
-            draw_digit_grid(
-                &run.file(&format!("samples-epoch-{epoch}.png")),
-                &g.valid(),
-                classes,
-                grid_noise.clone(),
-                &device,
-            )
-        },
-    )?;
-    trained.log.write(run)?;
-    let generator = trained.generator.valid();
-    run.save_weights("generator.bpk", &generator)?;
-    run.save_weights("discriminator.bpk", &trained.discriminator.valid())?;
+    let trained = train_dcgan(&config, &data.train, run, console, |epoch, g| {
+        draw_digit_grid(
+            &run.file(&format!("samples-epoch-{epoch}.png")),
+            g,
+            classes,
+            grid_noise.clone(),
+            &device,
+        )
+    })?;
     draw_digit_grid(
         &run.file("digits.png"),
-        &generator,
+        &trained.generator,
         classes,
         grid_noise,
         &device,
     )?;
-    let curves = ["discriminator_loss", "generator_loss"].map(|m| Curve {
-        label: m.to_string(),
-        points: trained.log.series(Split::Train, Some(m)),
-    });
-    line_chart(
-        &run.file("loss.png"),
-        "Conditional GAN: losses of both networks",
-        "epoch",
-        "BCE",
-        &curves,
-    )?;
 
-    let accuracy = conditional_accuracy(judge.as_ref(), &generator, &config.model, &device);
+    let accuracy = conditional_accuracy(judge.as_ref(), &trained.generator, &config.model, &device);
     console.line(&format!(
         "the judge reads the requested digit in {:.1}% of the samples",
         100.0 * accuracy
@@ -234,15 +174,14 @@ pub fn generate(run: &RunDir, request: &GenerateRequest) -> Result<()> {
         fixed_noise(request.count, config.model.noise_dim, request.seed, &device),
         wanted,
     ));
-    let images: Vec<GreyImage> = samples
-        .iter()
-        .map(|p| GreyImage {
-            width: 28,
-            height: 28,
-            pixels: p,
-        })
-        .collect();
-    image_grid(&request.out, &images, 8.min(request.count), 2, None)
+    pixel_grid(
+        &request.out,
+        &samples,
+        (28, 28),
+        8.min(request.count),
+        2,
+        None,
+    )
 }
 
 // --- Pictures ----------------------------------------------------------------------------------
@@ -256,13 +195,5 @@ fn draw_digit_grid(
     device: &Device,
 ) -> Result<()> {
     let samples = to_unit_pixels(generator.forward(noise, labels(classes, 10, device)));
-    let images: Vec<GreyImage> = samples
-        .iter()
-        .map(|p| GreyImage {
-            width: 28,
-            height: 28,
-            pixels: p,
-        })
-        .collect();
-    image_grid(path, &images, 10, 2, None)
+    pixel_grid(path, &samples, (28, 28), 10, 2, None)
 }

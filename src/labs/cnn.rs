@@ -25,7 +25,7 @@ use crate::data::images::{ImageDataset, images_tensor};
 use crate::data::mnist;
 use crate::error::{Error, Result};
 use crate::report::config::{DataConfig, TrainingConfig, VERSION};
-use crate::report::picture::{GreyImage, image_grid};
+use crate::report::picture::{GreyImage, image_grid, pixel_grid};
 use crate::report::{RunDir, Summary};
 use crate::train::Console;
 use crate::train::classify::{self, ImageClassifier, Judge, train_classifier};
@@ -193,11 +193,8 @@ pub fn load_judge(run: &RunDir) -> Result<Box<dyn Judge>> {
 // --- Training ----------------------------------------------------------------------------------
 
 pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summary> {
-    let mut data = mnist::choose(options.dataset.as_deref(), options.data.as_deref())?;
-    if options.quick {
-        data.train = data.train.truncated(QUICK_TRAIN);
-        data.test = data.test.truncated(QUICK_TEST);
-    }
+    let quick = options.quick.then_some((QUICK_TRAIN, QUICK_TEST));
+    let data = mnist::choose_subset(options.dataset.as_deref(), options.data.as_deref(), quick)?;
     let width = options.lab_args.width.unwrap_or(1);
     if width == 0 || data.train.rows < 14 || data.train.cols < 14 {
         return Err(Error::Usage(
@@ -208,12 +205,7 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
     let config = CnnConfig {
         lab: INFO.name.to_string(),
         neurons_version: VERSION.to_string(),
-        data: DataConfig {
-            dataset: data.name.clone(),
-            origin: data.origin.clone(),
-            train_samples: data.train.len(),
-            test_samples: data.test.len(),
-        },
+        data: DataConfig::of(&data),
         training: options.training(&DEFAULTS),
         model: CnnModelConfig {
             image_size: [data.train.rows, data.train.cols],
@@ -288,16 +280,15 @@ fn draw_filters(run: &RunDir, model: &Cnn, data: &ImageDataset) -> Result<()> {
         .try_into_vec::<f32>()
         .unwrap_or_default();
     let filters: Vec<Vec<f32>> = weights.chunks(9).map(stretch).collect();
-    let images: Vec<GreyImage> = filters
-        .iter()
-        .map(|p| GreyImage {
-            width: 3,
-            height: 3,
-            pixels: p,
-        })
-        .collect();
-    let captions: Vec<String> = (1..=images.len()).map(|k| format!("filter {k}")).collect();
-    image_grid(&run.file("filters.png"), &images, 8, 24, Some(&captions))?;
+    let captions: Vec<String> = (1..=filters.len()).map(|k| format!("filter {k}")).collect();
+    pixel_grid(
+        &run.file("filters.png"),
+        &filters,
+        (3, 3),
+        8,
+        24,
+        Some(&captions),
+    )?;
 
     let device = Device::flex();
     let digit = data.test.image_f32(0);

@@ -10,24 +10,20 @@
 //! Fréchet distance between its features of generated and of real test digits, against that of
 //! the untrained generator.
 
-use burn::module::Module;
-use burn::optim::AdamConfig;
 use burn::tensor::{Device, Int, Tensor};
-use serde::{Deserialize, Serialize};
 
 use super::{GenerateRequest, Lab, LabInfo, RunOptions};
 use crate::data::mnist;
 use crate::error::{Error, Result};
 use crate::linalg::frechet_distance;
-use crate::models::dcgan::{DcganConfig, DcganTask, Generator};
+use crate::models::dcgan::{
+    BATCH_SIZE, DcganConfig, DcganRunConfig, Generator, LEARNING_RATE, train_dcgan,
+};
 use crate::report::config::{DataConfig, VERSION};
-use crate::report::picture::{GreyImage, image_grid};
-use crate::report::plot::{Curve, line_chart};
+use crate::report::picture::pixel_grid;
 use crate::report::{RunDir, Summary};
 use crate::train::Console;
-use crate::train::adversarial::{
-    AdversarialSettings, fixed_noise, to_unit_pixels, train_adversarial,
-};
+use crate::train::adversarial::{fixed_noise, to_unit_pixels};
 use crate::train::classify::{Judge, judge_samples};
 
 pub const INFO: LabInfo = LabInfo {
@@ -40,44 +36,25 @@ pub const INFO: LabInfo = LabInfo {
 
 // --- Config ------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GanConfig {
-    pub lab: String,
-    pub neurons_version: String,
-    pub data: DataConfig,
-    pub seed: u64,
-    pub device: String,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub learning_rate: f64,
-    pub model: DcganConfig,
-}
+/// The run's `config.toml` (shared by the DCGAN labs).
+pub type GanConfig = DcganRunConfig;
 
 const EPOCHS: usize = 15;
 const QUICK_EPOCHS: usize = 2;
 const QUICK_TRAIN: usize = 1000;
-const BATCH_SIZE: usize = 64;
-const LEARNING_RATE: f64 = 2e-4;
 /// Samples judged at the end.
 const JUDGED: usize = 1000;
 
 // --- Training ----------------------------------------------------------------------------------
 
 pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summary> {
-    let mut data = mnist::choose(options.dataset.as_deref(), options.data.as_deref())?;
-    if options.quick {
-        data.train = data.train.truncated(QUICK_TRAIN);
-    }
+    // the test digits stay whole: they are the reference of the Fréchet distance
+    let quick = options.quick.then_some((QUICK_TRAIN, usize::MAX));
+    let data = mnist::choose_subset(options.dataset.as_deref(), options.data.as_deref(), quick)?;
     let config = GanConfig {
         lab: INFO.name.to_string(),
         neurons_version: VERSION.to_string(),
-        data: DataConfig {
-            dataset: data.name.clone(),
-            origin: data.origin.clone(),
-            train_samples: data.train.len(),
-            test_samples: data.test.len(),
-        },
+        data: DataConfig::of(&data),
         seed: options.seed,
         device: options.device.to_string(),
         epochs: options
@@ -96,16 +73,13 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
 
     let device = options.device.device()?;
     device.seed(config.seed);
-    let autodiff = device.clone().autodiff();
-    let generator = config.model.generator(&autodiff);
-    let discriminator = config.model.discriminator(&autodiff);
     let real: Vec<Vec<f32>> = (0..data.test.len())
         .map(|i| data.test.image_f32(i))
         .collect();
     let real_features = judge_samples(judge.as_ref(), &real, 10).features;
     let untrained = quality(
         judge.as_ref(),
-        &generator.valid(),
+        &config.model.generator(&device),
         &config.model,
         &real_features,
         &device,
@@ -115,44 +89,32 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
         untrained.frechet
     ));
 
-    let adam = || AdamConfig::new().with_beta_1(0.5).with_epsilon(1e-8).init();
-    let settings = AdversarialSettings {
-        epochs: config.epochs,
-        batch_size: config.batch_size,
-        learning_rate: config.learning_rate,
-        noise_dim: config.model.noise_dim,
-        seed: config.seed,
-    };
     let grid_noise = fixed_noise(64, config.model.noise_dim, config.seed ^ 0x64, &device);
     let mut progress_rows = Vec::new();
-    let trained = train_adversarial(
-        &DcganTask,
-        generator,
-        discriminator,
-        adam(),
-        adam(),
-        &data.train,
-        &settings,
-        &autodiff,
-        console,
-        |epoch, g| {
-            let samples = to_unit_pixels(g.valid().forward(grid_noise.clone(), zeros(64, &device)));
-            progress_rows.extend(samples.iter().take(8).cloned());
-            draw_grid(
-                &run.file(&format!("samples-epoch-{epoch}.png")),
-                &samples,
-                8,
-            )
-        },
+    let trained = train_dcgan(&config, &data.train, run, console, |epoch, g| {
+        let samples = to_unit_pixels(g.forward(grid_noise.clone(), zeros(64, &device)));
+        progress_rows.extend(samples.iter().take(8).cloned());
+        pixel_grid(
+            &run.file(&format!("samples-epoch-{epoch}.png")),
+            &samples,
+            (28, 28),
+            8,
+            2,
+            None,
+        )
+    })?;
+    pixel_grid(
+        &run.file("progress.png"),
+        &progress_rows,
+        (28, 28),
+        8,
+        2,
+        None,
     )?;
-    trained.log.write(run)?;
-    let generator = trained.generator.valid();
-    run.save_weights("generator.bpk", &generator)?;
-    run.save_weights("discriminator.bpk", &trained.discriminator.valid())?;
 
     let judged = quality(
         judge.as_ref(),
-        &generator,
+        &trained.generator,
         &config.model,
         &real_features,
         &device,
@@ -164,21 +126,6 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
         judged.mean_top_probability,
         judged.class_share.iter().copied().fold(f64::INFINITY, f64::min)
     ));
-    draw_grid(&run.file("progress.png"), &progress_rows, 8)?;
-    let curves = ["discriminator_loss", "generator_loss"].map(|m| Curve {
-        label: m.to_string(),
-        points: trained
-            .log
-            .series(crate::report::metrics::Split::Train, Some(m)),
-    });
-    line_chart(
-        &run.file("loss.png"),
-        "GAN: losses of both networks",
-        "epoch",
-        "BCE",
-        &curves,
-    )?;
-
     let mut metrics = std::collections::BTreeMap::from([
         ("frechet_distance".to_string(), judged.frechet),
         ("frechet_distance_untrained".to_string(), untrained.frechet),
@@ -248,19 +195,12 @@ pub fn generate(run: &RunDir, request: &GenerateRequest) -> Result<()> {
     let generator = run.load_weights("generator.bpk", config.model.generator(&device))?;
     let noise = fixed_noise(request.count, config.model.noise_dim, request.seed, &device);
     let samples = to_unit_pixels(generator.forward(noise, zeros(request.count, &device)));
-    draw_grid(&request.out, &samples, 8.min(request.count))
-}
-
-// --- Pictures ----------------------------------------------------------------------------------
-
-fn draw_grid(path: &std::path::Path, samples: &[Vec<f32>], columns: usize) -> Result<()> {
-    let images: Vec<GreyImage> = samples
-        .iter()
-        .map(|p| GreyImage {
-            width: 28,
-            height: 28,
-            pixels: p,
-        })
-        .collect();
-    image_grid(path, &images, columns, 2, None)
+    pixel_grid(
+        &request.out,
+        &samples,
+        (28, 28),
+        8.min(request.count),
+        2,
+        None,
+    )
 }

@@ -123,21 +123,13 @@ impl ImageClassifier for MlpClassifier {
 // --- Training ----------------------------------------------------------------------------------
 
 pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summary> {
-    let mut data = mnist::choose(options.dataset.as_deref(), options.data.as_deref())?;
-    if options.quick {
-        data.train = data.train.truncated(QUICK_TRAIN);
-        data.test = data.test.truncated(QUICK_TEST);
-    }
+    let quick = options.quick.then_some((QUICK_TRAIN, QUICK_TEST));
+    let data = mnist::choose_subset(options.dataset.as_deref(), options.data.as_deref(), quick)?;
     let (input_mean, input_std) = data.train.pixel_statistics();
     let config = MlpClassifierConfig {
         lab: INFO.name.to_string(),
         neurons_version: VERSION.to_string(),
-        data: DataConfig {
-            dataset: data.name.clone(),
-            origin: data.origin.clone(),
-            train_samples: data.train.len(),
-            test_samples: data.test.len(),
-        },
+        data: DataConfig::of(&data),
         training: options.training(&DEFAULTS),
         model: MlpModelConfig {
             image_size: [data.train.rows, data.train.cols],

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::linalg::Pca;
 use crate::report::config::VERSION;
 use crate::report::metrics::Split;
-use crate::report::picture::{GreyImage, image_grid};
+use crate::report::picture::pixel_grid;
 use crate::report::plot::{PointGroup, Scatter, scatter_chart};
 use crate::report::{MetricsLog, RunDir, Summary};
 use crate::train::Console;
@@ -205,16 +205,17 @@ fn draw(run: &RunDir, set: &PointSet, pca: &Pca, reconstructions: &[usize]) -> R
                 .collect()
         })
         .collect();
-    let images: Vec<GreyImage> = components
-        .iter()
-        .map(|p| GreyImage {
-            width: cols,
-            height: rows,
-            pixels: p,
-        })
+    let captions: Vec<String> = (1..=components.len())
+        .map(|k| format!("axis {k}"))
         .collect();
-    let captions: Vec<String> = (1..=images.len()).map(|k| format!("axis {k}")).collect();
-    image_grid(&run.file("components.png"), &images, 8, 3, Some(&captions))?;
+    pixel_grid(
+        &run.file("components.png"),
+        &components,
+        (cols, rows),
+        8,
+        3,
+        Some(&captions),
+    )?;
 
     // ten digits (one per row), then their reconstructions from k components
     let originals: Vec<&Vec<f64>> = set.x.iter().take(10).collect();
@@ -233,17 +234,10 @@ fn draw(run: &RunDir, set: &PointSet, pca: &Pca, reconstructions: &[usize]) -> R
             captions.push(format!("{k} axes"));
         }
     }
-    let images: Vec<GreyImage> = pixels
-        .iter()
-        .map(|p| GreyImage {
-            width: cols,
-            height: rows,
-            pixels: p,
-        })
-        .collect();
-    image_grid(
+    pixel_grid(
         &run.file("reconstructions.png"),
-        &images,
+        &pixels,
+        (cols, rows),
         1 + reconstructions.len(),
         3,
         Some(&captions),

@@ -27,7 +27,7 @@ use crate::data::mnist;
 use crate::error::{Error, Result};
 use crate::report::config::{DataConfig, TrainingConfig, VERSION};
 use crate::report::metrics::Split;
-use crate::report::picture::{GreyImage, image_grid};
+use crate::report::picture::pixel_grid;
 use crate::report::plot::{Curve, PointGroup, Scatter, line_chart, scatter_chart};
 use crate::report::{MetricsLog, RunDir, Summary};
 use crate::train::Console;
@@ -284,11 +284,8 @@ impl Supervised for VaeTask<'_> {
 }
 
 pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summary> {
-    let mut data = mnist::choose(options.dataset.as_deref(), options.data.as_deref())?;
-    if options.quick {
-        data.train = data.train.truncated(QUICK_TRAIN);
-        data.test = data.test.truncated(QUICK_TEST);
-    }
+    let quick = options.quick.then_some((QUICK_TRAIN, QUICK_TEST));
+    let data = mnist::choose_subset(options.dataset.as_deref(), options.data.as_deref(), quick)?;
     let beta = options.lab_args.beta.unwrap_or(1.0);
     if !(beta.is_finite() && beta >= 0.0) {
         return Err(Error::Usage(format!("--beta {beta}: must be a number ≥ 0")));
@@ -296,12 +293,7 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
     let config = VaeConfig {
         lab: INFO.name.to_string(),
         neurons_version: VERSION.to_string(),
-        data: DataConfig {
-            dataset: data.name.clone(),
-            origin: data.origin.clone(),
-            train_samples: data.train.len(),
-            test_samples: data.test.len(),
-        },
+        data: DataConfig::of(&data),
         training: options.training(&DEFAULTS),
         model: VaeModelConfig {
             latent_dim: 2,
@@ -408,15 +400,14 @@ pub fn generate(run: &RunDir, request: &GenerateRequest) -> Result<()> {
     }
     let zs = vec![z.iter().map(|&v| v as f32).collect::<Vec<f32>>(); request.count.max(1)];
     let pixels = decode(&model, &zs, &device);
-    let images: Vec<GreyImage> = pixels
-        .iter()
-        .map(|p| GreyImage {
-            width: 28,
-            height: 28,
-            pixels: p,
-        })
-        .collect();
-    image_grid(&request.out, &images, images.len().min(8), 8, None)
+    pixel_grid(
+        &request.out,
+        &pixels,
+        (28, 28),
+        pixels.len().min(8),
+        8,
+        None,
+    )
 }
 
 fn decode(model: &Vae, zs: &[Vec<f32>], device: &Device) -> Vec<Vec<f32>> {
@@ -542,15 +533,14 @@ fn draw(
 
     // digits decoded from the latent plane
     let decoded = decode(model, &latent_grid(15), device);
-    let images: Vec<GreyImage> = decoded
-        .iter()
-        .map(|p| GreyImage {
-            width: 28,
-            height: 28,
-            pixels: p,
-        })
-        .collect();
-    image_grid(&run.file("latent-grid.png"), &images, 15, 2, None)?;
+    pixel_grid(
+        &run.file("latent-grid.png"),
+        &decoded,
+        (28, 28),
+        15,
+        2,
+        None,
+    )?;
 
     // ten originals above their reconstructions (decoded from μ)
     let originals = &test[..test.len().min(10)];
@@ -561,18 +551,11 @@ fn draw(
         &mu_rows.chunks(2).map(<[f32]>::to_vec).collect::<Vec<_>>(),
         device,
     );
-    let pixels: Vec<&Vec<f32>> = originals.iter().chain(rebuilt.iter()).collect();
-    let images: Vec<GreyImage> = pixels
-        .iter()
-        .map(|p| GreyImage {
-            width: 28,
-            height: 28,
-            pixels: p,
-        })
-        .collect();
-    image_grid(
+    let pixels: Vec<Vec<f32>> = originals.iter().chain(rebuilt.iter()).cloned().collect();
+    pixel_grid(
         &run.file("reconstructions.png"),
-        &images,
+        &pixels,
+        (28, 28),
         originals.len(),
         3,
         None,

@@ -164,6 +164,97 @@ impl crate::train::adversarial::Adversarial for DcganTask {
     }
 }
 
+/// `config.toml` of a DCGAN lab (`gan`, `cgan`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DcganRunConfig {
+    pub lab: String,
+    pub neurons_version: String,
+    pub data: crate::report::config::DataConfig,
+    pub seed: u64,
+    pub device: String,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub model: DcganConfig,
+}
+
+/// DCGAN's settings (Radford et al.): batches of 64, Adam with η = 2·10⁻⁴ and β₁ = 0.5.
+pub const BATCH_SIZE: usize = 64;
+pub const LEARNING_RATE: f64 = 2e-4;
+
+/// A trained DCGAN and what its training left.
+pub struct TrainedDcgan {
+    /// The generator, out of autodiff.
+    pub generator: Generator,
+    pub train_seconds: f64,
+    pub samples_seen: usize,
+}
+
+/// Trains a DCGAN lab's pair on `images`, calling `after_epoch(epoch, G)` with the generator out
+/// of autodiff after each epoch; writes `metrics.csv`, `loss.png` and both networks' weights.
+pub fn train_dcgan(
+    config: &DcganRunConfig,
+    images: &crate::data::images::ImageSet,
+    run: &crate::report::RunDir,
+    console: &crate::train::Console,
+    mut after_epoch: impl FnMut(usize, &Generator) -> crate::error::Result<()>,
+) -> crate::error::Result<TrainedDcgan> {
+    use crate::report::metrics::Split;
+    use crate::report::plot::{Curve, line_chart};
+    use crate::train::adversarial::{AdversarialSettings, METRICS, train_adversarial};
+
+    let choice: crate::train::DeviceChoice =
+        config.device.parse().map_err(crate::error::Error::Usage)?;
+    let autodiff = choice.device()?.autodiff();
+    autodiff.seed(config.seed);
+    let adam = || {
+        burn::optim::AdamConfig::new()
+            .with_beta_1(0.5)
+            .with_epsilon(1e-8)
+            .init()
+    };
+    let settings = AdversarialSettings {
+        epochs: config.epochs,
+        batch_size: config.batch_size,
+        learning_rate: config.learning_rate,
+        noise_dim: config.model.noise_dim,
+        seed: config.seed,
+    };
+    let trained = train_adversarial(
+        &DcganTask,
+        config.model.generator(&autodiff),
+        config.model.discriminator(&autodiff),
+        adam(),
+        adam(),
+        images,
+        &settings,
+        &autodiff,
+        console,
+        |epoch, g| after_epoch(epoch, &g.valid()),
+    )?;
+    trained.log.write(run)?;
+    let generator = trained.generator.valid();
+    run.save_weights("generator.bpk", &generator)?;
+    run.save_weights("discriminator.bpk", &trained.discriminator.valid())?;
+    let curves = METRICS.map(|m| Curve {
+        label: m.to_string(),
+        points: trained.log.series(Split::Train, Some(m)),
+    });
+    line_chart(
+        &run.file("loss.png"),
+        &format!("{}: losses of both networks", config.lab),
+        "epoch",
+        "BCE",
+        &curves,
+    )?;
+    Ok(TrainedDcgan {
+        generator,
+        train_seconds: trained.train_seconds,
+        samples_seen: trained.samples_seen,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,18 @@ pub struct DataConfig {
     pub test_samples: usize,
 }
 
+impl DataConfig {
+    /// The record of an image data set a run learns from.
+    pub fn of(data: &crate::data::images::ImageDataset) -> Self {
+        Self {
+            dataset: data.name.clone(),
+            origin: data.origin.clone(),
+            train_samples: data.train.len(),
+            test_samples: data.test.len(),
+        }
+    }
+}
+
 /// How a network was trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

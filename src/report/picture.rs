@@ -67,6 +67,26 @@ pub fn image_grid(
     })
 }
 
+/// [`image_grid`] for images held as rows of `width`×`height` floats in 0..=1.
+pub fn pixel_grid(
+    path: &Path,
+    pixels: &[Vec<f32>],
+    (width, height): (usize, usize),
+    columns: usize,
+    scale: usize,
+    captions: Option<&[String]>,
+) -> Result<()> {
+    let images: Vec<GreyImage> = pixels
+        .iter()
+        .map(|p| GreyImage {
+            width,
+            height,
+            pixels: p,
+        })
+        .collect();
+    image_grid(path, &images, columns, scale, captions)
+}
+
 /// Draws a confusion matrix: rows are true classes, columns predicted ones, each cell shaded by
 /// its share of its row and labelled with its count.
 pub fn confusion_matrix(
