@@ -191,6 +191,22 @@ pub fn read_features(
     table.features_and_target(target)
 }
 
+/// Reads `--data FILE.csv --target COLUMN` for binary classification: the target must hold only
+/// 0 and 1.
+pub fn read_binary_features(path: &Path, target: Option<&str>, separator: u8) -> Result<Features> {
+    let target = target.ok_or_else(|| {
+        Error::Usage(format!(
+            "--data {}: name the 0/1 column with --target COLUMN",
+            path.display()
+        ))
+    })?;
+    let table = Table::read_csv(path, separator)?;
+    table.column_index(target)?;
+    table.require_rows(2)?;
+    table.require_binary(target)?;
+    table.features_and_target(target)
+}
+
 /// Features `x` (one row per sample) and the target `y`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Features {

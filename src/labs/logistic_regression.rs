@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{LabInfo, RunOptions};
 use crate::data::synthetic;
-use crate::data::table::{Features, Standardizer, Table, split_indices};
+use crate::data::table::{Features, Standardizer, read_binary_features, split_indices};
 use crate::error::{Error, Result};
 use crate::report::config::VERSION;
 use crate::report::metrics::Split;
@@ -165,20 +165,9 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
     let args = &options.lab_args;
     let (dataset, target, data) = match &options.data {
         Some(path) => {
-            let target = args.target.clone().ok_or_else(|| {
-                Error::Usage(format!(
-                    "--data {}: name the 0/1 column with --target COLUMN",
-                    path.display()
-                ))
-            })?;
-            let table = Table::read_csv(path, args.separator()?)?;
-            table.require_rows(2)?;
-            table.require_binary(&target)?;
-            (
-                path.display().to_string(),
-                target.clone(),
-                table.features_and_target(&target)?,
-            )
+            let features = read_binary_features(path, args.target.as_deref(), args.separator()?)?;
+            let target = args.target.clone().unwrap_or_default();
+            (path.display().to_string(), target, features)
         }
         None => {
             if options.dataset.is_some() {
