@@ -66,6 +66,55 @@ mod list {
 }
 
 /// Exit codes: 2 for usage mistakes, 1 for failed runs, one line each.
+/// `neurons bench`: the JSON lines that `compare.sh` reads (their figures depend on the machine,
+/// so only their shape and sense are checked).
+mod bench {
+    use super::*;
+
+    #[test]
+    fn prints_one_json_line_per_workload_in_the_reference_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = neurons(
+            &[
+                "bench",
+                "--json",
+                "--scale",
+                "0.01",
+                "mlp_train",
+                "gru_train",
+                "cnn_infer",
+            ],
+            dir.path(),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let lines: Vec<serde_json::Value> = stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let names: Vec<&str> = lines
+            .iter()
+            .map(|l| l["workload"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["mlp_train", "gru_train", "cnn_infer"]);
+        for line in &lines {
+            let (samples, seconds, rate) = (
+                line["samples"].as_f64().unwrap(),
+                line["seconds"].as_f64().unwrap(),
+                line["samples_per_second"].as_f64().unwrap(),
+            );
+            assert!(samples >= 32.0 && seconds > 0.0, "{line}");
+            assert!((rate - samples / seconds).abs() / rate < 0.01, "{line}");
+        }
+        assert_eq!(
+            lines[0]["samples"],
+            1000 / 128 * 128 - 128,
+            "the reference's count: (n / batch − 1) batches"
+        );
+        let err = assert_one_line_error(&neurons(&["bench", "--scale", "0"], dir.path()), 2);
+        assert!(err.contains("--scale"), "{err}");
+    }
+}
+
 mod exit_codes {
     use super::*;
 
