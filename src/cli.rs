@@ -213,7 +213,16 @@ fn run_lab(args: RunArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
-    lab.check_flags(&args.lab_args)?;
+    let training_flags: Vec<&'static str> = [
+        ("--optimizer", args.optimizer.is_some()),
+        ("--weight-decay", args.weight_decay.is_some()),
+        ("--lr-schedule", args.lr_schedule.is_some()),
+        ("--early-stopping", args.early_stopping.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, given)| given.then_some(flag))
+    .collect();
+    lab.check_flags(&args.lab_args, &training_flags)?;
     let options = RunOptions {
         epochs: args.epochs,
         batch_size: args.batch_size,

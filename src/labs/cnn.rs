@@ -37,7 +37,13 @@ pub const INFO: LabInfo = LabInfo {
     chapter: "High dimensional data: CNN (FIDLE MNIST2)",
     dataset: "mnist-10k",
     shows: "convolutions learn their own filters and read digits better than dense layers",
-    flags: &["--width"],
+    flags: &[
+        "--width",
+        "--optimizer",
+        "--weight-decay",
+        "--lr-schedule",
+        "--early-stopping",
+    ],
 };
 
 // --- Config ------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ use burn::nn::{Linear, LinearConfig, Relu};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, RunOptions, TrainingDefaults};
+use super::{LabInfo, RunOptions, TRAINING_FLAGS, TrainingDefaults};
 use crate::data::images::ImageDataset;
 use crate::data::mnist;
 use crate::error::Result;
@@ -30,7 +30,7 @@ pub const INFO: LabInfo = LabInfo {
     chapter: "Classification with a DNN (FIDLE MNIST1)",
     dataset: "mnist-10k",
     shows: "a dense network with two hidden layers learns to read handwritten digits",
-    flags: &[],
+    flags: &TRAINING_FLAGS,
 };
 
 // --- Config ------------------------------------------------------------------------------------

@@ -37,7 +37,14 @@ pub const INFO: LabInfo = LabInfo {
     chapter: "Regression with a DNN (FIDLE WINE1, BHPD1)",
     dataset: "red wine quality (embedded)",
     shows: "a dense network predicts the quality of a wine from its chemistry",
-    flags: &["--target", "--sep"],
+    flags: &[
+        "--target",
+        "--sep",
+        "--optimizer",
+        "--weight-decay",
+        "--lr-schedule",
+        "--early-stopping",
+    ],
 };
 
 // --- Config ------------------------------------------------------------------------------------

@@ -26,6 +26,14 @@ use crate::train::optimizer::OptimizerKind;
 use crate::train::schedule::LrSchedule;
 use crate::train::{Console, DeviceChoice};
 
+/// The flags of the shared training loop, taken by the labs that train with it.
+pub const TRAINING_FLAGS: [&str; 4] = [
+    "--optimizer",
+    "--weight-decay",
+    "--lr-schedule",
+    "--early-stopping",
+];
+
 /// A deep lab's default training settings, which the command line may override.
 #[derive(Debug, Clone, Copy)]
 pub struct TrainingDefaults {
@@ -290,10 +298,12 @@ impl Lab {
         }
     }
 
-    /// Refuses lab-specific flags that this lab does not take.
-    pub fn check_flags(self, args: &LabArgs) -> Result<()> {
+    /// Refuses lab-specific flags that this lab does not take; `others` are further flags given
+    /// (e.g. `--optimizer`), checked the same way.
+    pub fn check_flags(self, args: &LabArgs, others: &[&'static str]) -> Result<()> {
         let info = self.info();
-        if let Some(flag) = args.given().into_iter().find(|f| !info.flags.contains(f)) {
+        let given = args.given().into_iter().chain(others.iter().copied());
+        if let Some(flag) = given.into_iter().find(|f| !info.flags.contains(f)) {
             let takes = if info.flags.is_empty() {
                 "none".to_string()
             } else {

@@ -40,7 +40,13 @@ pub const INFO: LabInfo = LabInfo {
     chapter: "Variational Autoencoder network (FIDLE VAE1-3)",
     dataset: "mnist-10k",
     shows: "digits encoded into a 2-D latent space that can be drawn, walked and decoded",
-    flags: &["--beta"],
+    flags: &[
+        "--beta",
+        "--optimizer",
+        "--weight-decay",
+        "--lr-schedule",
+        "--early-stopping",
+    ],
 };
 
 // --- Config ------------------------------------------------------------------------------------

@@ -369,5 +369,10 @@ mod csv_errors {
         let dir = tempfile::tempdir().unwrap();
         let err = assert_one_line_error(&neurons(&["run", "pca", "--slope", "3"], dir.path()), 2);
         assert!(err.contains("--slope does not apply to pca"), "{err}");
+        let err = assert_one_line_error(
+            &neurons(&["run", "gan", "--optimizer", "sgd"], dir.path()),
+            2,
+        );
+        assert!(err.contains("--optimizer does not apply to gan"), "{err}");
     }
 }
