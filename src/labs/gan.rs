@@ -92,6 +92,14 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
     let grid_noise = fixed_noise(64, config.model.noise_dim, config.seed ^ 0x64, &device);
     let mut progress_rows = Vec::new();
     let trained = train_dcgan(&config, &data.train, run, console, |epoch, g| {
+        // the judge's view after every epoch: how the generator's digits come closer to real ones
+        let q = quality(judge.as_ref(), g, &config.model, &real_features, &device)?;
+        console.line(&format!(
+            "  judge after epoch {epoch}: Fréchet distance {:.1}, mean top-class probability {:.3}, smallest class share {:.3}",
+            q.frechet,
+            q.mean_top_probability,
+            q.class_share.iter().copied().fold(f64::INFINITY, f64::min)
+        ));
         let samples = to_unit_pixels(g.forward(grid_noise.clone(), zeros(64, &device)));
         progress_rows.extend(samples.iter().take(8).cloned());
         pixel_grid(

@@ -142,7 +142,6 @@ pub fn train_adversarial<A: Adversarial>(
             (sum_d + sum_g) / n,
             &[sum_d / n, sum_g / n],
         );
-        after_epoch(epoch, &generator)?;
         let line = format!(
             "epoch {epoch:>3}/{}  discriminator loss {:.4}  generator loss {:.4}  {:.0} samples/s",
             settings.epochs,
@@ -151,6 +150,7 @@ pub fn train_adversarial<A: Adversarial>(
             progress.samples_per_second()
         );
         progress.finish(console, &line);
+        after_epoch(epoch, &generator)?;
     }
     Ok(AdversarialTrained {
         generator,
