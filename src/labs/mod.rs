@@ -279,7 +279,7 @@ impl Lab {
             Lab::Cnn => cnn::resume(run, console),
             Lab::Vae => vae::resume(run, console),
             other => Err(Error::Usage(format!(
-                "{} runs in seconds and keeps no checkpoint: start it again instead",
+                "{} keeps no checkpoint to resume from: start it again instead",
                 other.info().name
             ))),
         }
