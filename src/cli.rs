@@ -252,6 +252,7 @@ fn run_lab(args: RunArgs) -> anyhow::Result<()> {
 /// Writes `summary.json`, says where the run is, and prints the summary for `--json`.
 fn finish(run: &RunDir, summary: &Summary, console: &Console, json: bool) -> anyhow::Result<()> {
     run.write_json("summary.json", summary)?;
+    crate::train::fit::remove_checkpoints(run)?;
     let metrics: Vec<String> = if summary.metrics.len() <= 6 {
         summary
             .metrics

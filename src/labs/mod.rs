@@ -367,6 +367,7 @@ impl Lab {
         };
         let summary = Lab::Cnn.run(&judge_options, &judge_run, console)?;
         judge_run.write_json("summary.json", &summary)?;
+        crate::train::fit::remove_checkpoints(&judge_run)?;
         let accuracy = summary.metrics.get("accuracy").copied();
         console.line(&format!(
             "judge: test accuracy {:.4}",

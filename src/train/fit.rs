@@ -262,8 +262,6 @@ pub fn fit<T: Supervised>(
             state.best_epoch, state.best_loss
         ));
     }
-    // the run is complete: model.bpk, written by the lab, will hold the kept weights
-    remove_checkpoints(run, state.epoch)?;
     Ok(Trained {
         model,
         log,
@@ -274,16 +272,25 @@ pub fn fit<T: Supervised>(
     })
 }
 
-fn remove_checkpoints(run: &RunDir, epoch: usize) -> Result<()> {
-    for name in [CHECKPOINT.to_string(), BEST_WEIGHTS.to_string()] {
-        let path = run.file(&name);
+/// Removes the checkpoint files of a finished run, once its final weights and `summary.json` are
+/// written: until then a run killed at the very end can still be resumed.
+pub fn remove_checkpoints(run: &RunDir) -> Result<()> {
+    for name in [CHECKPOINT, BEST_WEIGHTS] {
+        let path = run.file(name);
         if path.exists() {
             fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
         }
     }
-    let dir = run.file(&checkpoint_dir(epoch));
-    if dir.exists() {
-        fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let entries = fs::read_dir(run.path()).map_err(|e| Error::io(run.path(), e))?;
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("checkpoint-epoch-")
+        {
+            let path = entry.path();
+            fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+        }
     }
     Ok(())
 }
