@@ -146,11 +146,7 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
 /// Continues a run from its last checkpoint, with the settings of its `config.toml`.
 pub fn resume(run: &RunDir, console: &Console) -> Result<Summary> {
     let config: MlpClassifierConfig = run.read_toml("config.toml")?;
-    let data = mnist::reload(
-        &config.data.dataset,
-        config.data.train_samples,
-        config.data.test_samples,
-    )?;
+    let data = config.data.reload()?;
     train(&config, &data, run, console, true)
 }
 

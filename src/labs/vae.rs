@@ -312,11 +312,7 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
 
 pub fn resume(run: &RunDir, console: &Console) -> Result<Summary> {
     let config: VaeConfig = run.read_toml("config.toml")?;
-    let data = mnist::reload(
-        &config.data.dataset,
-        config.data.train_samples,
-        config.data.test_samples,
-    )?;
+    let data = config.data.reload()?;
     train(&config, &data, run, console, true)
 }
 

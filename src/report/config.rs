@@ -19,6 +19,11 @@ pub struct DataConfig {
 }
 
 impl DataConfig {
+    /// Loads again the images of a run from this record (to resume it).
+    pub fn reload(&self) -> crate::error::Result<crate::data::images::ImageDataset> {
+        crate::data::mnist::reload(&self.dataset, self.train_samples, self.test_samples)
+    }
+
     /// The record of an image data set a run learns from.
     pub fn of(data: &crate::data::images::ImageDataset) -> Self {
         Self {
