@@ -27,7 +27,7 @@ use crate::report::metrics::Split;
 use crate::report::plot::{Curve, PointGroup, Scatter, line_chart, scatter_chart};
 use crate::report::{MetricsLog, RunDir, Summary};
 use crate::train::Console;
-use crate::train::fit::fit;
+use crate::train::fit::train_model;
 use crate::train::optimizer::OptimizerKind;
 use crate::train::regress::{self, Regressor, TabularRegression};
 use crate::train::schedule::LrSchedule;
@@ -232,10 +232,6 @@ fn train(
     resume: bool,
 ) -> Result<Summary> {
     let training = &config.training;
-    let device = training.device()?;
-    device.seed(training.seed);
-    let autodiff = device.clone().autodiff();
-    let model = config.model.init(&autodiff);
     console.line(&format!(
         "{}: {} train / {} test rows of {} features from {}, {} epochs of batches of {}, {} η={}",
         INFO.name,
@@ -252,22 +248,18 @@ fn train(
         config.model.items(&train_set.x, &train_set.y),
         config.model.items(&test_set.x, &test_set.y),
     );
-    let optimizer = training.optimizer.build(training.weight_decay);
-    let trained = fit(
+    let (trained, device) = train_model(
         &task,
-        model,
-        optimizer,
-        &training.loop_settings(),
-        &autodiff,
+        training,
+        |device| config.model.init(device),
         run,
         console,
         resume,
     )?;
-    let model = trained.model.valid();
-    run.save_weights("model.bpk", &model)?;
+    let model = &trained.model;
 
     let predictions = regress::predict(
-        &model,
+        model,
         &config.model.items(&test_set.x, &test_set.y),
         &device,
     )?;

@@ -31,7 +31,7 @@ use crate::report::picture::pixel_grid;
 use crate::report::plot::{Curve, PointGroup, Scatter, line_chart, scatter_chart};
 use crate::report::{MetricsLog, RunDir, Summary};
 use crate::train::Console;
-use crate::train::fit::{BatchOutcome, Supervised, fit};
+use crate::train::fit::{BatchOutcome, Supervised, train_model};
 use crate::train::optimizer::OptimizerKind;
 use crate::train::schedule::LrSchedule;
 
@@ -324,10 +324,6 @@ fn train(
     resume: bool,
 ) -> Result<Summary> {
     let training = &config.training;
-    let device = training.device()?;
-    device.seed(training.seed);
-    let autodiff = device.clone().autodiff();
-    let model = config.model.init(&autodiff);
     console.line(&format!(
         "{}: {} train / {} test images from {}, {} epochs of batches of {}, β = {}",
         INFO.name,
@@ -343,22 +339,18 @@ fn train(
         train: std::sync::Arc::new(data.train.clone()),
         beta: config.model.beta,
     };
-    let optimizer = training.optimizer.build(training.weight_decay);
-    let trained = fit(
+    let (trained, device) = train_model(
         &task,
-        model,
-        optimizer,
-        &training.loop_settings(),
-        &autodiff,
+        training,
+        |device| config.model.init(device),
         run,
         console,
         resume,
     )?;
-    let model = trained.model.valid();
-    run.save_weights("model.bpk", &model)?;
+    let model = &trained.model;
 
-    let (loss, values) = task.validate(&model, &device)?;
-    draw(run, &model, data, &trained.log, &device)?;
+    let (loss, values) = task.validate(model, &device)?;
+    draw(run, model, data, &trained.log, &device)?;
     Ok(Summary {
         lab: INFO.name.to_string(),
         dataset: data.name.clone(),

@@ -202,16 +202,11 @@ pub fn train_classifier<M: ImageClassifier>(
     title: &str,
     data: &ImageDataset,
     training: &crate::report::config::TrainingConfig,
-    init: impl Fn(&Device) -> M,
+    init: impl FnOnce(&Device) -> M,
     run: &crate::report::RunDir,
     console: &super::Console,
     resume: bool,
 ) -> Result<ClassifierOutcome<M>> {
-    let device = training.device()?;
-    device.seed(training.seed);
-    let autodiff = device.clone().autodiff();
-    let model = init(&autodiff);
-    let optimizer = training.optimizer.build(training.weight_decay);
     console.line(&format!(
         "{lab}: {} train / {} test images from {}, {} epochs of batches of {}, {} η={} on {}",
         data.train.len(),
@@ -224,12 +219,8 @@ pub fn train_classifier<M: ImageClassifier>(
         training.device
     ));
     let task = ImageClassification::<M>::new(data);
-    let settings = training.loop_settings();
-    let trained = super::fit::fit(
-        &task, model, optimizer, &settings, &autodiff, run, console, resume,
-    )?;
-    let model = trained.model.valid();
-    run.save_weights("model.bpk", &model)?;
+    let (trained, device) = super::fit::train_model(&task, training, init, run, console, resume)?;
+    let model = trained.model;
     let test = evaluate(&model, &data.test, 256, &device)?;
     crate::report::classification::write_pictures(
         run,

@@ -79,6 +79,37 @@ pub struct Trained<M> {
     pub best_epoch: Option<usize>,
 }
 
+/// Trains a fresh model with the settings of a run's `config.toml`: the device seeded, the model
+/// built by `init` on the device's autodiff twin, the optimizer, [`fit`] (or its resumption), and
+/// `model.bpk` written. Returns the training, its model out of autodiff, and the plain device.
+pub fn train_model<T: Supervised>(
+    task: &T,
+    training: &crate::report::config::TrainingConfig,
+    init: impl FnOnce(&Device) -> T::Model,
+    run: &RunDir,
+    console: &Console,
+    resume: bool,
+) -> Result<(Trained<T::Model>, Device)> {
+    let device = training.device()?;
+    device.seed(training.seed);
+    let autodiff = device.clone().autodiff();
+    let model = init(&autodiff);
+    let optimizer = training.optimizer.build(training.weight_decay);
+    let mut trained = fit(
+        task,
+        model,
+        optimizer,
+        &training.loop_settings(),
+        &autodiff,
+        run,
+        console,
+        resume,
+    )?;
+    trained.model = trained.model.valid();
+    run.save_weights("model.bpk", &trained.model)?;
+    Ok((trained, device))
+}
+
 /// `checkpoint.toml`: the state of a run at the end of its last complete epoch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
