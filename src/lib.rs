@@ -8,7 +8,8 @@
 //! - [`linalg`]: least squares and SVD for the classical labs;
 //! - [`models`]: architectures shared by several labs (the DCGAN);
 //! - [`bench`]: the benchmark workloads of `neurons bench`;
-//! - [`cli`]: the command line.
+//! - [`cli`]: the command line;
+//! - [`runtime`]: process-wide settings (the allocator).
 
 pub mod bench;
 pub mod cli;
@@ -18,4 +19,5 @@ pub mod labs;
 pub mod linalg;
 pub mod models;
 pub mod report;
+pub mod runtime;
 pub mod train;

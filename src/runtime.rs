@@ -1,0 +1,22 @@
+//! Process-wide settings made once, before any tensor exists.
+
+/// Keeps freed tensor buffers in the heap instead of handing them back to the kernel.
+///
+/// Training allocates and frees buffers of hundreds of kilobytes to a few megabytes at every
+/// step. With glibc's defaults each of them is its own `mmap`/`munmap` pair (and its pages are
+/// faulted in again on every reuse), which cost 20–40% of a training step. A 256 MiB top pad
+/// switches off glibc's dynamic mmap threshold and grows the heap in large steps; a 1 GiB trim
+/// threshold keeps the freed memory for the next step. Measured with `neurons bench` (scale 0.3,
+/// 2 threads): mlp_train 53k → 89k samples/s, cnn_train 1.9k → 2.4k, cnn_infer 4.3k → 5.8k.
+/// The pages are only resident once written, so peak memory follows what training really uses.
+/// This is done with `mallopt` rather than a replacement allocator: mimalloc measured no gain here
+/// and jemalloc would need a C build on every machine.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes glibc's allocator parameters; it is called once, from main,
+    // before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_TOP_PAD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
