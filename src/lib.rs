@@ -5,6 +5,7 @@
 //! - [`train`]: devices, seeding, the training loop, progress and metrics;
 //! - [`report`]: the run directory (config, metrics, summary, weights) and pictures;
 //! - [`labs`]: one module per lab of the lecture;
+//! - [`kernels`]: faster formulations of operations where the CPU backend is slow;
 //! - [`linalg`]: least squares and SVD for the classical labs;
 //! - [`models`]: architectures shared by several labs (the DCGAN);
 //! - [`bench`]: the benchmark workloads of `neurons bench`;
@@ -15,6 +16,7 @@ pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod kernels;
 pub mod labs;
 pub mod linalg;
 pub mod models;

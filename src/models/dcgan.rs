@@ -17,6 +17,8 @@ use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::leaky_relu;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DcganConfig {
@@ -135,10 +137,9 @@ impl Discriminator {
             ),
             None => images,
         };
-        let x = self.activation.forward(self.conv1.forward(input)); // [batch, 64, 14, 14]
-        let x = self
-            .activation
-            .forward(self.norm.forward(self.conv2.forward(x))); // [batch, 128, 7, 7]
+        let slope = self.activation.negative_slope;
+        let x = leaky_relu(self.conv1.forward(input), slope); // [batch, 64, 14, 14]
+        let x = leaky_relu(self.norm.forward(self.conv2.forward(x)), slope); // [batch, 128, 7, 7]
         self.dense.forward(x.flatten(1, 3)) // [batch, 1]
     }
 }
