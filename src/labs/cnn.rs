@@ -24,6 +24,7 @@ use super::{LabInfo, RunOptions, TrainingDefaults};
 use crate::data::images::{ImageDataset, images_tensor};
 use crate::data::mnist;
 use crate::error::{Error, Result};
+use crate::kernels::conv2d;
 use crate::report::config::{DataConfig, TrainingConfig, VERSION};
 use crate::report::picture::{GreyImage, image_grid, pixel_grid};
 use crate::report::{RunDir, Summary};
@@ -127,7 +128,7 @@ impl Cnn {
     pub fn first_feature_maps(&self, images: Tensor<4>) -> Tensor<4> {
         // standardized with the training set's statistics: x ← (x − μ)/σ
         let images = (images - self.input_mean) / self.input_std;
-        self.activation.forward(self.conv1.forward(images))
+        self.activation.forward(conv2d(&self.conv1, images))
     }
 }
 
@@ -136,7 +137,7 @@ impl Cnn {
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
         let x = self.first_feature_maps(images); // [batch, c₁, 26, 26]
         let x = self.dropout_conv.forward(self.pool.forward(x)); // [batch, c₁, 13, 13]
-        let x = self.activation.forward(self.conv2.forward(x)); // [batch, c₂, 11, 11]
+        let x = self.activation.forward(conv2d(&self.conv2, x)); // [batch, c₂, 11, 11]
         let x = self.dropout_conv.forward(self.pool.forward(x)); // [batch, c₂, 5, 5]
         let x: Tensor<2> = x.flatten(1, 3); // [batch, c₂·25]
         self.activation.forward(self.dense.forward(x)) // [batch, 100]

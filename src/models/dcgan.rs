@@ -17,7 +17,7 @@ use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::leaky_relu;
+use crate::kernels::{conv_transpose2d, conv2d, leaky_relu};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -121,8 +121,8 @@ impl Generator {
         let x = self.activation.forward(self.norm0.forward(x)); // [batch, 128, 7, 7]
         let x = self
             .activation
-            .forward(self.norm1.forward(self.deconv1.forward(x))); // [batch, 64, 14, 14]
-        tanh(self.deconv2.forward(x)) // [batch, 1, 28, 28]
+            .forward(self.norm1.forward(conv_transpose2d(&self.deconv1, x))); // [batch, 64, 14, 14]
+        tanh(conv_transpose2d(&self.deconv2, x)) // [batch, 1, 28, 28]
     }
 }
 
@@ -138,8 +138,8 @@ impl Discriminator {
             None => images,
         };
         let slope = self.activation.negative_slope;
-        let x = leaky_relu(self.conv1.forward(input), slope); // [batch, 64, 14, 14]
-        let x = leaky_relu(self.norm.forward(self.conv2.forward(x)), slope); // [batch, 128, 7, 7]
+        let x = leaky_relu(conv2d(&self.conv1, input), slope); // [batch, 64, 14, 14]
+        let x = leaky_relu(self.norm.forward(conv2d(&self.conv2, x)), slope); // [batch, 128, 7, 7]
         self.dense.forward(x.flatten(1, 3)) // [batch, 1]
     }
 }

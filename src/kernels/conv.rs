@@ -1,0 +1,294 @@
+//! 2-D convolution and transposed convolution (groups 1, dilation 1) as im2col + one matrix
+//! product per sample, with both backward passes written out, for the `flex` CPU backend.
+//!
+//! For a convolution with kernel k, stride s and padding p, `cols` holds for every input channel
+//! c and kernel offset (i, j) one row of the input seen through that offset:
+//! `cols[(c,i,j), (oh,ow)] = x[c, oh·s+i−p, ow·s+j−p]` (0 outside), so that
+//! - forward:      `y_b  = W · cols_b`          (W as `[out, in·k·k]`);
+//! - input grad:   `dx_b = col2im(Wᵀ · dy_b)`   (col2im adds each column back where it was read);
+//! - weight grad:  `dW   = Σ_b dy_b · cols_bᵀ`.
+//!
+//! A transposed convolution is the input-grad product of the convolution it mirrors, so the
+//! same three products serve it, with the roles of forward and input grad swapped.
+//!
+//! Why by hand: flex runs every convolution through a 3-D kernel that converts the input to
+//! NHWC on one thread, and computes the weight gradient as a convolution of the transposed
+//! input by the transposed output gradient (batch and channel swapped), whose shape suits its
+//! matrix products badly. In `cnn_train` that gradient, the layout copies and the max-pool
+//! were most of a step.
+
+use burn::backend::flex::{FlexTensor, Layout};
+use burn::tensor::{Bytes, DType, Shape};
+use rayon::prelude::*;
+
+/// Shape of one 2-D convolution: input `[channels, height, width]`, kernel, stride, padding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+}
+
+impl Geometry {
+    pub fn out_height(&self) -> usize {
+        (self.height + 2 * self.padding[0] - self.kernel[0]) / self.stride[0] + 1
+    }
+
+    pub fn out_width(&self) -> usize {
+        (self.width + 2 * self.padding[1] - self.kernel[1]) / self.stride[1] + 1
+    }
+
+    fn out_pixels(&self) -> usize {
+        self.out_height() * self.out_width()
+    }
+
+    /// Rows of `cols`: channels × kernel positions.
+    fn patch(&self) -> usize {
+        self.channels * self.kernel[0] * self.kernel[1]
+    }
+
+    fn in_pixels(&self) -> usize {
+        self.height * self.width
+    }
+
+    /// For kernel offset `offset` along an axis of input size `size`, the output positions `o`
+    /// whose input `o·stride + offset − padding` lies inside the image.
+    fn valid(
+        size: usize,
+        out: usize,
+        stride: usize,
+        offset: usize,
+        padding: usize,
+    ) -> (usize, usize) {
+        // o·s + offset ≥ padding  ⇔  o ≥ ceil((padding − offset) / s)
+        let first = padding.saturating_sub(offset).div_ceil(stride);
+        // o·s + offset − padding ≤ size − 1  ⇔  o ≤ (size − 1 + padding − offset) / s
+        let last = match (size + padding).checked_sub(offset + 1) {
+            Some(room) => (room / stride + 1).min(out),
+            None => 0,
+        };
+        (first.min(last), last)
+    }
+
+    /// Every run of `cols` that reads inside the image: `len` entries from `cols[at..]`, read
+    /// from `x[from..]` every `stride[1]` values. All else in `cols` is padding (zero).
+    fn for_each_run(&self, mut visit: impl FnMut(Run)) {
+        let (oh_n, ow_n) = (self.out_height(), self.out_width());
+        let [kh_n, kw_n] = self.kernel;
+        let pixels = oh_n * ow_n;
+        for c in 0..self.channels {
+            for i in 0..kh_n {
+                let (oh_first, oh_last) =
+                    Self::valid(self.height, oh_n, self.stride[0], i, self.padding[0]);
+                for j in 0..kw_n {
+                    let row = (c * kh_n + i) * kw_n + j;
+                    let (ow_first, ow_last) =
+                        Self::valid(self.width, ow_n, self.stride[1], j, self.padding[1]);
+                    if ow_first >= ow_last {
+                        continue;
+                    }
+                    for oh in oh_first..oh_last {
+                        let ih = oh * self.stride[0] + i - self.padding[0];
+                        let iw = ow_first * self.stride[1] + j - self.padding[1];
+                        visit(Run {
+                            at: row * pixels + oh * ow_n + ow_first,
+                            from: (c * self.height + ih) * self.width + iw,
+                            len: ow_last - ow_first,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A stretch of one row of `cols` that lies inside the image.
+struct Run {
+    at: usize,
+    from: usize,
+    len: usize,
+}
+
+/// `cols` (`[patch, out_pixels]`) of one image `x` (`[channels, height, width]`).
+fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32]) {
+    cols.fill(0.0);
+    let s = g.stride[1];
+    g.for_each_run(|run| {
+        let dst = &mut cols[run.at..run.at + run.len];
+        if s == 1 {
+            dst.copy_from_slice(&x[run.from..run.from + run.len]);
+        } else {
+            dst.iter_mut()
+                .zip(x[run.from..].iter().step_by(s))
+                .for_each(|(d, v)| *d = *v);
+        }
+    });
+}
+
+/// Adds each entry of `cols` back onto the pixel of `dx` it was read from.
+fn col2im(g: &Geometry, cols: &[f32], dx: &mut [f32]) {
+    dx.fill(0.0);
+    let s = g.stride[1];
+    g.for_each_run(|run| {
+        let src = &cols[run.at..run.at + run.len];
+        dx[run.from..]
+            .iter_mut()
+            .step_by(s)
+            .zip(src)
+            .for_each(|(d, v)| *d += *v);
+    });
+}
+
+/// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]`, each given by its row and column strides.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    accumulate: bool,
+    lhs: &[f32],
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: &[f32],
+    (rhs_rs, rhs_cs): (usize, usize),
+) {
+    assert!(dst.len() >= m * n);
+    assert!(m == 0 || k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
+    assert!(k == 0 || n == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
+    // SAFETY: the asserts above keep every index gemm reads or writes inside the slices.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// `y[b] = W · cols(x[b])`: x `[batch, channels, h, w]`, weight `[out, channels, k, k]`.
+pub fn forward(g: &Geometry, batch: usize, x: &[f32], weight: &[f32], out: usize) -> Vec<f32> {
+    let (patch, pixels) = (g.patch(), g.out_pixels());
+    let mut y = vec![0.0; batch * out * pixels];
+    y.par_chunks_mut(out * pixels)
+        .zip(x.par_chunks(g.channels * g.in_pixels()))
+        .for_each_init(
+            || vec![0.0; patch * pixels],
+            |cols, (y_b, x_b)| {
+                im2col(g, x_b, cols);
+                matmul(
+                    (out, pixels, patch),
+                    y_b,
+                    false,
+                    weight,
+                    (patch, 1),
+                    cols,
+                    (pixels, 1),
+                );
+            },
+        );
+    y
+}
+
+/// `dx[b] = col2im(Wᵀ · dy[b])`: dy `[batch, out, oh, ow]` → dx `[batch, channels, h, w]`.
+pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: usize) -> Vec<f32> {
+    let (patch, pixels) = (g.patch(), g.out_pixels());
+    let mut dx = vec![0.0; batch * g.channels * g.in_pixels()];
+    dx.par_chunks_mut(g.channels * g.in_pixels())
+        .zip(dy.par_chunks(out * pixels))
+        .for_each_init(
+            || vec![0.0; patch * pixels],
+            |cols, (dx_b, dy_b)| {
+                matmul(
+                    (patch, pixels, out),
+                    cols,
+                    false,
+                    weight,
+                    (1, patch),
+                    dy_b,
+                    (pixels, 1),
+                );
+                col2im(g, cols, dx_b);
+            },
+        );
+    dx
+}
+
+/// `dW = Σ_b dy[b] · cols(x[b])ᵀ`, `[out, channels·k·k]`; each thread sums its share of the batch.
+pub fn weight_grad(g: &Geometry, batch: usize, x: &[f32], dy: &[f32], out: usize) -> Vec<f32> {
+    let (patch, pixels) = (g.patch(), g.out_pixels());
+    let shares = rayon::current_num_threads().clamp(1, batch.max(1));
+    let per_share = batch.div_ceil(shares).max(1);
+    let partial: Vec<Vec<f32>> = (0..batch.div_ceil(per_share))
+        .into_par_iter()
+        .map(|share| {
+            let mut dw = vec![0.0; out * patch];
+            let mut cols = vec![0.0; patch * pixels];
+            let samples = share * per_share..((share + 1) * per_share).min(batch);
+            for (n, b) in samples.enumerate() {
+                im2col(
+                    g,
+                    &x[b * g.channels * g.in_pixels()..][..g.channels * g.in_pixels()],
+                    &mut cols,
+                );
+                let dy_b = &dy[b * out * pixels..][..out * pixels];
+                matmul(
+                    (out, patch, pixels),
+                    &mut dw,
+                    n > 0,
+                    dy_b,
+                    (pixels, 1),
+                    &cols,
+                    (1, pixels),
+                );
+            }
+            dw
+        })
+        .collect();
+    let mut total = vec![0.0; out * patch];
+    for dw in partial {
+        total.iter_mut().zip(dw).for_each(|(t, d)| *t += d);
+    }
+    total
+}
+
+/// The f32 values of a flex tensor, in row-major order, and its shape.
+pub(super) fn values(t: FlexTensor) -> (Vec<usize>, FlexValues) {
+    let shape = t.layout().shape().to_vec();
+    (shape, FlexValues(t.to_contiguous()))
+}
+
+/// A contiguous flex tensor, read as f32.
+pub(super) struct FlexValues(FlexTensor);
+
+impl FlexValues {
+    pub fn as_slice(&self) -> &[f32] {
+        self.0
+            .as_slice::<f32>()
+            .expect("a contiguous f32 tensor (checked before the kernels are called)")
+    }
+}
+
+pub(super) fn flex_tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::new(
+        Bytes::from_elems(values),
+        Layout::contiguous(Shape::from(shape)),
+        DType::F32,
+    )
+}

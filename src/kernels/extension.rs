@@ -1,0 +1,259 @@
+//! The convolution kernels of [`super::conv`] plugged into burn as a backend extension: for the
+//! `flex` backend, and for autodiff over `flex`, with their own backward passes.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::backend::flex::FlexTensor;
+use burn::backend::{Backend, Flex, backend_extension, tensor::FloatTensor};
+
+use super::conv::{self, Geometry, flex_tensor, values};
+
+/// Convolutions without bias, groups 1 and dilation 1, on f32 tensors.
+#[backend_extension(Flex, Autodiff)]
+pub trait ConvKernels: Backend {
+    /// x `[b, c, h, w]` ⊛ weight `[o, c, kh, kw]` → `[b, o, oh, ow]`.
+    fn conv2d_fast(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self>;
+
+    /// Transposed convolution: x `[b, c_in, h, w]`, weight `[c_in, c_out, kh, kw]` →
+    /// `[b, c_out, out[0], out[1]]`.
+    fn conv_transpose2d_fast(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+        out: [usize; 2],
+    ) -> FloatTensor<Self>;
+}
+
+/// The geometry of the convolution from `input` (`[b, c, h, w]`) by `weight` (`[o, c, kh, kw]`).
+fn geometry(
+    input: &[usize],
+    weight: &[usize],
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> Geometry {
+    Geometry {
+        channels: input[1],
+        height: input[2],
+        width: input[3],
+        kernel: [weight[2], weight[3]],
+        stride,
+        padding,
+    }
+}
+
+fn conv2d(
+    x: FlexTensor,
+    weight: FlexTensor,
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> FlexTensor {
+    let ((xs, x), (ws, w)) = (values(x), values(weight));
+    let g = geometry(&xs, &ws, stride, padding);
+    let y = conv::forward(&g, xs[0], x.as_slice(), w.as_slice(), ws[0]);
+    flex_tensor(y, vec![xs[0], ws[0], g.out_height(), g.out_width()])
+}
+
+/// The gradient of a convolution's input `[b, c, out[0], out[1]]` from that of its output `dy`;
+/// also the forward pass of a transposed convolution.
+fn conv2d_input_grad(
+    dy: FlexTensor,
+    weight: FlexTensor,
+    stride: [usize; 2],
+    padding: [usize; 2],
+    out: [usize; 2],
+) -> FlexTensor {
+    let ((ys, dy), (ws, w)) = (values(dy), values(weight));
+    let input = [ys[0], ws[1], out[0], out[1]];
+    let g = geometry(&input, &ws, stride, padding);
+    assert_eq!(
+        [g.out_height(), g.out_width()],
+        [ys[2], ys[3]],
+        "conv2d_input_grad: output size {out:?} does not match"
+    );
+    let dx = conv::input_grad(&g, ys[0], dy.as_slice(), w.as_slice(), ws[0]);
+    flex_tensor(dx, input.to_vec())
+}
+
+/// The gradient of a convolution's weight `[o, c, kh, kw]` from its input and output gradient.
+fn conv2d_weight_grad(
+    x: FlexTensor,
+    dy: FlexTensor,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> FlexTensor {
+    let ((xs, x), (ys, dy)) = (values(x), values(dy));
+    let weight = [ys[1], xs[1], kernel[0], kernel[1]];
+    let g = geometry(&xs, &weight, stride, padding);
+    let dw = conv::weight_grad(&g, xs[0], x.as_slice(), dy.as_slice(), ys[1]);
+    flex_tensor(dw, weight.to_vec())
+}
+
+impl ConvKernels for Flex {
+    fn conv2d_fast(
+        x: FlexTensor,
+        weight: FlexTensor,
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FlexTensor {
+        conv2d(x, weight, stride, padding)
+    }
+
+    fn conv_transpose2d_fast(
+        x: FlexTensor,
+        weight: FlexTensor,
+        stride: [usize; 2],
+        padding: [usize; 2],
+        out: [usize; 2],
+    ) -> FlexTensor {
+        conv2d_input_grad(x, weight, stride, padding, out)
+    }
+}
+
+/// Backward of `y = conv2d(x, w)`: dx = input grad of dy, dw = weight grad of (x, dy).
+#[derive(Debug)]
+struct Conv2dBackward;
+
+/// Backward of `y = conv_transpose2d(x, w)`, the mirror: dx = conv2d(dy, w), dw = weight grad of
+/// the convolution from y's shape to x's, that is of (dy, x).
+#[derive(Debug)]
+struct ConvTranspose2dBackward;
+
+/// Saved for the backward pass: the two inputs, stride, padding, kernel and the input size.
+type ConvState = (
+    NodeId,
+    NodeId,
+    [usize; 2],
+    [usize; 2],
+    [usize; 2],
+    [usize; 2],
+);
+
+impl Backward<Flex, 2> for Conv2dBackward {
+    type State = ConvState;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_w] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        let (x_state, w_state, stride, padding, kernel, size) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FlexTensor>(x_state);
+        let w = checkpointer.retrieve_node_output::<FlexTensor>(w_state);
+        if let Some(node) = node_x {
+            let dx = conv2d_input_grad(dy.clone(), w, stride, padding, size);
+            grads.register::<Flex>(node.id, dx);
+        }
+        if let Some(node) = node_w {
+            grads.register::<Flex>(node.id, conv2d_weight_grad(x, dy, kernel, stride, padding));
+        }
+    }
+}
+
+impl Backward<Flex, 2> for ConvTranspose2dBackward {
+    type State = ConvState;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_w] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        let (x_state, w_state, stride, padding, kernel, _) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FlexTensor>(x_state);
+        let w = checkpointer.retrieve_node_output::<FlexTensor>(w_state);
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, conv2d(dy.clone(), w, stride, padding));
+        }
+        if let Some(node) = node_w {
+            grads.register::<Flex>(node.id, conv2d_weight_grad(dy, x, kernel, stride, padding));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> ConvKernels for Autodiff<Flex, C> {
+    fn conv2d_fast(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        let (xs, ws) = (
+            x.primitive().layout().shape().to_vec(),
+            weight.primitive().layout().shape().to_vec(),
+        );
+        let kernel = [ws[2], ws[3]];
+        match Conv2dBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let w_state = prep.checkpoint(&weight);
+                let state = (x_state, w_state, stride, padding, kernel, [xs[2], xs[3]]);
+                prep.finish(
+                    state,
+                    conv2d(x.into_primitive(), weight.into_primitive(), stride, padding),
+                )
+            }
+            OpsKind::UnTracked(prep) => prep.finish(conv2d(
+                x.into_primitive(),
+                weight.into_primitive(),
+                stride,
+                padding,
+            )),
+        }
+    }
+
+    fn conv_transpose2d_fast(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+        out: [usize; 2],
+    ) -> FloatTensor<Self> {
+        let ws = weight.primitive().layout().shape().to_vec();
+        let kernel = [ws[2], ws[3]];
+        match ConvTranspose2dBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let w_state = prep.checkpoint(&weight);
+                let state = (x_state, w_state, stride, padding, kernel, out);
+                let y = conv2d_input_grad(
+                    x.into_primitive(),
+                    weight.into_primitive(),
+                    stride,
+                    padding,
+                    out,
+                );
+                prep.finish(state, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(conv2d_input_grad(
+                x.into_primitive(),
+                weight.into_primitive(),
+                stride,
+                padding,
+                out,
+            )),
+        }
+    }
+}
