@@ -251,7 +251,14 @@ fn run_lab(args: RunArgs) -> anyhow::Result<()> {
 
 /// Writes `summary.json`, says where the run is, and prints the summary for `--json`.
 fn finish(run: &RunDir, summary: &Summary, console: &Console, json: bool) -> anyhow::Result<()> {
-    run.write_json("summary.json", summary)?;
+    let mut written = serde_json::to_value(summary)?;
+    if let (Some(seconds), Some(fields)) = (
+        crate::runtime::seconds_to_first_batch(),
+        written.as_object_mut(),
+    ) {
+        fields.insert("seconds_to_first_batch".into(), seconds.into());
+    }
+    run.write_json("summary.json", &written)?;
     crate::train::fit::remove_checkpoints(run)?;
     let metrics: Vec<String> = if summary.metrics.len() <= 6 {
         summary
@@ -269,7 +276,7 @@ fn finish(run: &RunDir, summary: &Summary, console: &Console, json: bool) -> any
         run.path().display()
     ));
     if json {
-        print_line(&serde_json::to_string_pretty(summary)?);
+        print_line(&serde_json::to_string_pretty(&written)?);
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    neurons::runtime::start_clock();
     neurons::runtime::tune_allocator();
     let cli = neurons::cli::Cli::parse();
     match neurons::cli::run(cli) {

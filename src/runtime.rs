@@ -20,3 +20,27 @@ pub fn tune_allocator() {
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
     }
 }
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+static STARTED: OnceLock<Instant> = OnceLock::new();
+static FIRST_BATCH: OnceLock<f64> = OnceLock::new();
+
+/// Starts the clock that [`seconds_to_first_batch`] reads; called first thing in `main`.
+pub fn start_clock() {
+    STARTED.get_or_init(Instant::now);
+}
+
+/// Called by the training loops as each batch arrives; only the first call counts.
+pub fn mark_first_batch() {
+    if let Some(started) = STARTED.get() {
+        FIRST_BATCH.get_or_init(|| started.elapsed().as_secs_f64());
+    }
+}
+
+/// Seconds from the start of the process to its first training batch (data loaded, model built),
+/// if there was one; written to `summary.json`.
+pub fn seconds_to_first_batch() -> Option<f64> {
+    FIRST_BATCH.get().copied()
+}

@@ -94,6 +94,7 @@ pub fn train_adversarial<A: Adversarial>(
         let (mut sum_d, mut sum_g) = (0.0, 0.0);
         for (index, batch) in loader.iter().enumerate() {
             let batch = batch.map_err(|e| Error::DataLoader(e.to_string()))?;
+            crate::runtime::mark_first_batch();
             let size = batch.targets.dims()[0];
             let real = batch.images * 2.0 - 1.0;
             let labels = batch.targets;

@@ -205,6 +205,7 @@ pub fn fit<T: Supervised>(
         let mut sums = vec![0.0; task.metric_names().len()];
         for (index, batch) in loader.iter().enumerate() {
             let batch = batch.map_err(|e| Error::DataLoader(e.to_string()))?;
+            crate::runtime::mark_first_batch();
             let outcome = task.batch(&model, batch);
             let loss_value = outcome.loss.clone().into_scalar::<f32>();
             guard.check(epoch, index + 1, loss_value)?;

@@ -114,6 +114,9 @@ mod run_directory {
         let accuracy = printed["metrics"]["accuracy"].as_f64().unwrap();
         assert!(accuracy >= 0.95, "test accuracy {accuracy}");
         assert!(stderr(&out).contains("epoch  20/20"), "{}", stderr(&out));
+        // the time from start to the first batch is measured (its goal, 0.5 s, is a benchmark's)
+        let startup = printed["seconds_to_first_batch"].as_f64().unwrap();
+        assert!(startup > 0.0, "{startup}");
     }
 
     #[test]
