@@ -285,7 +285,9 @@ fn gan_train(n: usize, device: &Device) -> (usize, f64) {
                 + bce_with_logits(m.forward(detached, labels.clone()), 0.0)
         });
         d = d2;
-        let loss_g = bce_with_logits(d.forward(fake, labels.clone()), 1.0);
+        // D's parameters need no gradient in the G step (the reference computes them anyway)
+        let judge = d.clone().no_grad();
+        let loss_g = bce_with_logits(judge.forward(fake, labels.clone()), 1.0);
         let vg = loss_g.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss_g.backward(), &g);
         g = og.step(2e-4, g.clone(), grads);

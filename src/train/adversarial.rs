@@ -1,9 +1,10 @@
 //! Adversarial training, shared by the GAN labs: a generator G turns noise (and a label, for a
 //! conditional GAN) into images; a discriminator D tells real images from G's.
 //!
-//! For each batch of real images x and noise z:
+//! For each batch of real images x and noise z (the same G(z) in both steps, as in the PyTorch
+//! reference and DCGAN tutorial):
 //!   D step:  L_D = BCE(D(x), 1) + BCE(D(G(z)), 0)   (G's images detached)
-//!   G step:  L_G = BCE(D(G(z)), 1)                  (the "non-saturating" loss)
+//!   G step:  L_G = BCE(D(G(z)), 1)                  (the "non-saturating" loss, with the updated D)
 //! with BCE(l, t) = softplus(l) − t·l on the logits l, averaged over the batch.
 
 use std::sync::Arc;
@@ -99,28 +100,28 @@ pub fn train_adversarial<A: Adversarial>(
             let real = batch.images * 2.0 - 1.0;
             let labels = batch.targets;
 
-            // D step: real images are 1, generated ones 0
-            let noise = Tensor::<2>::random(
-                [size, settings.noise_dim],
-                Distribution::Normal(0.0, 1.0),
-                device,
-            );
-            let fake = task.generate(&generator, noise, labels.clone()).detach();
-            let loss_d =
-                bce_with_logits(task.discriminate(&discriminator, real, labels.clone()), 1.0)
-                    + bce_with_logits(task.discriminate(&discriminator, fake, labels.clone()), 0.0);
-            let value_d = loss_d.clone().into_scalar::<f32>();
-            let grads = GradientsParams::from_grads(loss_d.backward(), &discriminator);
-            discriminator = optimizer_d.step(settings.learning_rate, discriminator, grads);
-
-            // G step: make D say 1 to new generated images
+            // D step: real images are 1, generated ones 0 (G's images detached)
             let noise = Tensor::<2>::random(
                 [size, settings.noise_dim],
                 Distribution::Normal(0.0, 1.0),
                 device,
             );
             let fake = task.generate(&generator, noise, labels.clone());
-            let loss_g = bce_with_logits(task.discriminate(&discriminator, fake, labels), 1.0);
+            let fake_seen = fake.clone().detach();
+            let loss_d =
+                bce_with_logits(task.discriminate(&discriminator, real, labels.clone()), 1.0)
+                    + bce_with_logits(
+                        task.discriminate(&discriminator, fake_seen, labels.clone()),
+                        0.0,
+                    );
+            let value_d = loss_d.clone().into_scalar::<f32>();
+            let grads = GradientsParams::from_grads(loss_d.backward(), &discriminator);
+            discriminator = optimizer_d.step(settings.learning_rate, discriminator, grads);
+
+            // G step: make the updated D say 1 to the same generated images. D's parameters
+            // need no gradient here, so they are not tracked: its weight gradients are skipped.
+            let judge = discriminator.clone().no_grad();
+            let loss_g = bce_with_logits(task.discriminate(&judge, fake, labels), 1.0);
             let value_g = loss_g.clone().into_scalar::<f32>();
             let grads = GradientsParams::from_grads(loss_g.backward(), &generator);
             generator = optimizer_g.step(settings.learning_rate, generator, grads);
@@ -184,4 +185,79 @@ pub fn to_unit_pixels(images: Tensor<4>) -> Vec<Vec<f32>> {
         .try_into_vec::<f32>()
         .unwrap_or_default();
     values.chunks(784).map(<[f32]>::to_vec).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::module::{Module, Param};
+    use burn::optim::AdamConfig;
+
+    use super::*;
+    use crate::models::dcgan::{DcganConfig, DcganTask};
+
+    /// The sum of squared parameters of a module: changes whenever training moved it.
+    fn weight_norm<M: Module>(module: &M) -> f64 {
+        struct Norm(f64);
+        impl burn::module::ModuleVisitor for Norm {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                self.0 += param.val().powi_scalar(2).sum().into_scalar::<f64>();
+            }
+        }
+        let mut norm = Norm(0.0);
+        module.visit(&mut norm);
+        norm.0
+    }
+
+    #[test]
+    fn one_epoch_moves_both_players_and_leaves_d_trainable() {
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        let config = DcganConfig {
+            noise_dim: 8,
+            classes: 0,
+            label_embedding: 0,
+        };
+        let (g, d) = (config.generator(&device), config.discriminator(&device));
+        let (g_before, d_before) = (weight_norm(&g), weight_norm(&d));
+        let images = ImageSet {
+            rows: 28,
+            cols: 28,
+            pixels: (0..64 * 28 * 28).map(|i| (i * 37 % 251) as u8).collect(),
+            labels: vec![0; 64],
+        };
+        let settings = AdversarialSettings {
+            epochs: 1,
+            batch_size: 32,
+            learning_rate: 1e-3,
+            noise_dim: 8,
+            seed: 3,
+        };
+        let adam = || AdamConfig::new().with_beta_1(0.5).init();
+        let trained = train_adversarial(
+            &DcganTask,
+            g,
+            d,
+            adam(),
+            adam(),
+            &images,
+            &settings,
+            &device,
+            &Console::new(true),
+            |_, _| Ok(()),
+        )
+        .unwrap();
+        assert_ne!(weight_norm(&trained.generator), g_before);
+        assert_ne!(weight_norm(&trained.discriminator), d_before);
+        // the G step judged with a frozen copy of D; D itself still learns
+        let mut trainable = 0;
+        struct Trainable<'a>(&'a mut usize);
+        impl burn::module::ModuleVisitor for Trainable<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                *self.0 += param.val().is_require_grad() as usize;
+            }
+        }
+        trained.discriminator.visit(&mut Trainable(&mut trainable));
+        assert!(trainable > 0, "the discriminator lost its gradients");
+        assert_eq!(trained.log.rows().len(), 1);
+    }
 }
