@@ -1,10 +1,11 @@
 //! Adversarial training, shared by the GAN labs: a generator G turns noise (and a label, for a
 //! conditional GAN) into images; a discriminator D tells real images from G's.
 //!
-//! For each batch of real images x and noise z (the same G(z) in both steps, as in the PyTorch
-//! reference and DCGAN tutorial):
+//! For each batch of real images x and noise z, z′:
 //!   D step:  L_D = BCE(D(x), 1) + BCE(D(G(z)), 0)   (G's images detached)
-//!   G step:  L_G = BCE(D(G(z)), 1)                  (the "non-saturating" loss, with the updated D)
+//!   G step:  L_G = BCE(D(G(z′)), 1)                 (the "non-saturating" loss, with the updated D)
+//! Reusing G(z) for the G step, as the PyTorch reference does, saves a forward pass of G but
+//! lowered cgan's conditional accuracy from 0.910 to 0.884 (seed 1), so each step draws its own.
 //! with BCE(l, t) = softplus(l) − t·l on the logits l, averaged over the batch.
 
 use std::sync::Arc;
@@ -100,26 +101,28 @@ pub fn train_adversarial<A: Adversarial>(
             let real = batch.images * 2.0 - 1.0;
             let labels = batch.targets;
 
-            // D step: real images are 1, generated ones 0 (G's images detached)
+            // D step: real images are 1, generated ones 0
+            let noise = Tensor::<2>::random(
+                [size, settings.noise_dim],
+                Distribution::Normal(0.0, 1.0),
+                device,
+            );
+            let fake = task.generate(&generator, noise, labels.clone()).detach();
+            let loss_d =
+                bce_with_logits(task.discriminate(&discriminator, real, labels.clone()), 1.0)
+                    + bce_with_logits(task.discriminate(&discriminator, fake, labels.clone()), 0.0);
+            let value_d = loss_d.clone().into_scalar::<f32>();
+            let grads = GradientsParams::from_grads(loss_d.backward(), &discriminator);
+            discriminator = optimizer_d.step(settings.learning_rate, discriminator, grads);
+
+            // G step: make D say 1 to new generated images. D's parameters need no gradient
+            // here, so they are not tracked: its weight gradients are not computed.
             let noise = Tensor::<2>::random(
                 [size, settings.noise_dim],
                 Distribution::Normal(0.0, 1.0),
                 device,
             );
             let fake = task.generate(&generator, noise, labels.clone());
-            let fake_seen = fake.clone().detach();
-            let loss_d =
-                bce_with_logits(task.discriminate(&discriminator, real, labels.clone()), 1.0)
-                    + bce_with_logits(
-                        task.discriminate(&discriminator, fake_seen, labels.clone()),
-                        0.0,
-                    );
-            let value_d = loss_d.clone().into_scalar::<f32>();
-            let grads = GradientsParams::from_grads(loss_d.backward(), &discriminator);
-            discriminator = optimizer_d.step(settings.learning_rate, discriminator, grads);
-
-            // G step: make the updated D say 1 to the same generated images. D's parameters
-            // need no gradient here, so they are not tracked: its weight gradients are skipped.
             let judge = discriminator.clone().no_grad();
             let loss_g = bce_with_logits(task.discriminate(&judge, fake, labels), 1.0);
             let value_g = loss_g.clone().into_scalar::<f32>();
