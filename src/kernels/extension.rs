@@ -1,19 +1,23 @@
-//! The convolution kernels of [`super::conv`] plugged into burn as a backend extension: for the
-//! `flex` backend, and for autodiff over `flex`, with their own backward passes.
+//! The kernels of [`super::conv`] and [`super::pool`] plugged into burn as a backend extension:
+//! for the `flex` backend, and for autodiff over `flex`, with their own backward passes.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Backend, Flex, backend_extension, tensor::FloatTensor};
 
-use super::conv::{self, Geometry, flex_tensor, values};
+use std::sync::Arc;
 
-/// Convolutions without bias, groups 1 and dilation 1, on f32 tensors.
+use super::conv::{self, Geometry, flex_tensor, values};
+use super::pool::{self, Windows};
+
+/// Convolutions without bias, groups 1 and dilation 1, and max pooling without padding or
+/// dilation, on f32 tensors.
 #[backend_extension(Flex, Autodiff)]
-pub trait ConvKernels: Backend {
+pub trait CpuKernels: Backend {
     /// x `[b, c, h, w]` ⊛ weight `[o, c, kh, kw]` → `[b, o, oh, ow]`.
     fn conv2d_fast(
         x: FloatTensor<Self>,
@@ -30,6 +34,13 @@ pub trait ConvKernels: Backend {
         stride: [usize; 2],
         padding: [usize; 2],
         out: [usize; 2],
+    ) -> FloatTensor<Self>;
+
+    /// Max pooling of x `[b, c, h, w]` over `kernel` windows every `stride` pixels.
+    fn max_pool2d_fast(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
     ) -> FloatTensor<Self>;
 }
 
@@ -98,7 +109,7 @@ fn conv2d_weight_grad(
     flex_tensor(dw, weight.to_vec())
 }
 
-impl ConvKernels for Flex {
+impl CpuKernels for Flex {
     fn conv2d_fast(
         x: FlexTensor,
         weight: FlexTensor,
@@ -116,6 +127,55 @@ impl ConvKernels for Flex {
         out: [usize; 2],
     ) -> FlexTensor {
         conv2d_input_grad(x, weight, stride, padding, out)
+    }
+
+    fn max_pool2d_fast(x: FlexTensor, kernel: [usize; 2], stride: [usize; 2]) -> FlexTensor {
+        max_pool2d(x, kernel, stride).0
+    }
+}
+
+/// Max pooling: the pooled tensor, and for the backward pass the position of every maximum.
+fn max_pool2d(x: FlexTensor, kernel: [usize; 2], stride: [usize; 2]) -> (FlexTensor, PoolState) {
+    let (xs, x) = values(x);
+    let windows = Windows {
+        height: xs[2],
+        width: xs[3],
+        kernel,
+        stride,
+    };
+    let (y, at) = pool::forward(&windows, xs[0] * xs[1], x.as_slice());
+    let shape = vec![xs[0], xs[1], windows.out_height(), windows.out_width()];
+    let state = PoolState {
+        windows,
+        planes: xs[0] * xs[1],
+        input_shape: xs,
+        at: Arc::new(at),
+    };
+    (flex_tensor(y, shape), state)
+}
+
+/// What the backward pass of a max pooling needs.
+#[derive(Debug, Clone)]
+struct PoolState {
+    windows: Windows,
+    planes: usize,
+    input_shape: Vec<usize>,
+    at: Arc<Vec<u32>>,
+}
+
+#[derive(Debug)]
+struct MaxPool2dBackward;
+
+impl Backward<Flex, 1> for MaxPool2dBackward {
+    type State = PoolState;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let state = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |dy| {
+            let (_, dy) = values(dy);
+            let dx = pool::backward(&state.windows, state.planes, dy.as_slice(), &state.at);
+            flex_tensor(dx, state.input_shape)
+        });
     }
 }
 
@@ -185,7 +245,7 @@ impl Backward<Flex, 2> for ConvTranspose2dBackward {
     }
 }
 
-impl<C: CheckpointStrategy> ConvKernels for Autodiff<Flex, C> {
+impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
     fn conv2d_fast(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -254,6 +314,26 @@ impl<C: CheckpointStrategy> ConvKernels for Autodiff<Flex, C> {
                 padding,
                 out,
             )),
+        }
+    }
+
+    fn max_pool2d_fast(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+    ) -> FloatTensor<Self> {
+        match MaxPool2dBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (y, state) = max_pool2d(x.into_primitive(), kernel, stride);
+                prep.finish(state, y)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(max_pool2d(x.into_primitive(), kernel, stride).0)
+            }
         }
     }
 }

@@ -3,13 +3,17 @@
 
 mod conv;
 mod extension;
+mod pool;
 
 use burn::backend::Dispatch;
+use burn::nn::Dropout;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
-use burn::tensor::{DType, Device, Tensor};
+use burn::nn::pool::MaxPool2d;
+use burn::tensor::{DType, Device, Distribution, Tensor, TensorData};
+use rand::{RngCore, SeedableRng};
 
-use extension::ConvKernels;
+use extension::CpuKernels;
 
 /// Whether the fast kernels apply: f32 values on the `flex` CPU backend.
 fn on_flex_f32<const D: usize>(x: &Tensor<D>) -> bool {
@@ -42,7 +46,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     else {
         return conv.forward(x);
     };
-    let y = <Dispatch as ConvKernels>::conv2d_fast(
+    let y = <Dispatch as CpuKernels>::conv2d_fast(
         x.into_dispatch(),
         conv.weight.val().into_dispatch(),
         conv.stride,
@@ -64,7 +68,7 @@ pub fn conv_transpose2d(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
         (size - 1) * conv.stride[axis] + conv.kernel_size[axis] + conv.padding_out[axis]
             - 2 * conv.padding[axis]
     };
-    let y = <Dispatch as ConvKernels>::conv_transpose2d_fast(
+    let y = <Dispatch as CpuKernels>::conv_transpose2d_fast(
         x.into_dispatch(),
         conv.weight.val().into_dispatch(),
         conv.stride,
@@ -94,6 +98,59 @@ pub fn leaky_relu<const D: usize>(x: Tensor<D>, slope: f64) -> Tensor<D> {
         .mul_scalar(1.0 - slope)
         .add_scalar(slope);
     x * factor
+}
+
+/// `pool.forward(x)`, through [`pool`]'s kernel where it applies (no padding, dilation 1, floor
+/// rounding, f32 on the CPU backend), through burn's otherwise.
+pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    let unpadded = matches!(pool.padding, PaddingConfig2d::Valid)
+        || matches!(pool.padding, PaddingConfig2d::Explicit(0, 0, 0, 0));
+    let [_, _, height, width] = x.dims();
+    let fits = height >= pool.kernel_size[0] && width >= pool.kernel_size[1];
+    if !unpadded || pool.dilation != [1, 1] || pool.ceil_mode || !fits || !on_flex_f32(&x) {
+        return pool.forward(x);
+    }
+    Tensor::from_dispatch(<Dispatch as CpuKernels>::max_pool2d_fast(
+        x.into_dispatch(),
+        pool.kernel_size,
+        pool.stride,
+    ))
+}
+
+/// `layer.forward(x)`: while training, each value kept with probability `1 − p` and scaled by
+/// `1 / (1 − p)`, else zeroed; the identity otherwise.
+///
+/// Burn draws the mask one value at a time from the device's ChaCha20 generator, which took a
+/// fifth of the `cnn` lab's time. Here the device's generator gives one 64-bit seed per call and
+/// ChaCha8 fills the mask: still reproducible from the run's seed. The mask is a constant of
+/// the graph, so the backward pass is `grad · mask`.
+pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
+    if !layer.training.is_enabled() || !x.device().is_autodiff() || layer.prob == 0.0 {
+        return x;
+    }
+    let keep = 1.0 - layer.prob;
+    let device = x.device();
+    let draws: Vec<f32> = Tensor::<1>::random([2], Distribution::Uniform(0.0, 1.0), &device)
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("two f32 draws");
+    let seed = ((draws[0].to_bits() as u64) << 32) | draws[1].to_bits() as u64;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    // keep when a uniform 32-bit draw falls below keep · 2³²
+    let threshold = (keep * 4_294_967_296.0) as u64;
+    let scale = (1.0 / keep) as f32;
+    let shape = x.shape();
+    let mask: Vec<f32> = (0..shape.num_elements())
+        .map(|_| {
+            if (rng.next_u32() as u64) < threshold {
+                scale
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let mask = Tensor::<D>::from_data(TensorData::new(mask, shape), &device);
+    x * mask
 }
 
 #[cfg(test)]
@@ -260,5 +317,101 @@ mod tests {
                 assert_all_close(fast, plain);
             }
         }
+    }
+
+    #[test]
+    fn max_pool2d_matches_burns_values_and_gradients() {
+        use burn::nn::pool::MaxPool2dConfig;
+        // (batch, channels, size, kernel, stride): the labs' 2×2 pools, overlapping windows,
+        // odd sizes that leave a row or column out
+        let cases = [
+            (4, 3, [28, 28], [2, 2], [2, 2]),
+            (2, 5, [11, 13], [2, 2], [2, 2]),
+            (2, 2, [9, 8], [3, 3], [2, 2]),
+            (1, 3, [7, 6], [2, 3], [1, 2]),
+            (3, 1, [4, 4], [4, 4], [4, 4]),
+        ];
+        for (batch, channels, [h, w], kernel, stride) in cases {
+            let device = autodiff_device();
+            let pool = MaxPool2dConfig::new(kernel).with_strides(stride).init();
+            let input = Tensor::<4>::random(
+                [batch, channels, h, w],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let out = pool.forward(input.clone()).dims();
+            let weights = Tensor::<4>::random(out, Distribution::Uniform(-1.0, 1.0), &device);
+            assert_all_close(
+                value_and_grads(&input, &weights, &[], |x| max_pool2d(&pool, x)),
+                value_and_grads(&input, &weights, &[], |x| pool.forward(x)),
+            );
+        }
+    }
+
+    #[test]
+    fn max_pool2d_lets_a_nan_win_its_window() {
+        use burn::nn::pool::MaxPool2dConfig;
+        let device = Device::flex();
+        let pool = MaxPool2dConfig::new([2, 2]).init();
+        let x = Tensor::<4>::from_floats(
+            [[[[1.0, f32::NAN, 5.0, 2.0], [3.0, 4.0, 0.0, 1.0]]]],
+            &device,
+        );
+        let y: Vec<f32> = max_pool2d(&pool, x)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert!(y[0].is_nan() && y[1] == 5.0, "{y:?}");
+    }
+
+    #[test]
+    fn dropout_keeps_a_share_one_minus_p_scaled_and_routes_gradients_through_the_kept() {
+        use burn::nn::DropoutConfig;
+        let layer = DropoutConfig::new(0.3).init();
+        let device = autodiff_device();
+        let x = Tensor::<2>::random([200, 500], Distribution::Uniform(1.0, 2.0), &device)
+            .require_grad();
+        let y = dropout(&layer, x.clone());
+        let grads = y.clone().sum().backward();
+        let (xs, ys): (Vec<f32>, Vec<f32>) = (
+            x.clone().into_data().try_to_vec().unwrap(),
+            y.into_data().try_to_vec().unwrap(),
+        );
+        let g: Vec<f32> = x.grad(&grads).unwrap().into_data().try_to_vec().unwrap();
+        let dropped = ys.iter().filter(|&&v| v == 0.0).count() as f64 / ys.len() as f64;
+        assert!((dropped - 0.3).abs() < 0.01, "dropped share {dropped}");
+        for ((x, y), g) in xs.iter().zip(&ys).zip(&g) {
+            if *y == 0.0 {
+                assert_eq!(*g, 0.0);
+            } else {
+                assert!((y - x / 0.7).abs() < 1e-5 && (g - 1.0 / 0.7).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn dropout_is_reproducible_from_the_device_seed_and_off_outside_training() {
+        use burn::nn::DropoutConfig;
+        let layer = DropoutConfig::new(0.5).init();
+        let mask = |seed| {
+            let device = Device::flex().autodiff();
+            device.seed(seed);
+            let ones = Tensor::<1>::ones([256], &device);
+            dropout(&layer, ones)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+        };
+        assert_eq!(mask(5), mask(5));
+        assert_ne!(mask(5), mask(6));
+        // inference: no autodiff on the device, the identity
+        let plain = Tensor::<1>::ones([8], &Device::flex());
+        assert_eq!(
+            dropout(&layer, plain)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap(),
+            vec![1.0; 8]
+        );
     }
 }

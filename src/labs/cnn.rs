@@ -24,7 +24,7 @@ use super::{LabInfo, RunOptions, TrainingDefaults};
 use crate::data::images::{ImageDataset, images_tensor};
 use crate::data::mnist;
 use crate::error::{Error, Result};
-use crate::kernels::conv2d;
+use crate::kernels::{conv2d, dropout, max_pool2d};
 use crate::report::config::{DataConfig, TrainingConfig, VERSION};
 use crate::report::picture::{GreyImage, image_grid, pixel_grid};
 use crate::report::{RunDir, Summary};
@@ -136,9 +136,9 @@ impl Cnn {
     /// The dense layer's activations, before the output: `[batch, 100]`.
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
         let x = self.first_feature_maps(images); // [batch, c₁, 26, 26]
-        let x = self.dropout_conv.forward(self.pool.forward(x)); // [batch, c₁, 13, 13]
+        let x = dropout(&self.dropout_conv, max_pool2d(&self.pool, x)); // [batch, c₁, 13, 13]
         let x = self.activation.forward(conv2d(&self.conv2, x)); // [batch, c₂, 11, 11]
-        let x = self.dropout_conv.forward(self.pool.forward(x)); // [batch, c₂, 5, 5]
+        let x = dropout(&self.dropout_conv, max_pool2d(&self.pool, x)); // [batch, c₂, 5, 5]
         let x: Tensor<2> = x.flatten(1, 3); // [batch, c₂·25]
         self.activation.forward(self.dense.forward(x)) // [batch, 100]
     }
@@ -148,7 +148,7 @@ impl ImageClassifier for Cnn {
     /// `[batch, 1, 28, 28]` → logits `[batch, classes]`
     fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.output
-            .forward(self.dropout_dense.forward(self.features(images)))
+            .forward(dropout(&self.dropout_dense, self.features(images)))
     }
 }
 
