@@ -179,26 +179,26 @@ impl Backward<Flex, 1> for MaxPool2dBackward {
     }
 }
 
-/// Backward of `y = conv2d(x, w)`: dx = input grad of dy, dw = weight grad of (x, dy).
-#[derive(Debug)]
-struct Conv2dBackward;
-
-/// Backward of `y = conv_transpose2d(x, w)`, the mirror: dx = conv2d(dy, w), dw = weight grad of
+/// Backward of a convolution `y = conv2d(x, w)`: dx = input grad of dy, dw = weight grad of
+/// (x, dy); or of a transposed convolution, its mirror: dx = conv2d(dy, w), dw = weight grad of
 /// the convolution from y's shape to x's, that is of (dy, x).
 #[derive(Debug)]
-struct ConvTranspose2dBackward;
+struct ConvBackward;
 
-/// Saved for the backward pass: the two inputs, stride, padding, kernel and the input size.
-type ConvState = (
-    NodeId,
-    NodeId,
-    [usize; 2],
-    [usize; 2],
-    [usize; 2],
-    [usize; 2],
-);
+/// Saved for the backward pass of a convolution or a transposed one.
+#[derive(Debug, Clone)]
+struct ConvState {
+    x: NodeId,
+    w: NodeId,
+    transposed: bool,
+    stride: [usize; 2],
+    padding: [usize; 2],
+    kernel: [usize; 2],
+    /// Height and width of a convolution's input (unused when transposed).
+    size: [usize; 2],
+}
 
-impl Backward<Flex, 2> for Conv2dBackward {
+impl Backward<Flex, 2> for ConvBackward {
     type State = ConvState;
 
     fn backward(
@@ -209,38 +209,43 @@ impl Backward<Flex, 2> for Conv2dBackward {
     ) {
         let [node_x, node_w] = ops.parents;
         let dy = grads.consume::<Flex>(&ops.node);
-        let (x_state, w_state, stride, padding, kernel, size) = ops.state;
-        let x = checkpointer.retrieve_node_output::<FlexTensor>(x_state);
-        let w = checkpointer.retrieve_node_output::<FlexTensor>(w_state);
+        let s = ops.state;
+        let x = checkpointer.retrieve_node_output::<FlexTensor>(s.x);
+        let w = checkpointer.retrieve_node_output::<FlexTensor>(s.w);
         if let Some(node) = node_x {
-            let dx = conv2d_input_grad(dy.clone(), w, stride, padding, size);
+            let dx = if s.transposed {
+                conv2d(dy.clone(), w, s.stride, s.padding)
+            } else {
+                conv2d_input_grad(dy.clone(), w, s.stride, s.padding, s.size)
+            };
             grads.register::<Flex>(node.id, dx);
         }
         if let Some(node) = node_w {
-            grads.register::<Flex>(node.id, conv2d_weight_grad(x, dy, kernel, stride, padding));
+            let (input, output_grad) = if s.transposed { (dy, x) } else { (x, dy) };
+            let dw = conv2d_weight_grad(input, output_grad, s.kernel, s.stride, s.padding);
+            grads.register::<Flex>(node.id, dw);
         }
     }
 }
 
-impl Backward<Flex, 2> for ConvTranspose2dBackward {
-    type State = ConvState;
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 2>,
-        grads: &mut Gradients,
-        checkpointer: &mut Checkpointer,
-    ) {
-        let [node_x, node_w] = ops.parents;
-        let dy = grads.consume::<Flex>(&ops.node);
-        let (x_state, w_state, stride, padding, kernel, _) = ops.state;
-        let x = checkpointer.retrieve_node_output::<FlexTensor>(x_state);
-        let w = checkpointer.retrieve_node_output::<FlexTensor>(w_state);
-        if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, conv2d(dy.clone(), w, stride, padding));
+/// A convolution (or transposed one) `forward(x, w)` recorded for autodiff with [`ConvBackward`].
+fn tracked_conv<C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<Flex, C>>,
+    weight: FloatTensor<Autodiff<Flex, C>>,
+    state: impl FnOnce(NodeId, NodeId) -> ConvState,
+    forward: impl FnOnce(FlexTensor, FlexTensor) -> FlexTensor,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    match ConvBackward
+        .prepare::<C>([x.node(), weight.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let state = state(prep.checkpoint(&x), prep.checkpoint(&weight));
+            prep.finish(state, forward(x.into_primitive(), weight.into_primitive()))
         }
-        if let Some(node) = node_w {
-            grads.register::<Flex>(node.id, conv2d_weight_grad(dy, x, kernel, stride, padding));
+        OpsKind::UnTracked(prep) => {
+            prep.finish(forward(x.into_primitive(), weight.into_primitive()))
         }
     }
 }
@@ -252,32 +257,22 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
         stride: [usize; 2],
         padding: [usize; 2],
     ) -> FloatTensor<Self> {
-        let (xs, ws) = (
-            x.primitive().layout().shape().to_vec(),
-            weight.primitive().layout().shape().to_vec(),
-        );
-        let kernel = [ws[2], ws[3]];
-        match Conv2dBackward
-            .prepare::<C>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let w_state = prep.checkpoint(&weight);
-                let state = (x_state, w_state, stride, padding, kernel, [xs[2], xs[3]]);
-                prep.finish(
-                    state,
-                    conv2d(x.into_primitive(), weight.into_primitive(), stride, padding),
-                )
-            }
-            OpsKind::UnTracked(prep) => prep.finish(conv2d(
-                x.into_primitive(),
-                weight.into_primitive(),
+        let xs = x.primitive().layout().shape().to_vec();
+        let ws = weight.primitive().layout().shape().to_vec();
+        tracked_conv::<C>(
+            x,
+            weight,
+            |x, w| ConvState {
+                x,
+                w,
+                transposed: false,
                 stride,
                 padding,
-            )),
-        }
+                kernel: [ws[2], ws[3]],
+                size: [xs[2], xs[3]],
+            },
+            |x, w| conv2d(x, w, stride, padding),
+        )
     }
 
     fn conv_transpose2d_fast(
@@ -288,33 +283,20 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
         out: [usize; 2],
     ) -> FloatTensor<Self> {
         let ws = weight.primitive().layout().shape().to_vec();
-        let kernel = [ws[2], ws[3]];
-        match ConvTranspose2dBackward
-            .prepare::<C>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let w_state = prep.checkpoint(&weight);
-                let state = (x_state, w_state, stride, padding, kernel, out);
-                let y = conv2d_input_grad(
-                    x.into_primitive(),
-                    weight.into_primitive(),
-                    stride,
-                    padding,
-                    out,
-                );
-                prep.finish(state, y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(conv2d_input_grad(
-                x.into_primitive(),
-                weight.into_primitive(),
+        tracked_conv::<C>(
+            x,
+            weight,
+            |x, w| ConvState {
+                x,
+                w,
+                transposed: true,
                 stride,
                 padding,
-                out,
-            )),
-        }
+                kernel: [ws[2], ws[3]],
+                size: out,
+            },
+            |x, w| conv2d_input_grad(x, w, stride, padding, out),
+        )
     }
 
     fn max_pool2d_fast(
