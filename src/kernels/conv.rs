@@ -73,29 +73,89 @@ impl Geometry {
         (first.min(last), last)
     }
 
-    /// Every run of `cols` that reads inside the image: `len` entries from `cols[at..]`, read
-    /// from `x[from..]` every `stride[1]` values. All else in `cols` is padding (zero).
+    fn strided(&self) -> bool {
+        self.stride != [1, 1]
+    }
+
+    /// Where sub-image `(a, b)` of a channel starts, and its width, in the phase layout.
+    ///
+    /// With stride s, output pixel o reads input pixel o·s + t (t = kernel offset − padding):
+    /// all the pixels one kernel offset reads lie in one of the s² sub-images
+    /// `x[a::s, b::s]`, side by side in a row of it. In that layout (each channel's sub-images
+    /// one after the other, row-major) every run of `cols` is a contiguous copy.
+    fn phase(&self, a: usize, b: usize) -> (usize, usize) {
+        let [sh, sw] = self.stride;
+        let rows = |a: usize| (self.height - a).div_ceil(sh);
+        let cols = |b: usize| (self.width - b).div_ceil(sw);
+        let before_a: usize = (0..a).map(|a| rows(a) * self.width).sum();
+        let before_b: usize = (0..b).map(|b| rows(a) * cols(b)).sum();
+        (before_a + before_b, cols(b))
+    }
+
+    /// `x` (`[channels, height, width]`) in the phase layout of [`Self::phase`].
+    fn split_into_phases(&self, x: &[f32], phased: &mut [f32]) {
+        self.for_each_phase_row(|plain, phased_at, len| {
+            let [_, sw] = self.stride;
+            for (n, p) in phased[phased_at..phased_at + len].iter_mut().enumerate() {
+                *p = x[plain + n * sw];
+            }
+        });
+    }
+
+    /// Adds `phased` (the phase layout) onto `dx` (`[channels, height, width]`).
+    fn add_from_phases(&self, phased: &[f32], dx: &mut [f32]) {
+        self.for_each_phase_row(|plain, phased_at, len| {
+            let [_, sw] = self.stride;
+            for (n, p) in phased[phased_at..phased_at + len].iter().enumerate() {
+                dx[plain + n * sw] += *p;
+            }
+        });
+    }
+
+    /// `visit(first plain index, first phased index, length)` for every row of every sub-image.
+    fn for_each_phase_row(&self, mut visit: impl FnMut(usize, usize, usize)) {
+        let [sh, sw] = self.stride;
+        let plane = self.in_pixels();
+        for a in 0..sh.min(self.height) {
+            for b in 0..sw.min(self.width) {
+                let (start, width) = self.phase(a, b);
+                for (q, h) in (a..self.height).step_by(sh).enumerate() {
+                    for c in 0..self.channels {
+                        let plain = c * plane + h * self.width + b;
+                        visit(plain, c * plane + start + q * width, width);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every run of `cols` that reads inside the image: `len` entries from `cols[at..]`, copied
+    /// from `len` consecutive values at `from` in the input, taken in the phase layout when the
+    /// stride is above 1. All else in `cols` is padding (zero).
     fn for_each_run(&self, mut visit: impl FnMut(Run)) {
         let (oh_n, ow_n) = (self.out_height(), self.out_width());
         let [kh_n, kw_n] = self.kernel;
+        let [sh, sw] = self.stride;
         let pixels = oh_n * ow_n;
-        for c in 0..self.channels {
-            for i in 0..kh_n {
-                let (oh_first, oh_last) =
-                    Self::valid(self.height, oh_n, self.stride[0], i, self.padding[0]);
-                for j in 0..kw_n {
+        let plane = self.in_pixels();
+        for i in 0..kh_n {
+            let (oh_first, oh_last) = Self::valid(self.height, oh_n, sh, i, self.padding[0]);
+            for j in 0..kw_n {
+                let (ow_first, ow_last) = Self::valid(self.width, ow_n, sw, j, self.padding[1]);
+                if ow_first >= ow_last || oh_first >= oh_last {
+                    continue;
+                }
+                // the first pixel read, (oh_first·s + i − p, ow_first·s + j − p), and its sub-image
+                let ih = oh_first * sh + i - self.padding[0];
+                let iw = ow_first * sw + j - self.padding[1];
+                let (start, width) = self.phase(ih % sh, iw % sw);
+                let first = start + (ih / sh) * width + iw / sw;
+                for c in 0..self.channels {
                     let row = (c * kh_n + i) * kw_n + j;
-                    let (ow_first, ow_last) =
-                        Self::valid(self.width, ow_n, self.stride[1], j, self.padding[1]);
-                    if ow_first >= ow_last {
-                        continue;
-                    }
-                    for oh in oh_first..oh_last {
-                        let ih = oh * self.stride[0] + i - self.padding[0];
-                        let iw = ow_first * self.stride[1] + j - self.padding[1];
+                    for (n, oh) in (oh_first..oh_last).enumerate() {
                         visit(Run {
                             at: row * pixels + oh * ow_n + ow_first,
-                            from: (c * self.height + ih) * self.width + iw,
+                            from: c * plane + first + n * width,
                             len: ow_last - ow_first,
                         });
                     }
@@ -112,34 +172,41 @@ struct Run {
     len: usize,
 }
 
-/// `cols` (`[patch, out_pixels]`) of one image `x` (`[channels, height, width]`).
-fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32]) {
+/// `cols` (`[patch, out_pixels]`) of one image `x` (`[channels, height, width]`); `phased` is
+/// scratch space of the image's size, used when the stride is above 1.
+fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32], phased: &mut [f32]) {
     cols.fill(0.0);
-    let s = g.stride[1];
+    let x = if g.strided() {
+        g.split_into_phases(x, phased);
+        &*phased
+    } else {
+        x
+    };
     g.for_each_run(|run| {
-        let dst = &mut cols[run.at..run.at + run.len];
-        if s == 1 {
-            dst.copy_from_slice(&x[run.from..run.from + run.len]);
-        } else {
-            dst.iter_mut()
-                .zip(x[run.from..].iter().step_by(s))
-                .for_each(|(d, v)| *d = *v);
-        }
+        cols[run.at..run.at + run.len].copy_from_slice(&x[run.from..run.from + run.len]);
     });
 }
 
-/// Adds each entry of `cols` back onto the pixel of `dx` it was read from.
-fn col2im(g: &Geometry, cols: &[f32], dx: &mut [f32]) {
+/// Adds each entry of `cols` back onto the pixel of `dx` it was read from; `phased` as in
+/// [`im2col`].
+fn col2im(g: &Geometry, cols: &[f32], dx: &mut [f32], phased: &mut [f32]) {
     dx.fill(0.0);
-    let s = g.stride[1];
+    let target = if g.strided() {
+        phased.fill(0.0);
+        &mut *phased
+    } else {
+        &mut *dx
+    };
     g.for_each_run(|run| {
         let src = &cols[run.at..run.at + run.len];
-        dx[run.from..]
+        target[run.from..run.from + run.len]
             .iter_mut()
-            .step_by(s)
             .zip(src)
             .for_each(|(d, v)| *d += *v);
     });
+    if g.strided() {
+        g.add_from_phases(phased, dx);
+    }
 }
 
 /// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]`, each given by its row and column strides.
@@ -189,9 +256,14 @@ pub fn forward(g: &Geometry, batch: usize, x: &[f32], weight: &[f32], out: usize
     y.par_chunks_mut(out * pixels)
         .zip(x.par_chunks(g.channels * g.in_pixels()))
         .for_each_init(
-            || vec![0.0; patch * pixels],
-            |cols, (y_b, x_b)| {
-                im2col(g, x_b, cols);
+            || {
+                (
+                    vec![0.0; patch * pixels],
+                    vec![0.0; g.channels * g.in_pixels()],
+                )
+            },
+            |(cols, phased), (y_b, x_b)| {
+                im2col(g, x_b, cols, phased);
                 matmul(
                     (out, pixels, patch),
                     y_b,
@@ -213,8 +285,13 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
     dx.par_chunks_mut(g.channels * g.in_pixels())
         .zip(dy.par_chunks(out * pixels))
         .for_each_init(
-            || vec![0.0; patch * pixels],
-            |cols, (dx_b, dy_b)| {
+            || {
+                (
+                    vec![0.0; patch * pixels],
+                    vec![0.0; g.channels * g.in_pixels()],
+                )
+            },
+            |(cols, phased), (dx_b, dy_b)| {
                 matmul(
                     (patch, pixels, out),
                     cols,
@@ -224,7 +301,7 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
                     dy_b,
                     (pixels, 1),
                 );
-                col2im(g, cols, dx_b);
+                col2im(g, cols, dx_b, phased);
             },
         );
     dx
@@ -240,12 +317,14 @@ pub fn weight_grad(g: &Geometry, batch: usize, x: &[f32], dy: &[f32], out: usize
         .map(|share| {
             let mut dw = vec![0.0; out * patch];
             let mut cols = vec![0.0; patch * pixels];
+            let mut phased = vec![0.0; g.channels * g.in_pixels()];
             let samples = share * per_share..((share + 1) * per_share).min(batch);
             for (n, b) in samples.enumerate() {
                 im2col(
                     g,
                     &x[b * g.channels * g.in_pixels()..][..g.channels * g.in_pixels()],
                     &mut cols,
+                    &mut phased,
                 );
                 let dy_b = &dy[b * out * pixels..][..out * pixels];
                 matmul(
