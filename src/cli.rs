@@ -145,7 +145,19 @@ pub struct PredictArgs {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+    // Everything runs on the worker threads of one pool (as many as the cores, or `bench
+    // --threads`): with the main thread outside the pool, N workers spinning for work and the
+    // main thread issuing it would share N cores, which made mlp_train slower on two threads
+    // than on one.
+    let threads = match &cli.command {
+        Command::Bench(args) => args.threads,
+        _ => 0, // rayon's default: one per core
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the thread pool: {e}"))?;
+    pool.install(|| match cli.command {
         Command::List => {
             list();
             Ok(())
@@ -154,7 +166,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Predict(args) => predict(args),
         Command::Generate(args) => generate(args),
         Command::Bench(args) => bench(args),
-    }
+    })
 }
 
 fn list() {
@@ -321,10 +333,6 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             Error::Usage("--scale must be above 0 and --threads at least 1".to_string()).into(),
         );
     }
-    // one pool for every parallel kernel; a second call in one process keeps the first pool
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads)
-        .build_global();
     let device = DeviceChoice::Cpu.device()?;
     let workloads = if args.workloads.is_empty() {
         crate::bench::Workload::ALL.to_vec()

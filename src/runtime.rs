@@ -18,6 +18,10 @@ pub fn tune_allocator() {
     unsafe {
         libc::mallopt(libc::M_TOP_PAD, 256 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        // One arena for all threads: training runs on the thread pool's workers (see
+        // `cli::run`), and a worker's own arena does not keep big buffers as the main one does
+        // (cnn_infer 11.7k samples/s with one arena, 8.2k without).
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 
