@@ -128,12 +128,16 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
     if !layer.training.is_enabled() || !x.device().is_autodiff() || layer.prob == 0.0 {
         return x;
     }
+    if x.dtype() != DType::F32 {
+        return layer.forward(x);
+    }
     let keep = 1.0 - layer.prob;
     let device = x.device();
     let draws: Vec<f32> = Tensor::<1>::random([2], Distribution::Uniform(0.0, 1.0), &device)
         .into_data()
+        .convert::<f32>()
         .try_to_vec::<f32>()
-        .expect("two f32 draws");
+        .expect("converted to f32 just before");
     let seed = ((draws[0].to_bits() as u64) << 32) | draws[1].to_bits() as u64;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     // keep when a uniform 32-bit draw falls below keep · 2³²
