@@ -16,10 +16,7 @@ use super::{GenerateRequest, Lab, LabInfo, RunOptions};
 use crate::data::mnist;
 use crate::error::{Error, Result};
 use crate::linalg::frechet_distance;
-use crate::models::dcgan::{
-    BATCH_SIZE, DcganConfig, DcganRunConfig, Generator, LEARNING_RATE, train_dcgan,
-};
-use crate::report::config::{DataConfig, VERSION};
+use crate::models::dcgan::{DcganConfig, DcganRunConfig, Generator, train_dcgan};
 use crate::report::picture::pixel_grid;
 use crate::report::{RunDir, Summary};
 use crate::train::Console;
@@ -51,23 +48,12 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
     // the test digits stay whole: they are the reference of the Fréchet distance
     let quick = options.quick.then_some((QUICK_TRAIN, usize::MAX));
     let data = mnist::choose_subset(options.dataset.as_deref(), options.data.as_deref(), quick)?;
-    let config = GanConfig {
-        lab: INFO.name.to_string(),
-        neurons_version: VERSION.to_string(),
-        data: DataConfig::of(&data),
-        seed: options.seed,
-        device: options.device.to_string(),
-        epochs: options
-            .epochs
-            .unwrap_or(if options.quick { QUICK_EPOCHS } else { EPOCHS }),
-        batch_size: options.batch_size.unwrap_or(BATCH_SIZE),
-        learning_rate: options.lr.unwrap_or(LEARNING_RATE),
-        model: DcganConfig {
-            noise_dim: 100,
-            classes: 0,
-            label_embedding: 0,
-        },
+    let model = DcganConfig {
+        noise_dim: 100,
+        classes: 0,
+        label_embedding: 0,
     };
+    let config = GanConfig::new(INFO.name, options, &data, (EPOCHS, QUICK_EPOCHS), model);
     run.write_toml("config.toml", &config)?;
     let (judge, judge_accuracy) = Lab::judge_for(run, options, console)?;
 

@@ -180,6 +180,32 @@ pub struct DcganRunConfig {
     pub model: DcganConfig,
 }
 
+impl DcganRunConfig {
+    /// The `config.toml` of a DCGAN lab's run: the command line's choices over DCGAN's settings,
+    /// and `epochs` (full run, `--quick` run) where none is given.
+    pub fn new(
+        lab: &str,
+        options: &crate::labs::RunOptions,
+        data: &crate::data::images::ImageDataset,
+        (epochs, quick_epochs): (usize, usize),
+        model: DcganConfig,
+    ) -> Self {
+        Self {
+            lab: lab.to_string(),
+            neurons_version: crate::report::config::VERSION.to_string(),
+            data: crate::report::config::DataConfig::of(data),
+            seed: options.seed,
+            device: options.device.to_string(),
+            epochs: options
+                .epochs
+                .unwrap_or(if options.quick { quick_epochs } else { epochs }),
+            batch_size: options.batch_size.unwrap_or(BATCH_SIZE),
+            learning_rate: options.lr.unwrap_or(LEARNING_RATE),
+            model,
+        }
+    }
+}
+
 /// DCGAN's settings (Radford et al.): batches of 64, Adam with η = 2·10⁻⁴ and β₁ = 0.5.
 pub const BATCH_SIZE: usize = 64;
 pub const LEARNING_RATE: f64 = 2e-4;
