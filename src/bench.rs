@@ -286,8 +286,8 @@ fn gan_train(n: usize, device: &Device) -> (usize, f64) {
         });
         d = d2;
         // D's parameters need no gradient in the G step (the reference computes them anyway)
-        let judge = d.clone().no_grad();
-        let loss_g = bce_with_logits(judge.forward(fake, labels.clone()), 1.0);
+        let frozen_d = d.clone().no_grad();
+        let loss_g = bce_with_logits(frozen_d.forward(fake, labels.clone()), 1.0);
         let vg = loss_g.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss_g.backward(), &g);
         g = og.step(2e-4, g.clone(), grads);

@@ -1,5 +1,8 @@
 //! Process-wide settings made once, before any tensor exists.
 
+use std::sync::OnceLock;
+use std::time::Instant;
+
 /// Keeps freed tensor buffers in the heap instead of handing them back to the kernel.
 ///
 /// Training allocates and frees buffers of hundreds of kilobytes to a few megabytes at every
@@ -24,9 +27,6 @@ pub fn tune_allocator() {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
-
-use std::sync::OnceLock;
-use std::time::Instant;
 
 static STARTED: OnceLock<Instant> = OnceLock::new();
 static FIRST_BATCH: OnceLock<f64> = OnceLock::new();

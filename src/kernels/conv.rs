@@ -17,8 +17,6 @@
 //! matrix products badly. In `cnn_train` that gradient, the layout copies and the max-pool
 //! were most of a step.
 
-use burn::backend::flex::{FlexTensor, Layout};
-use burn::tensor::{Bytes, DType, Shape};
 use rayon::prelude::*;
 
 /// Shape of one 2-D convolution: input `[channels, height, width]`, kernel, stride, padding.
@@ -345,29 +343,4 @@ pub fn weight_grad(g: &Geometry, batch: usize, x: &[f32], dy: &[f32], out: usize
         total.iter_mut().zip(dw).for_each(|(t, d)| *t += d);
     }
     total
-}
-
-/// The f32 values of a flex tensor, in row-major order, and its shape.
-pub(super) fn values(t: FlexTensor) -> (Vec<usize>, FlexValues) {
-    let shape = t.layout().shape().to_vec();
-    (shape, FlexValues(t.to_contiguous()))
-}
-
-/// A contiguous flex tensor, read as f32.
-pub(super) struct FlexValues(FlexTensor);
-
-impl FlexValues {
-    pub fn as_slice(&self) -> &[f32] {
-        self.0
-            .as_slice::<f32>()
-            .expect("a contiguous f32 tensor (checked before the kernels are called)")
-    }
-}
-
-pub(super) fn flex_tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
-    FlexTensor::new(
-        Bytes::from_elems(values),
-        Layout::contiguous(Shape::from(shape)),
-        DType::F32,
-    )
 }

@@ -6,12 +6,13 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::autodiff::{Autodiff, NodeId};
-use burn::backend::flex::FlexTensor;
+use burn::backend::flex::{FlexTensor, Layout};
 use burn::backend::{Backend, Flex, backend_extension, tensor::FloatTensor};
+use burn::tensor::{Bytes, DType, Shape};
 
 use std::sync::Arc;
 
-use super::conv::{self, Geometry, flex_tensor, values};
+use super::conv::{self, Geometry};
 use super::pool::{self, Windows};
 
 /// Convolutions without bias, groups 1 and dilation 1, and max pooling without padding or
@@ -147,7 +148,6 @@ fn max_pool2d(x: FlexTensor, kernel: [usize; 2], stride: [usize; 2]) -> (FlexTen
     let shape = vec![xs[0], xs[1], windows.out_height(), windows.out_width()];
     let state = PoolState {
         windows,
-        planes: xs[0] * xs[1],
         input_shape: xs,
         at: Arc::new(at),
     };
@@ -158,7 +158,6 @@ fn max_pool2d(x: FlexTensor, kernel: [usize; 2], stride: [usize; 2]) -> (FlexTen
 #[derive(Debug, Clone)]
 struct PoolState {
     windows: Windows,
-    planes: usize,
     input_shape: Vec<usize>,
     at: Arc<Vec<u32>>,
 }
@@ -173,7 +172,8 @@ impl Backward<Flex, 1> for MaxPool2dBackward {
         let state = ops.state;
         unary::<Flex, _>(ops.parents, ops.node, grads, |dy| {
             let (_, dy) = values(dy);
-            let dx = pool::backward(&state.windows, state.planes, dy.as_slice(), &state.at);
+            let planes = state.input_shape[0] * state.input_shape[1];
+            let dx = pool::backward(&state.windows, planes, dy.as_slice(), &state.at);
             flex_tensor(dx, state.input_shape)
         });
     }
@@ -318,4 +318,29 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             }
         }
     }
+}
+
+/// The f32 values of a flex tensor, in row-major order, and its shape.
+fn values(t: FlexTensor) -> (Vec<usize>, FlexValues) {
+    let shape = t.layout().shape().to_vec();
+    (shape, FlexValues(t.to_contiguous()))
+}
+
+/// A contiguous flex tensor, read as f32.
+struct FlexValues(FlexTensor);
+
+impl FlexValues {
+    pub fn as_slice(&self) -> &[f32] {
+        self.0
+            .as_slice::<f32>()
+            .expect("a contiguous f32 tensor (checked before the kernels are called)")
+    }
+}
+
+fn flex_tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::new(
+        Bytes::from_elems(values),
+        Layout::contiguous(Shape::from(shape)),
+        DType::F32,
+    )
 }

@@ -123,8 +123,8 @@ pub fn train_adversarial<A: Adversarial>(
                 device,
             );
             let fake = task.generate(&generator, noise, labels.clone());
-            let judge = discriminator.clone().no_grad();
-            let loss_g = bce_with_logits(task.discriminate(&judge, fake, labels), 1.0);
+            let frozen_d = discriminator.clone().no_grad();
+            let loss_g = bce_with_logits(task.discriminate(&frozen_d, fake, labels), 1.0);
             let value_g = loss_g.clone().into_scalar::<f32>();
             let grads = GradientsParams::from_grads(loss_g.backward(), &generator);
             generator = optimizer_g.step(settings.learning_rate, generator, grads);
@@ -251,7 +251,7 @@ mod tests {
         .unwrap();
         assert_ne!(weight_norm(&trained.generator), g_before);
         assert_ne!(weight_norm(&trained.discriminator), d_before);
-        // the G step judged with a frozen copy of D; D itself still learns
+        // the G step used a frozen copy of D; D itself still learns
         let mut trainable = 0;
         struct Trainable<'a>(&'a mut usize);
         impl burn::module::ModuleVisitor for Trainable<'_> {
