@@ -315,7 +315,7 @@ fn gru_train(n: usize, device: &Device) -> (usize, f64) {
     let seconds = timed(steps, |i| {
         let (xb, yb) = (rows(&x, i, batch), rows(&y, i, batch));
         let (m, v) = step(model.clone(), &mut optimizer, 1e-3, |m| {
-            let h = m.gru.forward(xb, None); // [batch, 20, 200]
+            let h = crate::kernels::gru(&m.gru, xb); // [batch, 20, 200]
             let last: Tensor<2> = h.narrow(1, 19, 1).reshape([batch, 200]);
             (m.out.forward(last) - yb).square().mean()
         });

@@ -19,6 +19,8 @@
 
 use rayon::prelude::*;
 
+use super::product::{Strided, matmul};
+
 /// Shape of one 2-D convolution: input `[channels, height, width]`, kernel, stride, padding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
@@ -207,46 +209,6 @@ fn col2im(g: &Geometry, cols: &[f32], dx: &mut [f32], phased: &mut [f32]) {
     }
 }
 
-/// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]`, each given by its row and column strides.
-#[allow(clippy::too_many_arguments)]
-fn matmul(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    accumulate: bool,
-    lhs: &[f32],
-    (lhs_rs, lhs_cs): (usize, usize),
-    rhs: &[f32],
-    (rhs_rs, rhs_cs): (usize, usize),
-) {
-    assert!(dst.len() >= m * n);
-    assert!(m == 0 || k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
-    assert!(k == 0 || n == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
-    // SAFETY: the asserts above keep every index gemm reads or writes inside the slices.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
-}
-
 /// `y[b] = W · cols(x[b])`: x `[batch, channels, h, w]`, weight `[out, channels, k, k]`.
 pub fn forward(g: &Geometry, batch: usize, x: &[f32], weight: &[f32], out: usize) -> Vec<f32> {
     let (patch, pixels) = (g.patch(), g.out_pixels());
@@ -264,12 +226,10 @@ pub fn forward(g: &Geometry, batch: usize, x: &[f32], weight: &[f32], out: usize
                 im2col(g, x_b, cols, phased);
                 matmul(
                     (out, pixels, patch),
-                    y_b,
+                    Strided::new(y_b, (pixels, 1)),
                     false,
-                    weight,
-                    (patch, 1),
-                    cols,
-                    (pixels, 1),
+                    (weight, (patch, 1)),
+                    (cols, (pixels, 1)),
                 );
             },
         );
@@ -292,12 +252,10 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
             |(cols, phased), (dx_b, dy_b)| {
                 matmul(
                     (patch, pixels, out),
-                    cols,
+                    Strided::new(cols, (pixels, 1)),
                     false,
-                    weight,
-                    (1, patch),
-                    dy_b,
-                    (pixels, 1),
+                    (weight, (1, patch)),
+                    (dy_b, (pixels, 1)),
                 );
                 col2im(g, cols, dx_b, phased);
             },
@@ -327,12 +285,10 @@ pub fn weight_grad(g: &Geometry, batch: usize, x: &[f32], dy: &[f32], out: usize
                 let dy_b = &dy[b * out * pixels..][..out * pixels];
                 matmul(
                     (out, patch, pixels),
-                    &mut dw,
+                    Strided::new(&mut dw, (patch, 1)),
                     n > 0,
-                    dy_b,
-                    (pixels, 1),
-                    &cols,
-                    (1, pixels),
+                    (dy_b, (pixels, 1)),
+                    (&cols, (1, pixels)),
                 );
             }
             dw

@@ -13,6 +13,7 @@ use burn::tensor::{Bytes, DType, Shape};
 use std::sync::Arc;
 
 use super::conv::{self, Geometry};
+use super::gru::{self, Recurrence};
 use super::pool::{self, Windows};
 
 /// Convolutions without bias, groups 1 and dilation 1, and max pooling without padding or
@@ -42,6 +43,14 @@ pub trait CpuKernels: Backend {
         x: FloatTensor<Self>,
         kernel: [usize; 2],
         stride: [usize; 2],
+    ) -> FloatTensor<Self>;
+
+    /// The recurrence of a GRU over every step: gx `[b, t, 3h]` (the input parts of the update,
+    /// reset and new gates), wh `[h, 3h]`, bh `[3h]` → the hidden states `[b, t, h]`.
+    fn gru_recurrence_fast(
+        gx: FloatTensor<Self>,
+        wh: FloatTensor<Self>,
+        bh: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
 }
 
@@ -132,6 +141,67 @@ impl CpuKernels for Flex {
 
     fn max_pool2d_fast(x: FlexTensor, kernel: [usize; 2], stride: [usize; 2]) -> FlexTensor {
         max_pool2d(x, kernel, stride).0
+    }
+
+    fn gru_recurrence_fast(gx: FlexTensor, wh: FlexTensor, bh: FlexTensor) -> FlexTensor {
+        gru_recurrence(gx, wh, bh).0
+    }
+}
+
+/// A GRU's recurrence: the hidden states, and what the backward pass needs.
+fn gru_recurrence(gx: FlexTensor, wh: FlexTensor, bh: FlexTensor) -> (FlexTensor, GruState) {
+    let ((gs, gx), (_, wh), (_, bh)) = (values(gx), values(wh), values(bh));
+    let shape = Recurrence {
+        batch: gs[0],
+        steps: gs[1],
+        hidden: gs[2] / 3,
+    };
+    let (hs, saved) = gru::forward(&shape, gx.as_slice(), wh.as_slice(), bh.as_slice());
+    let state = GruState {
+        shape,
+        hs: Arc::new(hs.clone()),
+        saved: Arc::new(saved),
+        wh: Arc::new(wh.as_slice().to_vec()),
+    };
+    let dims = vec![shape.batch, shape.steps, shape.hidden];
+    (flex_tensor(hs, dims), state)
+}
+
+/// What the backward pass of a GRU's recurrence needs: the hidden states, the gates of every
+/// step, and the hidden weights.
+#[derive(Debug, Clone)]
+struct GruState {
+    shape: Recurrence,
+    hs: Arc<Vec<f32>>,
+    saved: Arc<Vec<f32>>,
+    wh: Arc<Vec<f32>>,
+}
+
+#[derive(Debug)]
+struct GruBackward;
+
+impl Backward<Flex, 3> for GruBackward {
+    type State = GruState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_gx, node_wh, node_bh] = ops.parents;
+        let (_, dhs) = values(grads.consume::<Flex>(&ops.node));
+        let s = ops.state;
+        let (dgx, dwh, dbh) = gru::backward(&s.shape, dhs.as_slice(), &s.hs, &s.saved, &s.wh);
+        let Recurrence {
+            batch,
+            steps,
+            hidden,
+        } = s.shape;
+        for (node, grad, dims) in [
+            (node_gx, dgx, vec![batch, steps, 3 * hidden]),
+            (node_wh, dwh, vec![hidden, 3 * hidden]),
+            (node_bh, dbh, vec![3 * hidden]),
+        ] {
+            if let Some(node) = node {
+                grads.register::<Flex>(node.id, flex_tensor(grad, dims));
+            }
+        }
     }
 }
 
@@ -316,6 +386,29 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => {
                 prep.finish(max_pool2d(x.into_primitive(), kernel, stride).0)
             }
+        }
+    }
+
+    fn gru_recurrence_fast(
+        gx: FloatTensor<Self>,
+        wh: FloatTensor<Self>,
+        bh: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let prepared = GruBackward
+            .prepare::<C>([gx.node(), wh.node(), bh.node()])
+            .compute_bound()
+            .stateful();
+        let inputs = (
+            gx.into_primitive(),
+            wh.into_primitive(),
+            bh.into_primitive(),
+        );
+        match prepared {
+            OpsKind::Tracked(prep) => {
+                let (hs, state) = gru_recurrence(inputs.0, inputs.1, inputs.2);
+                prep.finish(state, hs)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(gru_recurrence(inputs.0, inputs.1, inputs.2).0),
         }
     }
 }
