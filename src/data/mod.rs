@@ -9,4 +9,5 @@ pub mod mnist;
 pub mod points;
 pub mod synthetic;
 pub mod table;
+pub mod trajectory;
 pub mod wine;

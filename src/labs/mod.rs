@@ -14,6 +14,7 @@ pub mod mlp_regression;
 pub mod pca;
 pub mod perceptron;
 pub mod polynomial_regression;
+pub mod rnn;
 pub mod vae;
 
 use std::path::PathBuf;
@@ -88,6 +89,8 @@ pub enum Lab {
     MlpClassifier,
     /// A convolutional network for images
     Cnn,
+    /// A recurrent network (GRU) that forecasts a trajectory
+    Rnn,
     /// A variational autoencoder with a 2-D latent space
     Vae,
     /// A DCGAN that learns to draw digits
@@ -221,7 +224,7 @@ pub struct RunOptions {
 }
 
 impl Lab {
-    pub const ALL: [Lab; 12] = [
+    pub const ALL: [Lab; 13] = [
         Lab::LinearRegression,
         Lab::PolynomialRegression,
         Lab::LogisticRegression,
@@ -231,6 +234,7 @@ impl Lab {
         Lab::MlpRegression,
         Lab::MlpClassifier,
         Lab::Cnn,
+        Lab::Rnn,
         Lab::Vae,
         Lab::Gan,
         Lab::Cgan,
@@ -247,6 +251,7 @@ impl Lab {
             Lab::MlpRegression => mlp_regression::INFO,
             Lab::MlpClassifier => mlp_classifier::INFO,
             Lab::Cnn => cnn::INFO,
+            Lab::Rnn => rnn::INFO,
             Lab::Vae => vae::INFO,
             Lab::Gan => gan::INFO,
             Lab::Cgan => cgan::INFO,
@@ -265,6 +270,7 @@ impl Lab {
             Lab::MlpRegression => mlp_regression::run(options, run, console),
             Lab::MlpClassifier => mlp_classifier::run(options, run, console),
             Lab::Cnn => cnn::run(options, run, console),
+            Lab::Rnn => rnn::run(options, run, console),
             Lab::Vae => vae::run(options, run, console),
             Lab::Gan => gan::run(options, run, console),
             Lab::Cgan => cgan::run(options, run, console),
@@ -277,6 +283,7 @@ impl Lab {
             Lab::MlpRegression => mlp_regression::resume(run, console),
             Lab::MlpClassifier => mlp_classifier::resume(run, console),
             Lab::Cnn => cnn::resume(run, console),
+            Lab::Rnn => rnn::resume(run, console),
             Lab::Vae => vae::resume(run, console),
             other => Err(Error::Usage(format!(
                 "{} keeps no checkpoint to resume from: start it again instead",

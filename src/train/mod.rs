@@ -4,6 +4,7 @@ pub mod adversarial;
 pub mod classify;
 pub mod device;
 pub mod fit;
+pub mod forecast;
 pub mod optimizer;
 pub mod progress;
 pub mod regress;

@@ -5,11 +5,13 @@
 //! - `mlp_classifier.rs`: the first deep lab, `--data` folders, `predict`;
 //! - `classical.rs`: the six labs from linear regression to PCA, and CSV input;
 //! - `training.rs`: resume, Ctrl-C, divergence, early stopping, optimizers; `mlp-regression`, `cnn`;
-//! - `generative.rs`: `vae`, `gan`, `cgan` and `neurons generate`.
+//! - `generative.rs`: `vae`, `gan`, `cgan` and `neurons generate`;
+//! - `sequences.rs`: the `rnn` lab.
 
 mod classical;
 mod generative;
 mod mlp_classifier;
+mod sequences;
 mod training;
 
 use std::path::Path;
