@@ -174,8 +174,11 @@ struct Run {
 
 /// `cols` (`[patch, out_pixels]`) of one image `x` (`[channels, height, width]`); `phased` is
 /// scratch space of the image's size, used when the stride is above 1.
+///
+/// Only the entries that read inside the image are written: `cols` must start zeroed, and a
+/// buffer reused for several images of one geometry keeps its padding entries at zero, since no
+/// run ever writes them. (Clearing the whole buffer for every image cost 2–4% of a step.)
 fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32], phased: &mut [f32]) {
-    cols.fill(0.0);
     let x = if g.strided() {
         g.split_into_phases(x, phased);
         &*phased
@@ -187,10 +190,9 @@ fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32], phased: &mut [f32]) {
     });
 }
 
-/// Adds each entry of `cols` back onto the pixel of `dx` it was read from; `phased` as in
-/// [`im2col`].
+/// Adds each entry of `cols` back onto the pixel of `dx` it was read from (onto what `dx` holds:
+/// zeros, from the caller); `phased` as in [`im2col`].
 fn col2im(g: &Geometry, cols: &[f32], dx: &mut [f32], phased: &mut [f32]) {
-    dx.fill(0.0);
     let target = if g.strided() {
         phased.fill(0.0);
         &mut *phased
@@ -224,16 +226,22 @@ pub fn forward(g: &Geometry, batch: usize, x: &[f32], weight: &[f32], out: usize
             },
             |(cols, phased), (y_b, x_b)| {
                 im2col(g, x_b, cols, phased);
-                matmul(
-                    (out, pixels, patch),
-                    Strided::new(y_b, (pixels, 1)),
-                    false,
-                    (weight, (patch, 1)),
-                    (cols, (pixels, 1)),
-                );
+                product_of_cols(g, y_b, weight, cols, out);
             },
         );
     y
+}
+
+/// `y_b = W · cols_b`.
+fn product_of_cols(g: &Geometry, y_b: &mut [f32], weight: &[f32], cols: &[f32], out: usize) {
+    let (patch, pixels) = (g.patch(), g.out_pixels());
+    matmul(
+        (out, pixels, patch),
+        Strided::new(y_b, (pixels, 1)),
+        false,
+        (weight, (patch, 1)),
+        (cols, (pixels, 1)),
+    );
 }
 
 /// `dx[b] = col2im(Wᵀ · dy[b])`: dy `[batch, out, oh, ow]` → dx `[batch, channels, h, w]`.
@@ -265,38 +273,87 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
 
 /// `dW = Σ_b dy[b] · cols(x[b])ᵀ`, `[out, channels·k·k]`; each thread sums its share of the batch.
 pub fn weight_grad(g: &Geometry, batch: usize, x: &[f32], dy: &[f32], out: usize) -> Vec<f32> {
-    let (patch, pixels) = (g.patch(), g.out_pixels());
-    let shares = rayon::current_num_threads().clamp(1, batch.max(1));
-    let per_share = batch.div_ceil(shares).max(1);
+    let (patch, pixels, image) = (g.patch(), g.out_pixels(), g.channels * g.in_pixels());
+    let per_share = share_of(batch);
     let partial: Vec<Vec<f32>> = (0..batch.div_ceil(per_share))
         .into_par_iter()
         .map(|share| {
             let mut dw = vec![0.0; out * patch];
-            let mut cols = vec![0.0; patch * pixels];
-            let mut phased = vec![0.0; g.channels * g.in_pixels()];
-            let samples = share * per_share..((share + 1) * per_share).min(batch);
-            for (n, b) in samples.enumerate() {
-                im2col(
-                    g,
-                    &x[b * g.channels * g.in_pixels()..][..g.channels * g.in_pixels()],
-                    &mut cols,
-                    &mut phased,
-                );
+            let (mut cols, mut phased) = (vec![0.0; patch * pixels], vec![0.0; image]);
+            for (n, b) in (share * per_share..((share + 1) * per_share).min(batch)).enumerate() {
+                im2col(g, &x[b * image..][..image], &mut cols, &mut phased);
                 let dy_b = &dy[b * out * pixels..][..out * pixels];
-                matmul(
-                    (out, patch, pixels),
-                    Strided::new(&mut dw, (patch, 1)),
-                    n > 0,
-                    (dy_b, (pixels, 1)),
-                    (&cols, (1, pixels)),
-                );
+                add_weight_grad(g, &mut dw, n > 0, dy_b, &cols, out);
             }
             dw
         })
         .collect();
-    let mut total = vec![0.0; out * patch];
-    for dw in partial {
-        total.iter_mut().zip(dw).for_each(|(t, d)| *t += d);
+    sum(partial, out * patch)
+}
+
+/// [`forward`] of `x` and [`weight_grad`] of `(x, dy)` together, with one im2col per sample: the
+/// backward pass of a transposed convolution, whose input gradient is the forward pass of the
+/// convolution it mirrors and whose weight gradient reads the same `cols`.
+pub fn forward_and_weight_grad(
+    g: &Geometry,
+    batch: usize,
+    x: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    out: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let (patch, pixels, image) = (g.patch(), g.out_pixels(), g.channels * g.in_pixels());
+    let per_share = share_of(batch);
+    let mut y = vec![0.0; batch * out * pixels];
+    let partial: Vec<Vec<f32>> = y
+        .par_chunks_mut(per_share * out * pixels)
+        .enumerate()
+        .map(|(share, y_share)| {
+            let mut dw = vec![0.0; out * patch];
+            let (mut cols, mut phased) = (vec![0.0; patch * pixels], vec![0.0; image]);
+            for (n, y_b) in y_share.chunks_mut(out * pixels).enumerate() {
+                let b = share * per_share + n;
+                im2col(g, &x[b * image..][..image], &mut cols, &mut phased);
+                product_of_cols(g, y_b, weight, &cols, out);
+                let dy_b = &dy[b * out * pixels..][..out * pixels];
+                add_weight_grad(g, &mut dw, n > 0, dy_b, &cols, out);
+            }
+            dw
+        })
+        .collect();
+    (y, sum(partial, out * patch))
+}
+
+/// Samples per thread when each thread sums its own share of a gradient.
+fn share_of(batch: usize) -> usize {
+    let shares = rayon::current_num_threads().clamp(1, batch.max(1));
+    batch.div_ceil(shares).max(1)
+}
+
+/// `dw (+)= dy_b · cols_bᵀ`.
+fn add_weight_grad(
+    g: &Geometry,
+    dw: &mut [f32],
+    accumulate: bool,
+    dy_b: &[f32],
+    cols: &[f32],
+    out: usize,
+) {
+    let (patch, pixels) = (g.patch(), g.out_pixels());
+    matmul(
+        (out, patch, pixels),
+        Strided::new(dw, (patch, 1)),
+        accumulate,
+        (dy_b, (pixels, 1)),
+        (cols, (1, pixels)),
+    );
+}
+
+/// The sum of the threads' partial gradients.
+fn sum(partial: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
+    let mut total = vec![0.0; len];
+    for part in partial {
+        total.iter_mut().zip(part).for_each(|(t, d)| *t += d);
     }
     total
 }

@@ -119,6 +119,25 @@ fn conv2d_weight_grad(
     flex_tensor(dw, weight.to_vec())
 }
 
+/// The convolution of `x` by `weight`, and the gradient of that weight for the output gradient
+/// `dy`: both backward products of a transposed convolution, which read the same `cols(x)`.
+fn conv2d_and_weight_grad(
+    x: FlexTensor,
+    weight: FlexTensor,
+    dy: FlexTensor,
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> (FlexTensor, FlexTensor) {
+    let ((xs, x), (ws, w), (_, dy)) = (values(x), values(weight), values(dy));
+    let g = geometry(&xs, &ws, stride, padding);
+    let (y, dw) =
+        conv::forward_and_weight_grad(&g, xs[0], x.as_slice(), w.as_slice(), dy.as_slice(), ws[0]);
+    (
+        flex_tensor(y, vec![xs[0], ws[0], g.out_height(), g.out_width()]),
+        flex_tensor(dw, ws),
+    )
+}
+
 impl CpuKernels for Flex {
     fn conv2d_fast(
         x: FlexTensor,
@@ -282,6 +301,12 @@ impl Backward<Flex, 2> for ConvBackward {
         let s = ops.state;
         let x = checkpointer.retrieve_node_output::<FlexTensor>(s.x);
         let w = checkpointer.retrieve_node_output::<FlexTensor>(s.w);
+        if let (true, Some(node_x), Some(node_w)) = (s.transposed, &node_x, &node_w) {
+            let (dx, dw) = conv2d_and_weight_grad(dy, w, x, s.stride, s.padding);
+            grads.register::<Flex>(node_x.id, dx);
+            grads.register::<Flex>(node_w.id, dw);
+            return;
+        }
         if let Some(node) = node_x {
             let dx = if s.transposed {
                 conv2d(dy.clone(), w, s.stride, s.padding)
