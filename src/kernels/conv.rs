@@ -150,13 +150,20 @@ impl Geometry {
                 let iw = ow_first * sw + j - self.padding[1];
                 let (start, width) = self.phase(ih % sh, iw % sw);
                 let first = start + (ih / sh) * width + iw / sw;
+                // Whole output rows read whole rows of a sub-image as wide: the rows of a run
+                // follow each other in `cols` and in the input alike, so they make one run.
+                let (rows, len) = if ow_last - ow_first == ow_n && width == ow_n {
+                    (1, (oh_last - oh_first) * ow_n)
+                } else {
+                    (oh_last - oh_first, ow_last - ow_first)
+                };
                 for c in 0..self.channels {
                     let row = (c * kh_n + i) * kw_n + j;
-                    for (n, oh) in (oh_first..oh_last).enumerate() {
+                    for n in 0..rows {
                         visit(Run {
-                            at: row * pixels + oh * ow_n + ow_first,
+                            at: row * pixels + (oh_first + n) * ow_n + ow_first,
                             from: c * plane + first + n * width,
-                            len: ow_last - ow_first,
+                            len,
                         });
                     }
                 }
