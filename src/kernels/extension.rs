@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::conv::{self, Geometry};
 use super::gru::{self, Recurrence};
+use super::norm::{self, Planes};
 use super::pool::{self, Windows};
 
 /// Convolutions without bias, groups 1 and dilation 1, and max pooling without padding or
@@ -43,6 +44,21 @@ pub trait CpuKernels: Backend {
         x: FloatTensor<Self>,
         kernel: [usize; 2],
         stride: [usize; 2],
+    ) -> FloatTensor<Self>;
+
+    /// The mean and biased variance of each channel of x `[b, c, ...]`, as `[2, c]`; never tracked
+    /// by autodiff.
+    fn batch_norm_statistics_fast(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Batch normalization of x `[b, c, ...]` by its own statistics `stats` (`[2, c]`, from
+    /// `batch_norm_statistics_fast`), scaled by γ and shifted by β (`[c]`); its backward pass
+    /// accounts for the statistics' dependence on x.
+    fn batch_norm_fast(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        epsilon: f64,
     ) -> FloatTensor<Self>;
 
     /// The recurrence of a GRU over every step: gx `[b, t, 3h]` (the input parts of the update,
@@ -164,6 +180,106 @@ impl CpuKernels for Flex {
 
     fn gru_recurrence_fast(gx: FlexTensor, wh: FlexTensor, bh: FlexTensor) -> FlexTensor {
         gru_recurrence(gx, wh, bh).0
+    }
+
+    fn batch_norm_statistics_fast(x: FlexTensor) -> FlexTensor {
+        batch_norm_statistics(x)
+    }
+
+    fn batch_norm_fast(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        stats: FlexTensor,
+        epsilon: f64,
+    ) -> FlexTensor {
+        batch_norm(x, gamma, beta, stats, epsilon)
+    }
+}
+
+/// `[batch, channels, ...]` seen as planes of pixels.
+fn planes(shape: &[usize]) -> Planes {
+    Planes {
+        batch: shape[0],
+        channels: shape[1],
+        pixels: shape[2..].iter().product(),
+    }
+}
+
+fn batch_norm_statistics(x: FlexTensor) -> FlexTensor {
+    let (xs, x) = values(x);
+    let p = planes(&xs);
+    let (mut mean, variance) = norm::statistics(&p, x.as_slice());
+    mean.extend(variance);
+    flex_tensor(mean, vec![2, p.channels])
+}
+
+fn batch_norm(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    stats: FlexTensor,
+    epsilon: f64,
+) -> FlexTensor {
+    let ((xs, x), (_, gamma), (_, beta), (_, stats)) =
+        (values(x), values(gamma), values(beta), values(stats));
+    let p = planes(&xs);
+    let (mean, variance) = stats.as_slice().split_at(p.channels);
+    let y = norm::forward(
+        &p,
+        x.as_slice(),
+        (gamma.as_slice(), beta.as_slice()),
+        (mean, variance),
+        epsilon,
+    );
+    flex_tensor(y, xs)
+}
+
+/// What the backward pass of a batch normalization needs besides its input and γ.
+#[derive(Debug, Clone)]
+struct NormState {
+    x: NodeId,
+    gamma: NodeId,
+    stats: Arc<Vec<f32>>,
+    epsilon: f64,
+}
+
+#[derive(Debug)]
+struct BatchNormBackward;
+
+impl Backward<Flex, 3> for BatchNormBackward {
+    type State = NormState;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let (_, dy) = values(grads.consume::<Flex>(&ops.node));
+        let s = ops.state;
+        let (xs, x) = values(checkpointer.retrieve_node_output::<FlexTensor>(s.x));
+        let (_, gamma) = values(checkpointer.retrieve_node_output::<FlexTensor>(s.gamma));
+        let p = planes(&xs);
+        let (mean, variance) = s.stats.split_at(p.channels);
+        let (dx, dgamma, dbeta) = norm::backward(
+            &p,
+            x.as_slice(),
+            dy.as_slice(),
+            gamma.as_slice(),
+            (mean, variance),
+            s.epsilon,
+        );
+        for (node, grad, dims) in [
+            (node_x, dx, xs),
+            (node_gamma, dgamma, vec![p.channels]),
+            (node_beta, dbeta, vec![p.channels]),
+        ] {
+            if let Some(node) = node {
+                grads.register::<Flex>(node.id, flex_tensor(grad, dims));
+            }
+        }
     }
 }
 
@@ -411,6 +527,49 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => {
                 prep.finish(max_pool2d(x.into_primitive(), kernel, stride).0)
             }
+        }
+    }
+
+    fn batch_norm_statistics_fast(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        FloatTensor::<Self>::new(batch_norm_statistics(x.into_primitive()))
+    }
+
+    fn batch_norm_fast(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        let stats = stats.into_primitive();
+        match BatchNormBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = NormState {
+                    x: prep.checkpoint(&x),
+                    gamma: prep.checkpoint(&gamma),
+                    stats: Arc::new(values(stats.clone()).1.as_slice().to_vec()),
+                    epsilon,
+                };
+                let y = batch_norm(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    stats,
+                    epsilon,
+                );
+                prep.finish(state, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(batch_norm(
+                x.into_primitive(),
+                gamma.into_primitive(),
+                beta.into_primitive(),
+                stats,
+                epsilon,
+            )),
         }
     }
 

@@ -4,6 +4,7 @@
 mod conv;
 mod extension;
 mod gru;
+mod norm;
 mod pool;
 mod product;
 
@@ -13,7 +14,7 @@ use burn::nn::activation::Activation;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::nn::gru::Gru;
 use burn::nn::pool::MaxPool2d;
-use burn::nn::{Dropout, GateController, Linear};
+use burn::nn::{BatchNorm, Dropout, GateController, Linear};
 use burn::tensor::{DType, Device, Distribution, Tensor, TensorData};
 use rand::{RngCore, SeedableRng};
 
@@ -159,6 +160,45 @@ pub fn gru(layer: &Gru, x: Tensor<3>) -> Tensor<3> {
         wh.into_dispatch(),
         bh.into_dispatch(),
     ))
+}
+
+/// `layer.forward(x)` for a batch normalization: while training (on an autodiff device, the
+/// layer not frozen), normalized by the batch's own statistics, which also update the running
+/// ones as burn does; by the running statistics otherwise (burn's own op). Through [`norm`]'s
+/// kernels on f32 values on the CPU backend.
+pub fn batch_norm<const D: usize>(layer: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    let training = x.device().is_autodiff() && layer.training.is_enabled();
+    if !training || !on_flex_f32(&x) || D < 2 {
+        return layer.forward(x);
+    }
+    let stats: Tensor<2> = Tensor::from_dispatch(
+        <Dispatch as CpuKernels>::batch_norm_statistics_fast(x.clone().detach().into_dispatch()),
+    );
+    let y = <Dispatch as CpuKernels>::batch_norm_fast(
+        x.into_dispatch(),
+        layer.gamma.val().into_dispatch(),
+        layer.beta.val().into_dispatch(),
+        stats.clone().into_dispatch(),
+        layer.epsilon,
+    );
+    let [_, channels] = stats.dims();
+    let (mean, variance) = (
+        stats.clone().narrow(0, 0, 1).reshape([channels]),
+        stats.narrow(0, 1, 1).reshape([channels]),
+    );
+    let m = layer.momentum;
+    let device = mean.device();
+    let running = |state: &burn::module::RunningState<Tensor<1>>, batch: Tensor<1>| {
+        let updated = state
+            .value_sync()
+            .to_device(&device)
+            .mul_scalar(1.0 - m)
+            .add(batch.mul_scalar(m));
+        state.update(updated.detach());
+    };
+    running(&layer.running_mean, mean);
+    running(&layer.running_var, variance);
+    Tensor::from_dispatch(y)
 }
 
 /// `layer.forward(x)`: while training, each value kept with probability `1 − p` and scaled by
@@ -478,6 +518,50 @@ mod tests {
                 Tolerance::rel_abs(1e-6, 1e-6),
             );
         }
+    }
+
+    #[test]
+    fn batch_norm_matches_burns_values_gradients_and_running_statistics() {
+        use burn::module::Param;
+        use burn::nn::BatchNormConfig;
+        fn check<const D: usize>(shape: [usize; D]) {
+            let device = autodiff_device();
+            let channels = shape[1];
+            let random = |low, high| {
+                Tensor::<1>::random([channels], Distribution::Uniform(low, high), &device)
+            };
+            let (gamma, beta) = (random(0.5, 1.5), random(-1.0, 1.0));
+            let layer = || {
+                let mut layer = BatchNormConfig::new(channels).init(&device);
+                layer.gamma = Param::from_tensor(gamma.clone());
+                layer.beta = Param::from_tensor(beta.clone());
+                layer
+            };
+            let (fast, plain) = (layer(), layer());
+            // an offset and a scale per channel, so that the statistics differ between channels
+            let input = Tensor::<D>::random(shape, Distribution::Normal(3.0, 2.0), &device);
+            let weights = Tensor::<D>::random(shape, Distribution::Uniform(-1.0, 1.0), &device);
+            let run = |layer: &BatchNorm, op: &dyn Fn(Tensor<D>) -> Tensor<D>| {
+                let x = input.clone().detach().require_grad();
+                let y = op(x.clone());
+                let grads = (y.clone() * weights.clone()).sum().backward();
+                vec![
+                    y.into_data(),
+                    x.grad(&grads).expect("x grad").into_data(),
+                    layer.gamma.val().grad(&grads).expect("γ grad").into_data(),
+                    layer.beta.val().grad(&grads).expect("β grad").into_data(),
+                    layer.running_mean.value_sync().into_data(),
+                    layer.running_var.value_sync().into_data(),
+                ]
+            };
+            let fast_out = run(&fast, &|x| batch_norm(&fast, x));
+            let plain_out = run(&plain, &|x| plain.forward(x));
+            assert_all_close(fast_out, plain_out);
+        }
+        check([64, 16, 7, 7]);
+        check([3, 5, 4, 6]);
+        check([2, 3, 5]);
+        check([8, 3]);
     }
 
     #[test]
