@@ -11,7 +11,7 @@
 //! embedded `mnist-10k` by default. Network: the `vae_train` workload of the benchmark (four
 //! convolutions down to 7×7, dense 16, heads μ and log σ²; the mirror image up). Expected: a test
 //! total of 156 per image on `mnist-10k` after the default 10 epochs (reconstruction 150, KL 6;
-//! about 100 s on 2 cores; a 2-D VAE reaches about 150 on the full MNIST after 30); the latent
+//! about 50 s on 2 cores; a 2-D VAE reaches about 150 on the full MNIST after 30); the latent
 //! map separates 0, 1, 6 and 7 clearly.
 
 use burn::module::Module;
