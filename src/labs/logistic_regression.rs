@@ -17,7 +17,7 @@ use crate::data::table::{Features, Standardizer, read_binary_features, split_ind
 use crate::error::{Error, Result};
 use crate::report::config::VERSION;
 use crate::report::metrics::Split;
-use crate::report::plot::{Curve, PointGroup, Scatter, line_chart, scatter_chart};
+use crate::report::plot::{PointGroup, Scatter, learning_curves, scatter_chart};
 use crate::report::{MetricsLog, RunDir, Summary};
 use crate::train::Console;
 
@@ -286,16 +286,12 @@ fn draw(
     data: &Features,
     probability: &dyn Fn(&[f64]) -> f64,
 ) -> Result<()> {
-    let curves = [Split::Train, Split::Test].map(|s| Curve {
-        label: s.name().to_string(),
-        points: log.series(s, None),
-    });
-    line_chart(
+    learning_curves(
         &run.file("loss.png"),
         "Logistic regression: log-loss",
-        "epoch",
         "log-loss",
-        &curves,
+        log,
+        None,
     )?;
     if data.names.len() != 2 {
         return Ok(()); // the maps need two features to lie on a plane

@@ -23,8 +23,7 @@ use crate::data::table::{
 use crate::data::wine;
 use crate::error::{Error, Result};
 use crate::report::config::{TrainingConfig, VERSION};
-use crate::report::metrics::Split;
-use crate::report::plot::{Curve, PointGroup, Scatter, line_chart, scatter_chart};
+use crate::report::plot::{Curve, PointGroup, Scatter, learning_curves, scatter_chart};
 use crate::report::{MetricsLog, RunDir, Summary};
 use crate::train::Console;
 use crate::train::fit::train_model;
@@ -277,25 +276,12 @@ fn train(
         .sum::<f64>()
         / n;
     draw(run, &trained.log, &test_set.y, &predictions)?;
-    let mut metrics = std::collections::BTreeMap::from([
+    let metrics = std::collections::BTreeMap::from([
         ("mae".to_string(), mae),
         ("rmse".to_string(), mse.sqrt()),
         ("loss".to_string(), mse),
     ]);
-    if let Some(epoch) = trained.best_epoch {
-        metrics.insert("best_epoch".to_string(), epoch as f64);
-    }
-    Ok(Summary {
-        lab: INFO.name.to_string(),
-        dataset: config.data.dataset.clone(),
-        seed: training.seed,
-        device: training.device.clone(),
-        epochs: trained.epochs_run,
-        train_seconds: trained.train_seconds,
-        samples_per_second: trained.samples_seen as f64 / trained.train_seconds.max(1e-9),
-        metrics,
-        parameters: Default::default(),
-    })
+    Ok(trained.summary(INFO.name, &config.data.dataset, training, metrics))
 }
 
 // --- Predict -----------------------------------------------------------------------------------
@@ -329,16 +315,12 @@ pub fn predict(run: &RunDir, inputs: &[PathBuf]) -> Result<Vec<String>> {
 
 fn draw(run: &RunDir, log: &MetricsLog, truth: &[f64], predicted: &[f64]) -> Result<()> {
     for (file, metric, label) in [("loss.png", None, "MSE"), ("mae.png", Some("mae"), "MAE")] {
-        let curves = [Split::Train, Split::Test].map(|s| Curve {
-            label: s.name().to_string(),
-            points: log.series(s, metric),
-        });
-        line_chart(
+        learning_curves(
             &run.file(file),
             &format!("Regression with a DNN: {label}"),
-            "epoch",
             label,
-            &curves,
+            log,
+            metric,
         )?;
     }
     let mut plot = Scatter::new(

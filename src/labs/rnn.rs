@@ -25,8 +25,7 @@ use crate::data::table::Standardizer;
 use crate::data::trajectory::{SequenceItem, ladybug, windows};
 use crate::error::{Error, Result};
 use crate::report::config::{TrainingConfig, VERSION};
-use crate::report::metrics::Split;
-use crate::report::plot::{Curve, PointGroup, Scatter, line_chart, scatter_chart};
+use crate::report::plot::{Curve, PointGroup, Scatter, learning_curves, scatter_chart};
 use crate::report::{MetricsLog, RunDir, Summary};
 use crate::train::Console;
 use crate::train::fit::train_model;
@@ -277,17 +276,7 @@ fn train(config: &RnnConfig, run: &RunDir, console: &Console, resume: bool) -> R
             mean_distance(&horizon_straight, &horizon_truth),
         ),
     ]);
-    Ok(Summary {
-        lab: INFO.name.to_string(),
-        dataset: config.data.dataset.clone(),
-        seed: training.seed,
-        device: training.device.clone(),
-        epochs: trained.epochs_run,
-        train_seconds: trained.train_seconds,
-        samples_per_second: trained.samples_seen as f64 / trained.train_seconds.max(1e-9),
-        metrics,
-        parameters: Default::default(),
-    })
+    Ok(trained.summary(INFO.name, &config.data.dataset, training, metrics))
 }
 
 fn point(values: &[f32]) -> [f64; 2] {
@@ -358,16 +347,12 @@ fn draw(
     predicted: &[[f64; 2]],
     steps: usize,
 ) -> Result<()> {
-    let curves = [Split::Train, Split::Test].map(|s| Curve {
-        label: s.name().to_string(),
-        points: log.series(s, None),
-    });
-    line_chart(
+    learning_curves(
         &run.file("loss.png"),
         "RNN: MSE of the next position",
-        "epoch",
         "MSE",
-        &curves,
+        log,
+        None,
     )?;
     let shown = 150.min(predicted.len());
     let mut plot = Scatter::new(

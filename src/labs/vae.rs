@@ -27,9 +27,8 @@ use crate::data::mnist;
 use crate::error::{Error, Result};
 use crate::kernels::{conv_transpose2d, conv2d};
 use crate::report::config::{DataConfig, TrainingConfig, VERSION};
-use crate::report::metrics::Split;
 use crate::report::picture::pixel_grid;
-use crate::report::plot::{Curve, PointGroup, Scatter, line_chart, scatter_chart};
+use crate::report::plot::{PointGroup, Scatter, learning_curves, scatter_chart};
 use crate::report::{MetricsLog, RunDir, Summary};
 use crate::train::Console;
 use crate::train::fit::{BatchOutcome, Supervised, train_model};
@@ -352,22 +351,12 @@ fn train(
 
     let (loss, values) = task.validate(model, &device)?;
     draw(run, model, data, &trained.log, &device)?;
-    Ok(Summary {
-        lab: INFO.name.to_string(),
-        dataset: data.name.clone(),
-        seed: training.seed,
-        device: training.device.clone(),
-        epochs: trained.epochs_run,
-        train_seconds: trained.train_seconds,
-        samples_per_second: trained.samples_seen as f64 / trained.train_seconds.max(1e-9),
-        metrics: [
-            ("loss".to_string(), loss),
-            ("reconstruction".to_string(), values[0]),
-            ("kl".to_string(), values[1]),
-        ]
-        .into(),
-        parameters: Default::default(),
-    })
+    let metrics = [
+        ("loss".to_string(), loss),
+        ("reconstruction".to_string(), values[0]),
+        ("kl".to_string(), values[1]),
+    ];
+    Ok(trained.summary(INFO.name, &data.name, training, metrics.into()))
 }
 
 // --- Generate ----------------------------------------------------------------------------------
@@ -489,16 +478,12 @@ fn draw(
     log: &MetricsLog,
     device: &Device,
 ) -> Result<()> {
-    let curves = [Split::Train, Split::Test].map(|s| Curve {
-        label: s.name().to_string(),
-        points: log.series(s, None),
-    });
-    line_chart(
+    learning_curves(
         &run.file("loss.png"),
         "VAE: loss per image (reconstruction + β·KL)",
-        "epoch",
         "loss",
-        &curves,
+        log,
+        None,
     )?;
 
     // the latent projection of the test digits

@@ -1,9 +1,8 @@
 //! The pictures of a classification run: loss and accuracy curves, the confusion matrix, and the
 //! misclassified test images with what the model thought they were.
 
-use super::metrics::Split;
 use super::picture::{GreyImage, confusion_matrix, image_grid};
-use super::plot::{Curve, line_chart};
+use super::plot::learning_curves;
 use super::{MetricsLog, RunDir};
 use crate::data::images::ImageSet;
 use crate::error::Result;
@@ -24,16 +23,12 @@ pub fn write_pictures(
         ("loss.png", None, "loss"),
         ("accuracy.png", Some("accuracy"), "accuracy"),
     ] {
-        let curves = [Split::Train, Split::Test].map(|split| Curve {
-            label: split.name().to_string(),
-            points: log.series(split, metric),
-        });
-        line_chart(
+        learning_curves(
             &run.file(file),
             &format!("{title}: {label}"),
-            "epoch",
             label,
-            &curves,
+            log,
+            metric,
         )?;
     }
 

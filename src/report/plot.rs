@@ -96,6 +96,22 @@ pub fn padded_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     (lo - pad)..(hi + pad)
 }
 
+/// Draws the train and test curves of `metric` (the loss when `None`) over the epochs of `log`.
+pub fn learning_curves(
+    path: &Path,
+    title: &str,
+    y_label: &str,
+    log: &super::MetricsLog,
+    metric: Option<&str>,
+) -> Result<()> {
+    use super::metrics::Split;
+    let curves = [Split::Train, Split::Test].map(|split| Curve {
+        label: split.name().to_string(),
+        points: log.series(split, metric),
+    });
+    line_chart(path, title, "epoch", y_label, &curves)
+}
+
 /// Draws curves (e.g. train and test loss per epoch) into one chart.
 pub fn line_chart(
     path: &Path,

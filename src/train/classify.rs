@@ -220,8 +220,7 @@ pub fn train_classifier<M: ImageClassifier>(
     ));
     let task = ImageClassification::<M>::new(data);
     let (trained, device) = super::fit::train_model(&task, training, init, run, console, resume)?;
-    let model = trained.model;
-    let test = evaluate(&model, &data.test, 256, &device)?;
+    let test = evaluate(&trained.model, &data.test, 256, &device)?;
     crate::report::classification::write_pictures(
         run,
         title,
@@ -230,26 +229,13 @@ pub fn train_classifier<M: ImageClassifier>(
         &data.classes,
         &test.predicted,
     )?;
-    let mut metrics = std::collections::BTreeMap::from([
+    let metrics = std::collections::BTreeMap::from([
         ("accuracy".to_string(), test.accuracy),
         ("loss".to_string(), test.loss),
     ]);
-    if let Some(epoch) = trained.best_epoch {
-        metrics.insert("best_epoch".to_string(), epoch as f64);
-    }
-    let summary = crate::report::Summary {
-        lab: lab.to_string(),
-        dataset: data.name.clone(),
-        seed: training.seed,
-        device: training.device.clone(),
-        epochs: trained.epochs_run,
-        train_seconds: trained.train_seconds,
-        samples_per_second: trained.samples_seen as f64 / trained.train_seconds.max(1e-9),
-        metrics,
-        parameters: Default::default(),
-    };
+    let summary = trained.summary(lab, &data.name, training, metrics);
     Ok(ClassifierOutcome {
-        model,
+        model: trained.model,
         test,
         summary,
     })

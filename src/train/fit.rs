@@ -79,6 +79,33 @@ pub struct Trained<M> {
     pub best_epoch: Option<usize>,
 }
 
+impl<M> Trained<M> {
+    /// The `summary.json` of a lab trained by [`fit`] with `training`'s settings: its final test
+    /// `metrics`, and the epoch whose weights early stopping kept.
+    pub fn summary(
+        &self,
+        lab: &str,
+        dataset: &str,
+        training: &crate::report::config::TrainingConfig,
+        mut metrics: std::collections::BTreeMap<String, f64>,
+    ) -> crate::report::Summary {
+        if let Some(epoch) = self.best_epoch {
+            metrics.insert("best_epoch".to_string(), epoch as f64);
+        }
+        crate::report::Summary {
+            lab: lab.to_string(),
+            dataset: dataset.to_string(),
+            seed: training.seed,
+            device: training.device.clone(),
+            epochs: self.epochs_run,
+            train_seconds: self.train_seconds,
+            samples_per_second: self.samples_seen as f64 / self.train_seconds.max(1e-9),
+            metrics,
+            parameters: Default::default(),
+        }
+    }
+}
+
 /// Trains a fresh model with the settings of a run's `config.toml`: the device seeded, the model
 /// built by `init` on the device's autodiff twin, the optimizer, [`fit`] (or its resumption), and
 /// `model.bpk` written. Returns the training, its model out of autodiff, and the plain device.
