@@ -17,6 +17,8 @@
 //! matrix products badly. In `cnn_train` that gradient, the layout copies and the max-pool
 //! were most of a step.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use super::product::{Strided, matmul};
@@ -221,8 +223,9 @@ fn col2im(g: &Geometry, cols: &[f32], dx: &mut [f32], phased: &mut [f32]) {
 /// `y[b] = W · cols(x[b])`: x `[batch, channels, h, w]`, weight `[out, channels, k, k]`.
 pub fn forward(g: &Geometry, batch: usize, x: &[f32], weight: &[f32], out: usize) -> Vec<f32> {
     let (patch, pixels) = (g.patch(), g.out_pixels());
-    let mut y = vec![0.0; batch * out * pixels];
-    y.par_chunks_mut(out * pixels)
+    let mut y = Vec::with_capacity(batch * out * pixels);
+    y.spare_capacity_mut()[..batch * out * pixels]
+        .par_chunks_mut(out * pixels)
         .zip(x.par_chunks(g.channels * g.in_pixels()))
         .for_each_init(
             || {
@@ -236,15 +239,23 @@ pub fn forward(g: &Geometry, batch: usize, x: &[f32], weight: &[f32], out: usize
                 product_of_cols(g, y_b, weight, cols, out);
             },
         );
+    // SAFETY: every chunk of the batch was written in full by its product.
+    unsafe { y.set_len(batch * out * pixels) };
     y
 }
 
-/// `y_b = W · cols_b`.
-fn product_of_cols(g: &Geometry, y_b: &mut [f32], weight: &[f32], cols: &[f32], out: usize) {
+/// `y_b = W · cols_b`, every entry of `y_b` written.
+fn product_of_cols(
+    g: &Geometry,
+    y_b: &mut [MaybeUninit<f32>],
+    weight: &[f32],
+    cols: &[f32],
+    out: usize,
+) {
     let (patch, pixels) = (g.patch(), g.out_pixels());
     matmul(
         (out, pixels, patch),
-        Strided::new(y_b, (pixels, 1)),
+        Strided::uninit(y_b, (pixels, 1)),
         false,
         (weight, (patch, 1)),
         (cols, (pixels, 1)),
@@ -311,8 +322,8 @@ pub fn forward_and_weight_grad(
 ) -> (Vec<f32>, Vec<f32>) {
     let (patch, pixels, image) = (g.patch(), g.out_pixels(), g.channels * g.in_pixels());
     let per_share = share_of(batch);
-    let mut y = vec![0.0; batch * out * pixels];
-    let partial: Vec<Vec<f32>> = y
+    let mut y = Vec::with_capacity(batch * out * pixels);
+    let partial: Vec<Vec<f32>> = y.spare_capacity_mut()[..batch * out * pixels]
         .par_chunks_mut(per_share * out * pixels)
         .enumerate()
         .map(|(share, y_share)| {
@@ -328,6 +339,8 @@ pub fn forward_and_weight_grad(
             dw
         })
         .collect();
+    // SAFETY: every image's chunk was written in full by its product.
+    unsafe { y.set_len(batch * out * pixels) };
     (y, sum(partial, out * patch))
 }
 

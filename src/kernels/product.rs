@@ -1,15 +1,41 @@
 //! One matrix product through the `gemm` crate, on one thread (the kernels share the work out
 //! themselves), with every matrix given by a slice and its row and column strides.
 
-/// A destination matrix: its values and its `(row, column)` strides.
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+
+/// A destination matrix: where its values go, how many there are room for, and its `(row,
+/// column)` strides.
 pub struct Strided<'a> {
-    values: &'a mut [f32],
+    values: *mut f32,
+    len: usize,
+    /// Whether the values may be uninitialized: then the product must overwrite them.
+    uninit: bool,
     strides: (usize, usize),
+    _borrow: PhantomData<&'a mut [f32]>,
 }
 
 impl<'a> Strided<'a> {
     pub fn new(values: &'a mut [f32], strides: (usize, usize)) -> Self {
-        Self { values, strides }
+        Self {
+            values: values.as_mut_ptr(),
+            len: values.len(),
+            uninit: false,
+            strides,
+            _borrow: PhantomData,
+        }
+    }
+
+    /// Memory not yet written, which the product (without `accumulate`) fills: this spares
+    /// clearing an output buffer that is overwritten anyway.
+    pub fn uninit(values: &'a mut [MaybeUninit<f32>], strides: (usize, usize)) -> Self {
+        Self {
+            values: values.as_mut_ptr().cast(),
+            len: values.len(),
+            uninit: true,
+            strides,
+            _borrow: PhantomData,
+        }
     }
 }
 
@@ -31,16 +57,22 @@ pub fn matmul(
     (rhs, (rhs_rs, rhs_cs)): (&[f32], (usize, usize)),
 ) {
     let (dst_rs, dst_cs) = dst.strides;
-    assert!(dst.values.len() >= extent((m, n), dst.strides));
+    assert!(dst.len >= extent((m, n), dst.strides));
+    // gemm reads the destination only to accumulate onto it
+    assert!(
+        !(dst.uninit && accumulate),
+        "accumulating onto uninitialized memory"
+    );
     assert!(lhs.len() >= extent((m, k), (lhs_rs, lhs_cs)));
     assert!(rhs.len() >= extent((k, n), (rhs_rs, rhs_cs)));
-    // SAFETY: the asserts above keep every index gemm reads or writes inside the slices.
+    // SAFETY: the asserts above keep every index gemm reads or writes inside the slices, and
+    // without `accumulate` gemm writes the destination without reading it.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.values.as_mut_ptr(),
+            dst.values,
             dst_cs as isize,
             dst_rs as isize,
             accumulate,
