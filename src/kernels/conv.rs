@@ -104,12 +104,13 @@ impl Geometry {
         });
     }
 
-    /// Adds `phased` (the phase layout) onto `dx` (`[channels, height, width]`).
-    fn add_from_phases(&self, phased: &[f32], dx: &mut [f32]) {
+    /// Writes `phased` (the phase layout) into `dx` (`[channels, height, width]`): every pixel
+    /// of `dx` is in exactly one sub-image.
+    fn write_from_phases(&self, phased: &[f32], dx: &mut [MaybeUninit<f32>]) {
         self.for_each_phase_row(|plain, phased_at, len| {
             let [_, sw] = self.stride;
             for (n, p) in phased[phased_at..phased_at + len].iter().enumerate() {
-                dx[plain + n * sw] += *p;
+                dx[plain + n * sw].write(*p);
             }
         });
     }
@@ -199,24 +200,29 @@ fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32], phased: &mut [f32]) {
     });
 }
 
-/// Adds each entry of `cols` back onto the pixel of `dx` it was read from (onto what `dx` holds:
-/// zeros, from the caller); `phased` as in [`im2col`].
-fn col2im(g: &Geometry, cols: &[f32], dx: &mut [f32], phased: &mut [f32]) {
-    let target = if g.strided() {
-        phased.fill(0.0);
-        &mut *phased
-    } else {
-        &mut *dx
+/// Sums each entry of `cols` into the pixel of `dx` it was read from; every entry of `dx` is
+/// written. `phased` as in [`im2col`].
+fn col2im(g: &Geometry, cols: &[f32], dx: &mut [MaybeUninit<f32>], phased: &mut [f32]) {
+    let add_runs = |target: &mut [f32]| {
+        g.for_each_run(|run| {
+            let src = &cols[run.at..run.at + run.len];
+            target[run.from..run.from + run.len]
+                .iter_mut()
+                .zip(src)
+                .for_each(|(d, v)| *d += *v);
+        });
     };
-    g.for_each_run(|run| {
-        let src = &cols[run.at..run.at + run.len];
-        target[run.from..run.from + run.len]
-            .iter_mut()
-            .zip(src)
-            .for_each(|(d, v)| *d += *v);
-    });
     if g.strided() {
-        g.add_from_phases(phased, dx);
+        phased.fill(0.0);
+        add_runs(phased);
+        g.write_from_phases(phased, dx);
+    } else {
+        dx.iter_mut().for_each(|v| {
+            v.write(0.0);
+        });
+        // SAFETY: every entry was just initialized, and MaybeUninit<f32> has f32's layout.
+        let dx = unsafe { &mut *(dx as *mut [MaybeUninit<f32>] as *mut [f32]) };
+        add_runs(dx);
     }
 }
 
@@ -264,9 +270,10 @@ fn product_of_cols(
 
 /// `dx[b] = col2im(Wᵀ · dy[b])`: dy `[batch, out, oh, ow]` → dx `[batch, channels, h, w]`.
 pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: usize) -> Vec<f32> {
-    let (patch, pixels) = (g.patch(), g.out_pixels());
-    let mut dx = vec![0.0; batch * g.channels * g.in_pixels()];
-    dx.par_chunks_mut(g.channels * g.in_pixels())
+    let (patch, pixels, image) = (g.patch(), g.out_pixels(), g.channels * g.in_pixels());
+    let mut dx = Vec::with_capacity(batch * image);
+    dx.spare_capacity_mut()[..batch * image]
+        .par_chunks_mut(image)
         .zip(dy.par_chunks(out * pixels))
         .for_each_init(
             || {
@@ -286,6 +293,8 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
                 col2im(g, cols, dx_b, phased);
             },
         );
+    // SAFETY: col2im wrote every entry of every image.
+    unsafe { dx.set_len(batch * image) };
     dx
 }
 
