@@ -11,3 +11,34 @@ pub mod synthetic;
 pub mod table;
 pub mod trajectory;
 pub mod wine;
+
+use std::sync::Arc;
+
+use burn::data::dataset::{Dataset, DatasetError};
+
+/// Items held once and shared with every epoch's data loader, seen through burn's `Dataset`
+/// trait (burn's `InMemDataset` would need its own copy of them for each loader).
+pub struct SharedItems<I> {
+    items: Arc<Vec<I>>,
+}
+
+impl<I> SharedItems<I> {
+    pub fn new(items: Arc<Vec<I>>) -> Self {
+        Self { items }
+    }
+}
+
+impl<I: Clone + Send + Sync> Dataset<I> for SharedItems<I> {
+    fn get(&self, index: usize) -> std::result::Result<I, DatasetError> {
+        self.items.get(index).cloned().ok_or_else(|| {
+            DatasetError::new(std::io::Error::other(format!(
+                "item {index} of {}",
+                self.items.len()
+            )))
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+}

@@ -241,32 +241,6 @@ pub struct RowItem {
     pub y: f32,
 }
 
-/// Rows of features and targets seen through burn's `Dataset` trait.
-pub struct RowsDataset {
-    rows: std::sync::Arc<Vec<RowItem>>,
-}
-
-impl RowsDataset {
-    pub fn new(rows: std::sync::Arc<Vec<RowItem>>) -> Self {
-        Self { rows }
-    }
-}
-
-impl burn::data::dataset::Dataset<RowItem> for RowsDataset {
-    fn get(&self, index: usize) -> std::result::Result<RowItem, burn::data::dataset::DatasetError> {
-        self.rows.get(index).cloned().ok_or_else(|| {
-            burn::data::dataset::DatasetError::new(std::io::Error::other(format!(
-                "row {index} of {}",
-                self.rows.len()
-            )))
-        })
-    }
-
-    fn len(&self) -> usize {
-        self.rows.len()
-    }
-}
-
 /// A batch of rows: features `[batch, d]` and targets `[batch, 1]`.
 #[derive(Debug, Clone)]
 pub struct RowBatch {

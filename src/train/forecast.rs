@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
-use burn::data::dataset::InMemDataset;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use super::fit::{BatchOutcome, Supervised};
+use crate::data::SharedItems;
 use crate::data::trajectory::{SequenceBatcher, SequenceItem};
 use crate::error::{Error, Result};
 
@@ -73,7 +73,7 @@ impl<M: Forecaster> Supervised for Forecast<M> {
             .batch_size(batch_size)
             .shuffle(shuffle_seed)
             .set_device(device.clone())
-            .build(InMemDataset::new(self.train.to_vec()))
+            .build(SharedItems::new(self.train.clone()))
     }
 
     fn batch(&self, model: &M, batch: Self::Batch) -> BatchOutcome {
@@ -116,7 +116,7 @@ pub fn predict<M: Forecaster>(
     let loader = DataLoaderBuilder::new(SequenceBatcher { steps })
         .batch_size(1024)
         .set_device(device.clone().inner())
-        .build(InMemDataset::new(items.to_vec()));
+        .build(SharedItems::new(Arc::new(items.to_vec())));
     let mut out = Vec::with_capacity(items.len());
     for batch in loader.iter() {
         let batch = batch.map_err(|e| Error::DataLoader(e.to_string()))?;

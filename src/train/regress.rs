@@ -8,7 +8,8 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use super::fit::{BatchOutcome, Supervised};
-use crate::data::table::{RowBatch, RowBatcher, RowItem, RowsDataset};
+use crate::data::SharedItems;
+use crate::data::table::{RowBatch, RowBatcher, RowItem};
 use crate::error::{Error, Result};
 
 /// A network mapping features `[batch, d]` to one number each `[batch, 1]`.
@@ -58,7 +59,7 @@ impl<M: Regressor> Supervised for TabularRegression<M> {
             .batch_size(batch_size)
             .shuffle(shuffle_seed)
             .set_device(device.clone())
-            .build(RowsDataset::new(self.train.clone()))
+            .build(SharedItems::new(self.train.clone()))
     }
 
     fn batch(&self, model: &M, batch: RowBatch) -> BatchOutcome {
@@ -101,7 +102,7 @@ pub fn predict<M: Regressor>(model: &M, rows: &[RowItem], device: &Device) -> Re
     let loader = DataLoaderBuilder::new(RowBatcher)
         .batch_size(512)
         .set_device(device)
-        .build(RowsDataset::new(Arc::new(rows.to_vec())));
+        .build(SharedItems::new(Arc::new(rows.to_vec())));
     for batch in loader.iter() {
         let batch = batch.map_err(|e| Error::DataLoader(e.to_string()))?;
         let y: Vec<f32> = model
