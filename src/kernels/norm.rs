@@ -45,23 +45,33 @@ impl Planes {
         (self.batch * self.pixels).max(1) as f64
     }
 
-    /// Per channel, `Σ f(value, channel)` over the batch and the pixels: each thread sums the
-    /// images of its share, in f64.
-    fn channel_sums(&self, x: &[f32], f: impl Fn(&[f32], usize) -> f64 + Sync) -> Vec<f64> {
-        x.par_chunks(self.image())
+    /// Per channel c, the `K` sums `Σ f(a plane, b plane, c)` over the batch (`a` and `b` of one
+    /// shape): each thread sums the images of its share, in f64.
+    fn channel_sums<const K: usize>(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        f: impl Fn(&[f32], &[f32], usize) -> [f64; K] + Sync,
+    ) -> Vec<[f64; K]> {
+        a.par_chunks(self.image())
+            .zip(b.par_chunks(self.image()))
             .fold(
-                || vec![0.0; self.channels],
-                |mut sums, image| {
-                    for (c, plane) in image.chunks(self.pixels).enumerate() {
-                        sums[c] += f(plane, c);
+                || vec![[0.0; K]; self.channels],
+                |mut sums, (a, b)| {
+                    let planes = a.chunks(self.pixels).zip(b.chunks(self.pixels));
+                    for (c, (a, b)) in planes.enumerate() {
+                        let terms = f(a, b, c);
+                        sums[c].iter_mut().zip(terms).for_each(|(s, t)| *s += t);
                     }
                     sums
                 },
             )
             .reduce(
-                || vec![0.0; self.channels],
+                || vec![[0.0; K]; self.channels],
                 |mut a, b| {
-                    a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+                    for (a, b) in a.iter_mut().zip(b) {
+                        a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+                    }
                     a
                 },
             )
@@ -73,17 +83,21 @@ pub fn statistics(p: &Planes, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let n = p.per_channel();
     // each plane summed in f32 lanes, the planes in f64
     let mean: Vec<f64> = p
-        .channel_sums(x, |plane, _| lane_sum(plane, plane, |v, _| v) as f64)
+        .channel_sums(
+            x,
+            x,
+            |plane, _, _| [lane_sum(plane, plane, |v, _| v) as f64],
+        )
         .into_iter()
-        .map(|s| s / n)
+        .map(|[s]| s / n)
         .collect();
-    let variance = p.channel_sums(x, |plane, c| {
+    let variance = p.channel_sums(x, x, |plane, _, c| {
         let m = mean[c] as f32;
-        lane_sum(plane, plane, |v, _| (v - m) * (v - m)) as f64
+        [lane_sum(plane, plane, |v, _| (v - m) * (v - m)) as f64]
     });
     (
         mean.iter().map(|&m| m as f32).collect(),
-        variance.iter().map(|&v| (v / n) as f32).collect(),
+        variance.iter().map(|&[v]| (v / n) as f32).collect(),
     )
 }
 
@@ -131,38 +145,22 @@ pub fn backward(
     epsilon: f64,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let inv = inverse_std(variance, epsilon);
-    // Σ dy and Σ dy·x̂ per channel, from the pairs (x, dy) of each image
-    let pairs: Vec<(&[f32], &[f32])> = x.chunks(p.image()).zip(dy.chunks(p.image())).collect();
-    let sums = pairs
-        .par_iter()
-        .fold(
-            || vec![0.0f64; 2 * p.channels],
-            |mut sums, (x, dy)| {
-                for c in 0..p.channels {
-                    let (x, dy) = (
-                        &x[c * p.pixels..][..p.pixels],
-                        &dy[c * p.pixels..][..p.pixels],
-                    );
-                    let (m, i) = (mean[c], inv[c]);
-                    sums[c] += lane_sum(dy, dy, |g, _| g) as f64;
-                    sums[p.channels + c] += lane_sum(x, dy, |x, g| g * (x - m) * i) as f64;
-                }
-                sums
-            },
-        )
-        .reduce(
-            || vec![0.0; 2 * p.channels],
-            |mut a, b| {
-                a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
-                a
-            },
-        );
-    let (dbeta, dgamma) = sums.split_at(p.channels);
+    // Σ dy and Σ dy·x̂ per channel
+    let sums = p.channel_sums(x, dy, |x, dy, c| {
+        let (m, i) = (mean[c], inv[c]);
+        [
+            lane_sum(dy, dy, |g, _| g) as f64,
+            lane_sum(x, dy, |x, g| g * (x - m) * i) as f64,
+        ]
+    });
+    let dbeta: Vec<f64> = sums.iter().map(|[s, _]| *s).collect();
+    let dgamma: Vec<f64> = sums.iter().map(|[_, s]| *s).collect();
     let n = p.per_channel();
     let mut dx = vec![0.0; x.len()];
     dx.par_chunks_mut(p.image())
-        .zip(pairs.par_iter())
-        .for_each(|(dx, (x, dy))| {
+        .zip(x.par_chunks(p.image()))
+        .zip(dy.par_chunks(p.image()))
+        .for_each(|((dx, x), dy)| {
             for c in 0..p.channels {
                 let (m, i) = (mean[c], inv[c]);
                 let scale = gamma[c] * i;
@@ -178,5 +176,5 @@ pub fn backward(
             }
         });
     let to_f32 = |v: &[f64]| v.iter().map(|&v| v as f32).collect();
-    (dx, to_f32(dgamma), to_f32(dbeta))
+    (dx, to_f32(&dgamma), to_f32(&dbeta))
 }
