@@ -1,5 +1,6 @@
-//! The kernels of [`super::conv`] and [`super::pool`] plugged into burn as a backend extension:
-//! for the `flex` backend, and for autodiff over `flex`, with their own backward passes.
+//! The kernels of [`super::conv`], [`super::pool`], [`super::norm`] and [`super::gru`] plugged into
+//! burn as a backend extension: for the `flex` backend, and for autodiff over `flex`, with their
+//! own backward passes.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -17,8 +18,8 @@ use super::gru::{self, Recurrence};
 use super::norm::{self, Planes};
 use super::pool::{self, Windows};
 
-/// Convolutions without bias, groups 1 and dilation 1, and max pooling without padding or
-/// dilation, on f32 tensors.
+/// Convolutions without bias, groups 1 and dilation 1, max pooling without padding or dilation,
+/// batch normalization in training mode and a GRU's recurrence, on f32 tensors.
 #[backend_extension(Flex, Autodiff)]
 pub trait CpuKernels: Backend {
     /// x `[b, c, h, w]` ⊛ weight `[o, c, kh, kw]` → `[b, o, oh, ow]`.
@@ -271,14 +272,26 @@ impl Backward<Flex, 3> for BatchNormBackward {
             (mean, variance),
             s.epsilon,
         );
-        for (node, grad, dims) in [
-            (node_x, dx, xs),
-            (node_gamma, dgamma, vec![p.channels]),
-            (node_beta, dbeta, vec![p.channels]),
-        ] {
-            if let Some(node) = node {
-                grads.register::<Flex>(node.id, flex_tensor(grad, dims));
-            }
+        register(
+            grads,
+            [
+                (node_x.map(|n| n.id), dx, xs),
+                (node_gamma.map(|n| n.id), dgamma, vec![p.channels]),
+                (node_beta.map(|n| n.id), dbeta, vec![p.channels]),
+            ],
+        );
+    }
+}
+
+/// Registers each gradient `(node, values, shape)` of an operation's inputs, for the inputs that
+/// take part in the backward pass (`node` is `Some`).
+fn register<const N: usize>(
+    grads: &mut Gradients,
+    each: [(Option<NodeId>, Vec<f32>, Vec<usize>); N],
+) {
+    for (node, values, shape) in each {
+        if let Some(node) = node {
+            grads.register::<Flex>(node, flex_tensor(values, shape));
         }
     }
 }
@@ -328,15 +341,14 @@ impl Backward<Flex, 3> for GruBackward {
             steps,
             hidden,
         } = s.shape;
-        for (node, grad, dims) in [
-            (node_gx, dgx, vec![batch, steps, 3 * hidden]),
-            (node_wh, dwh, vec![hidden, 3 * hidden]),
-            (node_bh, dbh, vec![3 * hidden]),
-        ] {
-            if let Some(node) = node {
-                grads.register::<Flex>(node.id, flex_tensor(grad, dims));
-            }
-        }
+        register(
+            grads,
+            [
+                (node_gx.map(|n| n.id), dgx, vec![batch, steps, 3 * hidden]),
+                (node_wh.map(|n| n.id), dwh, vec![hidden, 3 * hidden]),
+                (node_bh.map(|n| n.id), dbh, vec![3 * hidden]),
+            ],
+        );
     }
 }
 
