@@ -134,12 +134,12 @@ impl Geometry {
 
     /// Every run of `cols` that reads inside the image: `len` entries from `cols[at..]`, copied
     /// from `len` consecutive values at `from` in the input, taken in the phase layout when the
-    /// stride is above 1. All else in `cols` is padding (zero).
-    fn for_each_run(&self, mut visit: impl FnMut(Run)) {
+    /// stride is above 1. All else in `cols` is padding (zero). The rows of `cols` lie `ld`
+    /// apart (`ld` ≥ the output pixels: several images' `cols` side by side).
+    fn for_each_run(&self, ld: usize, mut visit: impl FnMut(Run)) {
         let (oh_n, ow_n) = (self.out_height(), self.out_width());
         let [kh_n, kw_n] = self.kernel;
         let [sh, sw] = self.stride;
-        let pixels = oh_n * ow_n;
         let plane = self.in_pixels();
         for i in 0..kh_n {
             let (oh_first, oh_last) = Self::valid(self.height, oh_n, sh, i, self.padding[0]);
@@ -164,7 +164,7 @@ impl Geometry {
                     let row = (c * kh_n + i) * kw_n + j;
                     for n in 0..rows {
                         visit(Run {
-                            at: row * pixels + (oh_first + n) * ow_n + ow_first,
+                            at: row * ld + (oh_first + n) * ow_n + ow_first,
                             from: c * plane + first + n * width,
                             len,
                         });
@@ -182,29 +182,29 @@ struct Run {
     len: usize,
 }
 
-/// `cols` (`[patch, out_pixels]`) of one image `x` (`[channels, height, width]`); `phased` is
-/// scratch space of the image's size, used when the stride is above 1.
+/// `cols` of one image `x` (`[channels, height, width]`): `[patch, out_pixels]` with rows `ld`
+/// apart; `phased` is scratch space of the image's size, used when the stride is above 1.
 ///
 /// Only the entries that read inside the image are written: `cols` must start zeroed, and a
 /// buffer reused for several images of one geometry keeps its padding entries at zero, since no
 /// run ever writes them. (Clearing the whole buffer for every image cost 2–4% of a step.)
-fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32], phased: &mut [f32]) {
+fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32], ld: usize, phased: &mut [f32]) {
     let x = if g.strided() {
         g.split_into_phases(x, phased);
         &*phased
     } else {
         x
     };
-    g.for_each_run(|run| {
+    g.for_each_run(ld, |run| {
         cols[run.at..run.at + run.len].copy_from_slice(&x[run.from..run.from + run.len]);
     });
 }
 
-/// Sums each entry of `cols` into the pixel of `dx` it was read from; every entry of `dx` is
-/// written. `phased` as in [`im2col`].
-fn col2im(g: &Geometry, cols: &[f32], dx: &mut [MaybeUninit<f32>], phased: &mut [f32]) {
+/// Sums each entry of `cols` (rows `ld` apart) into the pixel of `dx` it was read from; every
+/// entry of `dx` is written. `phased` as in [`im2col`].
+fn col2im(g: &Geometry, cols: &[f32], ld: usize, dx: &mut [MaybeUninit<f32>], phased: &mut [f32]) {
     let add_runs = |target: &mut [f32]| {
-        g.for_each_run(|run| {
+        g.for_each_run(ld, |run| {
             let src = &cols[run.at..run.at + run.len];
             target[run.from..run.from + run.len]
                 .iter_mut()
@@ -226,72 +226,183 @@ fn col2im(g: &Geometry, cols: &[f32], dx: &mut [MaybeUninit<f32>], phased: &mut 
     }
 }
 
+/// Output pixels that one matrix product covers at least. gemm runs the product of one image of
+/// a 7×7 layer (49 columns) at 65–80% of the speed of one four times as wide, so small images go
+/// through the products in groups, their `cols` side by side.
+const MIN_COLUMNS: usize = 196;
+
+/// Images per matrix product.
+fn group_size(g: &Geometry) -> usize {
+    MIN_COLUMNS.div_ceil(g.out_pixels()).max(1)
+}
+
+/// The scratch space of one thread for groups of up to `size` images: their `cols` side by side
+/// (`[patch, size·pixels]`), and their outputs (or output gradients) side by side
+/// (`[out, size·pixels]`), which the products need in that layout rather than image by image.
+///
+/// One `Group` serves either im2col (its `cols` then keep their padding at zero between groups)
+/// or the input gradient's products (which overwrite all of `cols`), never both.
+struct Group<'g> {
+    g: &'g Geometry,
+    size: usize,
+    out: usize,
+    /// Images in the current group.
+    len: usize,
+    cols: Vec<f32>,
+    outputs: Vec<f32>,
+    phased: Vec<f32>,
+}
+
+impl<'g> Group<'g> {
+    fn new(g: &'g Geometry, out: usize) -> Self {
+        let size = group_size(g);
+        let ld = size * g.out_pixels();
+        Self {
+            g,
+            size,
+            out,
+            len: 0,
+            cols: vec![0.0; g.patch() * ld],
+            outputs: vec![0.0; if size > 1 { out * ld } else { 0 }],
+            phased: vec![0.0; g.channels * g.in_pixels()],
+        }
+    }
+
+    /// Row stride of `cols` and of `outputs`.
+    fn ld(&self) -> usize {
+        self.size * self.g.out_pixels()
+    }
+
+    fn image(&self) -> usize {
+        self.g.channels * self.g.in_pixels()
+    }
+
+    /// The `cols` of `images` (`[n, channels, h, w]`, n ≤ size), side by side.
+    fn im2col(&mut self, images: &[f32]) {
+        let (ld, pixels) = (self.ld(), self.g.out_pixels());
+        self.len = images.len() / self.image();
+        for (n, x) in images.chunks(self.image()).enumerate() {
+            im2col(
+                self.g,
+                x,
+                &mut self.cols[n * pixels..],
+                ld,
+                &mut self.phased,
+            );
+        }
+    }
+
+    /// `y = W · cols` for the current group; `y` is `[n, out, oh, ow]`, every entry written.
+    fn forward(&mut self, weight: &[f32], y: &mut [MaybeUninit<f32>]) {
+        let (ld, pixels, patch) = (self.ld(), self.g.out_pixels(), self.g.patch());
+        let columns = self.len * pixels;
+        let lhs = (weight, (patch, 1));
+        let rhs = (&self.cols[..], (ld, 1));
+        if self.len == 1 {
+            matmul(
+                (self.out, pixels, patch),
+                Strided::uninit(y, (pixels, 1)),
+                false,
+                lhs,
+                rhs,
+            );
+            return;
+        }
+        let dst = Strided::new(&mut self.outputs, (ld, 1));
+        matmul((self.out, columns, patch), dst, false, lhs, rhs);
+        for (n, y_b) in y.chunks_mut(self.out * pixels).enumerate() {
+            for (row, y_row) in y_b.chunks_mut(pixels).enumerate() {
+                let from = &self.outputs[row * ld + n * pixels..][..pixels];
+                y_row.iter_mut().zip(from).for_each(|(y, v)| {
+                    y.write(*v);
+                });
+            }
+        }
+    }
+
+    /// `dy` (`[n, out, oh, ow]`) as one `[out, n·pixels]` matrix and its row stride: `dy` itself
+    /// for one image, else copied into `outputs`.
+    fn output_matrix<'a>(
+        outputs: &'a mut [f32],
+        dy: &'a [f32],
+        (out, pixels, ld): (usize, usize, usize),
+    ) -> (&'a [f32], usize) {
+        let images = dy.len() / (out * pixels);
+        if images == 1 {
+            return (dy, pixels);
+        }
+        for (n, dy_b) in dy.chunks(out * pixels).enumerate() {
+            for (row, dy_row) in dy_b.chunks(pixels).enumerate() {
+                outputs[row * ld + n * pixels..][..pixels].copy_from_slice(dy_row);
+            }
+        }
+        (outputs, ld)
+    }
+
+    /// `dW (+)= dy · colsᵀ` for the current group; `dy` is `[n, out, oh, ow]`.
+    fn add_weight_grad(&mut self, dy: &[f32], dw: &mut [f32], accumulate: bool) {
+        let (ld, pixels, patch) = (self.ld(), self.g.out_pixels(), self.g.patch());
+        let (dy, dy_ld) = Self::output_matrix(&mut self.outputs, dy, (self.out, pixels, ld));
+        matmul(
+            (self.out, patch, self.len * pixels),
+            Strided::new(dw, (patch, 1)),
+            accumulate,
+            (dy, (dy_ld, 1)),
+            (&self.cols, (1, ld)),
+        );
+    }
+
+    /// `dx = col2im(Wᵀ · dy)`: dy `[n, out, oh, ow]` → dx `[n, channels, h, w]`, every entry
+    /// written.
+    fn input_grad(&mut self, weight: &[f32], dy: &[f32], dx: &mut [MaybeUninit<f32>]) {
+        let (ld, pixels, patch) = (self.ld(), self.g.out_pixels(), self.g.patch());
+        let images = dy.len() / (self.out * pixels);
+        let (dy, dy_ld) = Self::output_matrix(&mut self.outputs, dy, (self.out, pixels, ld));
+        matmul(
+            (patch, images * pixels, self.out),
+            Strided::new(&mut self.cols, (ld, 1)),
+            false,
+            (weight, (1, patch)),
+            (dy, (dy_ld, 1)),
+        );
+        let image = self.image();
+        for (n, dx_b) in dx.chunks_mut(image).enumerate() {
+            col2im(self.g, &self.cols[n * pixels..], ld, dx_b, &mut self.phased);
+        }
+    }
+}
+
 /// `y[b] = W · cols(x[b])`: x `[batch, channels, h, w]`, weight `[out, channels, k, k]`.
 pub fn forward(g: &Geometry, batch: usize, x: &[f32], weight: &[f32], out: usize) -> Vec<f32> {
-    let (patch, pixels) = (g.patch(), g.out_pixels());
+    let (pixels, image) = (g.out_pixels(), g.channels * g.in_pixels());
+    let size = group_size(g);
     let mut y = Vec::with_capacity(batch * out * pixels);
     y.spare_capacity_mut()[..batch * out * pixels]
-        .par_chunks_mut(out * pixels)
-        .zip(x.par_chunks(g.channels * g.in_pixels()))
+        .par_chunks_mut(size * out * pixels)
+        .zip(x.par_chunks(size * image))
         .for_each_init(
-            || {
-                (
-                    vec![0.0; patch * pixels],
-                    vec![0.0; g.channels * g.in_pixels()],
-                )
-            },
-            |(cols, phased), (y_b, x_b)| {
-                im2col(g, x_b, cols, phased);
-                product_of_cols(g, y_b, weight, cols, out);
+            || Group::new(g, out),
+            |group, (y_group, x_group)| {
+                group.im2col(x_group);
+                group.forward(weight, y_group);
             },
         );
-    // SAFETY: every chunk of the batch was written in full by its product.
+    // SAFETY: every group's chunk was written in full by its product.
     unsafe { y.set_len(batch * out * pixels) };
     y
 }
 
-/// `y_b = W · cols_b`, every entry of `y_b` written.
-fn product_of_cols(
-    g: &Geometry,
-    y_b: &mut [MaybeUninit<f32>],
-    weight: &[f32],
-    cols: &[f32],
-    out: usize,
-) {
-    let (patch, pixels) = (g.patch(), g.out_pixels());
-    matmul(
-        (out, pixels, patch),
-        Strided::uninit(y_b, (pixels, 1)),
-        false,
-        (weight, (patch, 1)),
-        (cols, (pixels, 1)),
-    );
-}
-
 /// `dx[b] = col2im(Wᵀ · dy[b])`: dy `[batch, out, oh, ow]` → dx `[batch, channels, h, w]`.
 pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: usize) -> Vec<f32> {
-    let (patch, pixels, image) = (g.patch(), g.out_pixels(), g.channels * g.in_pixels());
+    let (pixels, image) = (g.out_pixels(), g.channels * g.in_pixels());
+    let size = group_size(g);
     let mut dx = Vec::with_capacity(batch * image);
     dx.spare_capacity_mut()[..batch * image]
-        .par_chunks_mut(image)
-        .zip(dy.par_chunks(out * pixels))
+        .par_chunks_mut(size * image)
+        .zip(dy.par_chunks(size * out * pixels))
         .for_each_init(
-            || {
-                (
-                    vec![0.0; patch * pixels],
-                    vec![0.0; g.channels * g.in_pixels()],
-                )
-            },
-            |(cols, phased), (dx_b, dy_b)| {
-                matmul(
-                    (patch, pixels, out),
-                    Strided::new(cols, (pixels, 1)),
-                    false,
-                    (weight, (1, patch)),
-                    (dy_b, (pixels, 1)),
-                );
-                col2im(g, cols, dx_b, phased);
-            },
+            || Group::new(g, out),
+            |group, (dx_group, dy_group)| group.input_grad(weight, dy_group, dx_group),
         );
     // SAFETY: col2im wrote every entry of every image.
     unsafe { dx.set_len(batch * image) };
@@ -302,15 +413,19 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
 pub fn weight_grad(g: &Geometry, batch: usize, x: &[f32], dy: &[f32], out: usize) -> Vec<f32> {
     let (patch, pixels, image) = (g.patch(), g.out_pixels(), g.channels * g.in_pixels());
     let per_share = share_of(batch);
-    let partial: Vec<Vec<f32>> = (0..batch.div_ceil(per_share))
-        .into_par_iter()
-        .map(|share| {
+    let partial: Vec<Vec<f32>> = x
+        .par_chunks(per_share * image)
+        .zip(dy.par_chunks(per_share * out * pixels))
+        .map(|(x_share, dy_share)| {
             let mut dw = vec![0.0; out * patch];
-            let (mut cols, mut phased) = (vec![0.0; patch * pixels], vec![0.0; image]);
-            for (n, b) in (share * per_share..((share + 1) * per_share).min(batch)).enumerate() {
-                im2col(g, &x[b * image..][..image], &mut cols, &mut phased);
-                let dy_b = &dy[b * out * pixels..][..out * pixels];
-                add_weight_grad(g, &mut dw, n > 0, dy_b, &cols, out);
+            let mut group = Group::new(g, out);
+            let size = group.size;
+            let groups = x_share
+                .chunks(size * image)
+                .zip(dy_share.chunks(size * out * pixels));
+            for (n, (x_group, dy_group)) in groups.enumerate() {
+                group.im2col(x_group);
+                group.add_weight_grad(dy_group, &mut dw, n > 0);
             }
             dw
         })
@@ -334,16 +449,20 @@ pub fn forward_and_weight_grad(
     let mut y = Vec::with_capacity(batch * out * pixels);
     let partial: Vec<Vec<f32>> = y.spare_capacity_mut()[..batch * out * pixels]
         .par_chunks_mut(per_share * out * pixels)
-        .enumerate()
-        .map(|(share, y_share)| {
+        .zip(x.par_chunks(per_share * image))
+        .zip(dy.par_chunks(per_share * out * pixels))
+        .map(|((y_share, x_share), dy_share)| {
             let mut dw = vec![0.0; out * patch];
-            let (mut cols, mut phased) = (vec![0.0; patch * pixels], vec![0.0; image]);
-            for (n, y_b) in y_share.chunks_mut(out * pixels).enumerate() {
-                let b = share * per_share + n;
-                im2col(g, &x[b * image..][..image], &mut cols, &mut phased);
-                product_of_cols(g, y_b, weight, &cols, out);
-                let dy_b = &dy[b * out * pixels..][..out * pixels];
-                add_weight_grad(g, &mut dw, n > 0, dy_b, &cols, out);
+            let mut group = Group::new(g, out);
+            let size = group.size;
+            let groups = y_share
+                .chunks_mut(size * out * pixels)
+                .zip(x_share.chunks(size * image))
+                .zip(dy_share.chunks(size * out * pixels));
+            for (n, ((y_group, x_group), dy_group)) in groups.enumerate() {
+                group.im2col(x_group);
+                group.forward(weight, y_group);
+                group.add_weight_grad(dy_group, &mut dw, n > 0);
             }
             dw
         })
@@ -357,25 +476,6 @@ pub fn forward_and_weight_grad(
 fn share_of(batch: usize) -> usize {
     let shares = rayon::current_num_threads().clamp(1, batch.max(1));
     batch.div_ceil(shares).max(1)
-}
-
-/// `dw (+)= dy_b · cols_bᵀ`.
-fn add_weight_grad(
-    g: &Geometry,
-    dw: &mut [f32],
-    accumulate: bool,
-    dy_b: &[f32],
-    cols: &[f32],
-    out: usize,
-) {
-    let (patch, pixels) = (g.patch(), g.out_pixels());
-    matmul(
-        (out, patch, pixels),
-        Strided::new(dw, (patch, 1)),
-        accumulate,
-        (dy_b, (pixels, 1)),
-        (cols, (1, pixels)),
-    );
 }
 
 /// The sum of the threads' partial gradients.
