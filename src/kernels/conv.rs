@@ -96,6 +96,22 @@ impl Geometry {
 
     /// `x` (`[channels, height, width]`) in the phase layout of [`Self::phase`].
     fn split_into_phases(&self, x: &[f32], phased: &mut [f32]) {
+        let width = self.width;
+        if self.stride[1] == 2 {
+            self.for_each_row_in_two_phases(|plain, even, odd| {
+                let row = &x[plain..plain + width];
+                let (before_odd, odd) = phased.split_at_mut(odd);
+                let even = &mut before_odd[even..even + width.div_ceil(2)];
+                for ((pair, e), o) in row.chunks_exact(2).zip(even.iter_mut()).zip(odd.iter_mut()) {
+                    *e = pair[0];
+                    *o = pair[1];
+                }
+                if width % 2 == 1 {
+                    even[width / 2] = row[width - 1];
+                }
+            });
+            return;
+        }
         self.for_each_phase_row(|plain, phased_at, len| {
             let [_, sw] = self.stride;
             for (n, p) in phased[phased_at..phased_at + len].iter_mut().enumerate() {
@@ -107,12 +123,49 @@ impl Geometry {
     /// Writes `phased` (the phase layout) into `dx` (`[channels, height, width]`): every pixel
     /// of `dx` is in exactly one sub-image.
     fn write_from_phases(&self, phased: &[f32], dx: &mut [MaybeUninit<f32>]) {
+        let width = self.width;
+        if self.stride[1] == 2 {
+            self.for_each_row_in_two_phases(|plain, even, odd| {
+                let row = &mut dx[plain..plain + width];
+                let (even, odd) = (&phased[even..], &phased[odd..]);
+                for ((pair, e), o) in row.chunks_exact_mut(2).zip(even).zip(odd) {
+                    pair[0].write(*e);
+                    pair[1].write(*o);
+                }
+                if width % 2 == 1 {
+                    row[width - 1].write(even[width / 2]);
+                }
+            });
+            return;
+        }
         self.for_each_phase_row(|plain, phased_at, len| {
             let [_, sw] = self.stride;
             for (n, p) in phased[phased_at..phased_at + len].iter().enumerate() {
                 dx[plain + n * sw].write(*p);
             }
         });
+    }
+
+    /// With stride 2 along the width: `visit(first plain index of the row, first phased index
+    /// of its even columns, of its odd columns)` for every row of every channel. Row by row, the
+    /// two sub-images interleave into a plain row without a strided access per pixel (which
+    /// cost 4% of a `vae_train` step).
+    fn for_each_row_in_two_phases(&self, mut visit: impl FnMut(usize, usize, usize)) {
+        let [sh, _] = self.stride;
+        let plane = self.in_pixels();
+        let (even_width, odd_width) = (self.width.div_ceil(2), self.width / 2);
+        for a in 0..sh.min(self.height) {
+            let (even, odd) = (self.phase(a, 0).0, self.phase(a, 1).0);
+            for (q, h) in (a..self.height).step_by(sh).enumerate() {
+                for c in 0..self.channels {
+                    visit(
+                        c * plane + h * self.width,
+                        c * plane + even + q * even_width,
+                        c * plane + odd + q * odd_width,
+                    );
+                }
+            }
+        }
     }
 
     /// `visit(first plain index, first phased index, length)` for every row of every sub-image.
