@@ -16,7 +16,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use serde::Serialize;
 
-use crate::kernels::{conv2d, max_pool2d};
+use crate::kernels::{conv2d_relu, max_pool2d};
 use crate::labs::vae::{VaeModelConfig, kl_divergence, reconstruction_bce, reparameterize};
 use crate::models::dcgan::DcganConfig;
 use crate::train::adversarial::bce_with_logits;
@@ -202,8 +202,8 @@ impl BenchCnn {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = max_pool2d(&self.pool, self.relu.forward(conv2d(&self.c1, x)));
-        let x = max_pool2d(&self.pool, self.relu.forward(conv2d(&self.c2, x)));
+        let x = max_pool2d(&self.pool, conv2d_relu(&self.c1, x));
+        let x = max_pool2d(&self.pool, conv2d_relu(&self.c2, x));
         self.f2
             .forward(self.relu.forward(self.f1.forward(x.flatten(1, 3))))
     }

@@ -22,22 +22,27 @@ use super::pool::{self, Windows};
 /// batch normalization in training mode and a GRU's recurrence, on f32 tensors.
 #[backend_extension(Flex, Autodiff)]
 pub trait CpuKernels: Backend {
-    /// x `[b, c, h, w]` ⊛ weight `[o, c, kh, kw]` → `[b, o, oh, ow]`.
+    /// x `[b, c, h, w]` ⊛ weight `[o, c, kh, kw]` + bias `[o]` → `[b, o, oh, ow]`, then the
+    /// rectifier of negative slope `slope` if there is one (see [`conv::Epilogue`]).
     fn conv2d_fast(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
         stride: [usize; 2],
         padding: [usize; 2],
+        slope: Option<f32>,
     ) -> FloatTensor<Self>;
 
-    /// Transposed convolution: x `[b, c_in, h, w]`, weight `[c_in, c_out, kh, kw]` →
-    /// `[b, c_out, out[0], out[1]]`.
+    /// Transposed convolution: x `[b, c_in, h, w]`, weight `[c_in, c_out, kh, kw]`, bias
+    /// `[c_out]` → `[b, c_out, out[0], out[1]]`, then the rectifier as in `conv2d_fast`.
     fn conv_transpose2d_fast(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
         stride: [usize; 2],
         padding: [usize; 2],
         out: [usize; 2],
+        slope: Option<f32>,
     ) -> FloatTensor<Self>;
 
     /// Max pooling of x `[b, c, h, w]` over `kernel` windows every `stride` pixels.
@@ -155,24 +160,51 @@ fn conv2d_and_weight_grad(
     )
 }
 
+/// The [`conv::Epilogue`] of a convolution's output `y` (`[b, c, h, w]`).
+fn epilogue_of(y: &FlexTensor, slope: Option<f32>) -> conv::Epilogue {
+    let shape = y.layout().shape();
+    conv::Epilogue {
+        channels: shape[1],
+        pixels: shape[2] * shape[3],
+        slope,
+    }
+}
+
+/// `y`, just computed by a convolution kernel, with the bias added and the rectifier applied.
+fn epilogue(y: FlexTensor, bias: FlexTensor, slope: Option<f32>) -> FlexTensor {
+    let (shape, mut y) = values_mut(y);
+    let (_, bias) = values(bias);
+    epilogue_of(&y, slope).forward(y.storage_mut::<f32>(), bias.as_slice());
+    debug_assert_eq!(y.layout().shape().to_vec(), shape);
+    y
+}
+
 impl CpuKernels for Flex {
     fn conv2d_fast(
         x: FlexTensor,
         weight: FlexTensor,
+        bias: FlexTensor,
         stride: [usize; 2],
         padding: [usize; 2],
+        slope: Option<f32>,
     ) -> FlexTensor {
-        conv2d(x, weight, stride, padding)
+        epilogue(conv2d(x, weight, stride, padding), bias, slope)
     }
 
     fn conv_transpose2d_fast(
         x: FlexTensor,
         weight: FlexTensor,
+        bias: FlexTensor,
         stride: [usize; 2],
         padding: [usize; 2],
         out: [usize; 2],
+        slope: Option<f32>,
     ) -> FlexTensor {
-        conv2d_input_grad(x, weight, stride, padding, out)
+        epilogue(
+            conv2d_input_grad(x, weight, stride, padding, out),
+            bias,
+            slope,
+        )
     }
 
     fn max_pool2d_fast(x: FlexTensor, kernel: [usize; 2], stride: [usize; 2]) -> FlexTensor {
@@ -396,9 +428,11 @@ impl Backward<Flex, 1> for MaxPool2dBackward {
     }
 }
 
-/// Backward of a convolution `y = conv2d(x, w)`: dx = input grad of dy, dw = weight grad of
-/// (x, dy); or of a transposed convolution, its mirror: dx = conv2d(dy, w), dw = weight grad of
-/// the convolution from y's shape to x's, that is of (dy, x).
+/// Backward of a convolution `y = rectify(conv2d(x, w) + b)`: first the gradient before the
+/// rectifier and the bias gradient ([`conv::Epilogue::backward`]), then from that gradient `dz`:
+/// dx = input grad of dz, dw = weight grad of (x, dz); or of a transposed convolution, its
+/// mirror: dx = conv2d(dz, w), dw = weight grad of the convolution from y's shape to x's, that
+/// is of (dz, x).
 #[derive(Debug)]
 struct ConvBackward;
 
@@ -413,20 +447,30 @@ struct ConvState {
     kernel: [usize; 2],
     /// Height and width of a convolution's input (unused when transposed).
     size: [usize; 2],
+    slope: Option<f32>,
+    /// The rectified output, whose sign the rectifier's gradient needs (only with a rectifier).
+    output: Option<FlexTensor>,
 }
 
-impl Backward<Flex, 2> for ConvBackward {
+impl Backward<Flex, 3> for ConvBackward {
     type State = ConvState;
 
     fn backward(
         self,
-        ops: Ops<Self::State, 2>,
+        ops: Ops<Self::State, 3>,
         grads: &mut Gradients,
         checkpointer: &mut Checkpointer,
     ) {
-        let [node_x, node_w] = ops.parents;
-        let dy = grads.consume::<Flex>(&ops.node);
+        let [node_x, node_w, node_b] = ops.parents;
+        let (_, mut dy) = values_mut(grads.consume::<Flex>(&ops.node));
         let s = ops.state;
+        let output = s.output.map(|y| values(y).1);
+        let epilogue = epilogue_of(&dy, s.slope);
+        let db = epilogue.backward(
+            output.as_ref().map(FlexValues::as_slice),
+            dy.storage_mut::<f32>(),
+        );
+        register(grads, [(node_b.map(|n| n.id), db, vec![epilogue.channels])]);
         let x = checkpointer.retrieve_node_output::<FlexTensor>(s.x);
         let w = checkpointer.retrieve_node_output::<FlexTensor>(s.w);
         if let (true, Some(node_x), Some(node_w)) = (s.transposed, &node_x, &node_w) {
@@ -451,25 +495,35 @@ impl Backward<Flex, 2> for ConvBackward {
     }
 }
 
-/// A convolution (or transposed one) `forward(x, w)` recorded for autodiff with [`ConvBackward`].
+/// A convolution (or transposed one) `forward(x, w, b)` recorded for autodiff with
+/// [`ConvBackward`].
 fn tracked_conv<C: CheckpointStrategy>(
-    x: FloatTensor<Autodiff<Flex, C>>,
-    weight: FloatTensor<Autodiff<Flex, C>>,
+    [x, weight, bias]: [FloatTensor<Autodiff<Flex, C>>; 3],
     state: impl FnOnce(NodeId, NodeId) -> ConvState,
-    forward: impl FnOnce(FlexTensor, FlexTensor) -> FlexTensor,
+    forward: impl FnOnce(FlexTensor, FlexTensor, FlexTensor) -> FlexTensor,
 ) -> FloatTensor<Autodiff<Flex, C>> {
     match ConvBackward
-        .prepare::<C>([x.node(), weight.node()])
+        .prepare::<C>([x.node(), weight.node(), bias.node()])
         .compute_bound()
         .stateful()
     {
         OpsKind::Tracked(mut prep) => {
-            let state = state(prep.checkpoint(&x), prep.checkpoint(&weight));
-            prep.finish(state, forward(x.into_primitive(), weight.into_primitive()))
+            let mut state = state(prep.checkpoint(&x), prep.checkpoint(&weight));
+            let y = forward(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+            );
+            if state.slope.is_some() {
+                state.output = Some(y.clone());
+            }
+            prep.finish(state, y)
         }
-        OpsKind::UnTracked(prep) => {
-            prep.finish(forward(x.into_primitive(), weight.into_primitive()))
-        }
+        OpsKind::UnTracked(prep) => prep.finish(forward(
+            x.into_primitive(),
+            weight.into_primitive(),
+            bias.into_primitive(),
+        )),
     }
 }
 
@@ -477,14 +531,15 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
     fn conv2d_fast(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
         stride: [usize; 2],
         padding: [usize; 2],
+        slope: Option<f32>,
     ) -> FloatTensor<Self> {
         let xs = x.primitive().layout().shape().to_vec();
         let ws = weight.primitive().layout().shape().to_vec();
         tracked_conv::<C>(
-            x,
-            weight,
+            [x, weight, bias],
             |x, w| ConvState {
                 x,
                 w,
@@ -493,22 +548,25 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
                 padding,
                 kernel: [ws[2], ws[3]],
                 size: [xs[2], xs[3]],
+                slope,
+                output: None,
             },
-            |x, w| conv2d(x, w, stride, padding),
+            |x, w, b| Flex::conv2d_fast(x, w, b, stride, padding, slope),
         )
     }
 
     fn conv_transpose2d_fast(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
         stride: [usize; 2],
         padding: [usize; 2],
         out: [usize; 2],
+        slope: Option<f32>,
     ) -> FloatTensor<Self> {
         let ws = weight.primitive().layout().shape().to_vec();
         tracked_conv::<C>(
-            x,
-            weight,
+            [x, weight, bias],
             |x, w| ConvState {
                 x,
                 w,
@@ -517,8 +575,10 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
                 padding,
                 kernel: [ws[2], ws[3]],
                 size: out,
+                slope,
+                output: None,
             },
-            |x, w| conv2d_input_grad(x, w, stride, padding, out),
+            |x, w, b| Flex::conv_transpose2d_fast(x, w, b, stride, padding, out, slope),
         )
     }
 
@@ -624,6 +684,21 @@ impl FlexValues {
             .as_slice::<f32>()
             .expect("a contiguous f32 tensor (checked before the kernels are called)")
     }
+}
+
+/// A contiguous flex tensor with `t`'s values whose storage may be changed in place: `t` itself
+/// when it is contiguous, covers its whole storage and is not shared, else a copy.
+fn values_mut(t: FlexTensor) -> (Vec<usize>, FlexTensor) {
+    let (shape, t) = values(t);
+    let len = shape.iter().product::<usize>();
+    let whole =
+        t.0.layout().contiguous_offsets() == Some((0, len)) && t.0.storage::<f32>().len() == len;
+    let t = if whole {
+        t.0
+    } else {
+        flex_tensor(t.as_slice().to_vec(), shape.clone())
+    };
+    (shape, t)
 }
 
 fn flex_tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {

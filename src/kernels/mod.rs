@@ -25,19 +25,43 @@ fn on_flex_f32<const D: usize>(x: &Tensor<D>) -> bool {
     x.dtype() == DType::F32 && x.device().inner() == Device::flex()
 }
 
-fn add_bias(y: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
-    match bias {
-        Some(bias) => {
-            let [channels] = bias.dims();
-            y + bias.reshape([1, channels, 1, 1])
-        }
+/// `y` through the rectifier of negative slope `slope` (ReLU for 0), or unchanged for `None`:
+/// what the kernels' epilogue does, for the paths that leave the convolution to burn.
+fn rectify(y: Tensor<4>, slope: Option<f32>) -> Tensor<4> {
+    match slope {
         None => y,
+        Some(0.0) => burn::tensor::activation::relu(y),
+        Some(slope) => leaky_relu(y, slope as f64),
     }
+}
+
+/// The bias of a layer with `channels` outputs: its own, or zeros (constant) if it has none.
+fn bias_or_zeros(
+    bias: Option<&burn::module::Param<Tensor<1>>>,
+    channels: usize,
+    x: &Tensor<4>,
+) -> Tensor<1> {
+    bias.map(|b| b.val())
+        .unwrap_or_else(|| Tensor::zeros([channels], &x.device()))
 }
 
 /// `conv.forward(x)`, through [`conv`]'s kernels where they apply (groups 1, dilation 1, the same
 /// padding on both sides, f32 on the CPU backend), through burn's otherwise.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    rectified_conv2d(conv, x, None)
+}
+
+/// `relu(conv.forward(x))`, the rectifier applied inside the kernel (see [`conv2d`]).
+pub fn conv2d_relu(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    rectified_conv2d(conv, x, Some(0.0))
+}
+
+/// `leaky_relu(conv.forward(x), slope)`, the rectifier applied inside the kernel.
+pub fn conv2d_leaky_relu(conv: &Conv2d, x: Tensor<4>, slope: f64) -> Tensor<4> {
+    rectified_conv2d(conv, x, Some(slope as f32))
+}
+
+fn rectified_conv2d(conv: &Conv2d, x: Tensor<4>, slope: Option<f32>) -> Tensor<4> {
     // `Same` padding is left to burn: it may differ between the two sides.
     let padding = match conv.padding {
         PaddingConfig2d::Valid => Some([0, 0]),
@@ -49,41 +73,52 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let Some(padding) =
         padding.filter(|_| conv.groups == 1 && conv.dilation == [1, 1] && on_flex_f32(&x))
     else {
-        return conv.forward(x);
+        return rectify(conv.forward(x), slope);
     };
-    let y = <Dispatch as CpuKernels>::conv2d_fast(
+    let bias = bias_or_zeros(conv.bias.as_ref(), conv.weight.dims()[0], &x);
+    Tensor::from_dispatch(<Dispatch as CpuKernels>::conv2d_fast(
         x.into_dispatch(),
         conv.weight.val().into_dispatch(),
+        bias.into_dispatch(),
         conv.stride,
         padding,
-    );
-    add_bias(
-        Tensor::from_dispatch(y),
-        conv.bias.as_ref().map(|b| b.val()),
-    )
+        slope,
+    ))
 }
 
 /// `conv.forward(x)` for a transposed convolution, through [`conv`]'s kernels where they apply.
 pub fn conv_transpose2d(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
+    rectified_conv_transpose2d(conv, x, None)
+}
+
+/// `relu(conv.forward(x))` for a transposed convolution, the rectifier inside the kernel.
+pub fn conv_transpose2d_relu(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
+    rectified_conv_transpose2d(conv, x, Some(0.0))
+}
+
+fn rectified_conv_transpose2d(
+    conv: &ConvTranspose2d,
+    x: Tensor<4>,
+    slope: Option<f32>,
+) -> Tensor<4> {
     if conv.groups != 1 || conv.dilation != [1, 1] || !on_flex_f32(&x) {
-        return conv.forward(x);
+        return rectify(conv.forward(x), slope);
     }
     let [_, _, height, width] = x.dims();
     let out = |size: usize, axis: usize| {
         (size - 1) * conv.stride[axis] + conv.kernel_size[axis] + conv.padding_out[axis]
             - 2 * conv.padding[axis]
     };
-    let y = <Dispatch as CpuKernels>::conv_transpose2d_fast(
+    let bias = bias_or_zeros(conv.bias.as_ref(), conv.weight.dims()[1], &x);
+    Tensor::from_dispatch(<Dispatch as CpuKernels>::conv_transpose2d_fast(
         x.into_dispatch(),
         conv.weight.val().into_dispatch(),
+        bias.into_dispatch(),
         conv.stride,
         conv.padding,
         [out(height, 0), out(width, 1)],
-    );
-    add_bias(
-        Tensor::from_dispatch(y),
-        conv.bias.as_ref().map(|b| b.val()),
-    )
+        slope,
+    ))
 }
 
 /// Leaky ReLU, `max(x, 0) + slope · min(x, 0)`, written as `x · factor` with
@@ -424,6 +459,76 @@ mod tests {
                     value_and_grads(&input, &weights, &[], |x| frozen.forward(x)),
                 );
             }
+        }
+    }
+
+    /// Values and the gradients of the input, the weight and the bias (if any) of a convolution.
+    fn conv_value_and_grads(
+        input: &Tensor<4>,
+        weights: &Tensor<4>,
+        (weight, bias): (Tensor<4>, Option<Tensor<1>>),
+        op: impl Fn(Tensor<4>) -> Tensor<4>,
+    ) -> Vec<TensorData> {
+        let x = input.clone().detach().require_grad();
+        let y = op(x.clone());
+        let grads = (y.clone() * weights.clone()).sum().backward();
+        let mut out = vec![
+            y.into_data(),
+            x.grad(&grads).expect("input grad").into_data(),
+            weight.grad(&grads).expect("weight grad").into_data(),
+        ];
+        out.extend(bias.map(|b| b.grad(&grads).expect("bias grad").into_data()));
+        out
+    }
+
+    #[test]
+    fn rectified_convolutions_match_burns_values_and_gradients() {
+        use burn::tensor::activation::relu;
+        for (n, (batch, c_in, c_out, [h, w], kernel, stride, [ph, pw])) in
+            CASES.into_iter().enumerate()
+        {
+            let device = autodiff_device();
+            // every other case without a bias: the kernels then add zeros
+            let bias = n % 2 == 0;
+            let input =
+                Tensor::<4>::random([batch, c_in, h, w], Distribution::Normal(0.0, 1.0), &device);
+            let conv = Conv2dConfig::new([c_in, c_out], kernel)
+                .with_stride(stride)
+                .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
+                .with_bias(bias)
+                .init(&device);
+            let params = || (conv.weight.val(), conv.bias.as_ref().map(|b| b.val()));
+            let out = conv.forward(input.clone()).dims();
+            let weights = Tensor::<4>::random(out, Distribution::Uniform(-1.0, 1.0), &device);
+            assert_all_close(
+                conv_value_and_grads(&input, &weights, params(), |x| conv2d_relu(&conv, x)),
+                conv_value_and_grads(&input, &weights, params(), |x| relu(conv.forward(x))),
+            );
+            assert_all_close(
+                conv_value_and_grads(&input, &weights, params(), |x| {
+                    conv2d_leaky_relu(&conv, x, 0.2)
+                }),
+                conv_value_and_grads(&input, &weights, params(), |x| {
+                    burn::tensor::activation::leaky_relu(conv.forward(x), 0.2)
+                }),
+            );
+            let transposed = ConvTranspose2dConfig::new([c_in, c_out], kernel)
+                .with_stride(stride)
+                .with_padding([ph, pw])
+                .with_bias(bias)
+                .init(&device);
+            let params = || {
+                let bias = transposed.bias.as_ref().map(|b| b.val());
+                (transposed.weight.val(), bias)
+            };
+            let out = transposed.forward(input.clone()).dims();
+            let weights = Tensor::<4>::random(out, Distribution::Uniform(-1.0, 1.0), &device);
+            assert_all_close(
+                conv_value_and_grads(&input, &weights, params(), |x| {
+                    conv_transpose2d_relu(&transposed, x)
+                }),
+                conv_value_and_grads(&input, &weights, params(), |x| relu(transposed.forward(x))),
+            );
         }
     }
 

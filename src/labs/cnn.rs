@@ -24,7 +24,7 @@ use super::{LabInfo, RunOptions, TrainingDefaults};
 use crate::data::images::{ImageDataset, images_tensor};
 use crate::data::mnist;
 use crate::error::{Error, Result};
-use crate::kernels::{conv2d, dropout, max_pool2d};
+use crate::kernels::{conv2d_relu, dropout, max_pool2d};
 use crate::report::config::{DataConfig, TrainingConfig, VERSION};
 use crate::report::picture::{GreyImage, image_grid, pixel_grid};
 use crate::report::{RunDir, Summary};
@@ -128,7 +128,7 @@ impl Cnn {
     pub fn first_feature_maps(&self, images: Tensor<4>) -> Tensor<4> {
         // standardized with the training set's statistics: x ← (x − μ)/σ
         let images = (images - self.input_mean) / self.input_std;
-        self.activation.forward(conv2d(&self.conv1, images))
+        conv2d_relu(&self.conv1, images)
     }
 }
 
@@ -137,7 +137,7 @@ impl Cnn {
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
         let x = self.first_feature_maps(images); // [batch, c₁, 26, 26]
         let x = dropout(&self.dropout_conv, max_pool2d(&self.pool, x)); // [batch, c₁, 13, 13]
-        let x = self.activation.forward(conv2d(&self.conv2, x)); // [batch, c₂, 11, 11]
+        let x = conv2d_relu(&self.conv2, x); // [batch, c₂, 11, 11]
         let x = dropout(&self.dropout_conv, max_pool2d(&self.pool, x)); // [batch, c₂, 5, 5]
         let x: Tensor<2> = x.flatten(1, 3); // [batch, c₂·25]
         self.activation.forward(self.dense.forward(x)) // [batch, 100]

@@ -25,7 +25,7 @@ use super::{GenerateRequest, LabInfo, RunOptions, TrainingDefaults};
 use crate::data::images::{ImageBatch, ImageDataset, images_tensor};
 use crate::data::mnist;
 use crate::error::{Error, Result};
-use crate::kernels::{conv_transpose2d, conv2d};
+use crate::kernels::{conv_transpose2d, conv_transpose2d_relu, conv2d_relu};
 use crate::report::config::{DataConfig, TrainingConfig, VERSION};
 use crate::report::picture::pixel_grid;
 use crate::report::plot::{PointGroup, Scatter, learning_curves, scatter_chart};
@@ -151,10 +151,10 @@ impl VaeModelConfig {
 impl Vae {
     /// x `[batch, 1, 28, 28]` → (μ, log σ²), each `[batch, latent]`
     pub fn encode(&self, x: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
-        let x = self.activation.forward(conv2d(&self.enc1, x)); // [batch, 32, 28, 28]
-        let x = self.activation.forward(conv2d(&self.enc2, x)); // [batch, 64, 14, 14]
-        let x = self.activation.forward(conv2d(&self.enc3, x)); // [batch, 64, 7, 7]
-        let x = self.activation.forward(conv2d(&self.enc4, x)); // [batch, 64, 7, 7]
+        let x = conv2d_relu(&self.enc1, x); // [batch, 32, 28, 28]
+        let x = conv2d_relu(&self.enc2, x); // [batch, 64, 14, 14]
+        let x = conv2d_relu(&self.enc3, x); // [batch, 64, 7, 7]
+        let x = conv2d_relu(&self.enc4, x); // [batch, 64, 7, 7]
         let h = self
             .activation
             .forward(self.enc_dense.forward(x.flatten(1, 3))); // [batch, 16]
@@ -168,9 +168,9 @@ impl Vae {
             .activation
             .forward(self.dec_dense.forward(z))
             .reshape([batch, 64, 7, 7]);
-        let x = self.activation.forward(conv_transpose2d(&self.dec1, x)); // [batch, 64, 7, 7]
-        let x = self.activation.forward(conv_transpose2d(&self.dec2, x)); // [batch, 64, 14, 14]
-        let x = self.activation.forward(conv_transpose2d(&self.dec3, x)); // [batch, 32, 28, 28]
+        let x = conv_transpose2d_relu(&self.dec1, x); // [batch, 64, 7, 7]
+        let x = conv_transpose2d_relu(&self.dec2, x); // [batch, 64, 14, 14]
+        let x = conv_transpose2d_relu(&self.dec3, x); // [batch, 32, 28, 28]
         conv_transpose2d(&self.dec4, x) // [batch, 1, 28, 28]
     }
 

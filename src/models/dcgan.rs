@@ -17,7 +17,7 @@ use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::{batch_norm, conv_transpose2d, conv2d, leaky_relu};
+use crate::kernels::{batch_norm, conv_transpose2d, conv2d, conv2d_leaky_relu, leaky_relu};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -138,7 +138,7 @@ impl Discriminator {
             None => images,
         };
         let slope = self.activation.negative_slope;
-        let x = leaky_relu(conv2d(&self.conv1, input), slope); // [batch, 64, 14, 14]
+        let x = conv2d_leaky_relu(&self.conv1, input, slope); // [batch, 64, 14, 14]
         let x = leaky_relu(batch_norm(&self.norm, conv2d(&self.conv2, x)), slope); // [batch, 128, 7, 7]
         self.dense.forward(x.flatten(1, 3)) // [batch, 1]
     }
