@@ -23,6 +23,7 @@ use rayon::prelude::*;
 
 use super::norm::lane_sum;
 use super::product::{Strided, matmul};
+use super::rectifier::Rectifier;
 
 /// Shape of one 2-D convolution: input `[channels, height, width]`, kernel, stride, padding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -542,63 +543,45 @@ fn sum(partial: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
 }
 
 /// What follows a convolution inside its kernel: a bias per output channel, then a rectifier
-/// `max(v, 0) + slope · min(v, 0)` (ReLU for slope 0) or nothing.
-///
-/// Why inside: burn adds the bias and rectifies in single-threaded passes over the whole output,
-/// and sums the bias gradient and masks the output gradient in two more; together they were
-/// 10–15% of a `vae_train` step (measured by leaving them out). Here each is one pass split
-/// between the threads, and the forward one runs over an output the kernel has just written.
+/// (see [`super::rectifier`]) or nothing.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Epilogue {
     pub channels: usize,
     pub pixels: usize,
-    /// The rectifier's slope below zero; `None` for no rectifier.
-    pub slope: Option<f32>,
+    pub rectifier: Option<Rectifier>,
 }
 
 impl Epilogue {
-    /// `y ← rectify(y + bias[channel])` for `y` `[batch, channels, pixels]`, in place.
+    /// `y ← rectify(y + bias[channel])` for `y` `[batch, channels, pixels]`, in place, split
+    /// between the threads.
     pub fn forward(&self, y: &mut [f32], bias: &[f32]) {
         let plane = self.pixels.max(1);
         y.par_chunks_mut(self.channels * plane).for_each(|image| {
             for (row, b) in image.chunks_mut(plane).zip(bias) {
-                match self.slope {
+                match self.rectifier {
                     None => row.iter_mut().for_each(|v| *v += b),
-                    Some(slope) => row.iter_mut().for_each(|v| {
-                        let z = *v + b;
-                        *v = if z > 0.0 { z } else { slope * z };
-                    }),
+                    Some(r) => row.iter_mut().for_each(|v| *v = r.apply(*v + b)),
                 }
             }
         });
     }
 
-    /// The gradient before the rectifier, in place of `dy`, from the rectified output `y`
-    /// (`y > 0` exactly where its input was, the slope being non-negative), and the bias
-    /// gradient: the sum of that over the batch and the pixels, `[channels]`.
+    /// The gradient before the rectifier, in place of `dy`, from the rectified output `y`, and
+    /// the bias gradient: the sum of that over the batch and the pixels, `[channels]`.
     pub fn backward(&self, y: Option<&[f32]>, dy: &mut [f32]) -> Vec<f32> {
         let plane = self.pixels.max(1);
         let image = self.channels * plane;
         let batch = dy.len() / image.max(1);
-        let per_share = share_of(batch) * image;
+        let per_share = (share_of(batch) * image).max(1);
         let partial: Vec<Vec<f32>> = dy
-            .par_chunks_mut(per_share.max(1))
+            .par_chunks_mut(per_share)
             .enumerate()
             .map(|(share, dy_share)| {
                 let mut db = vec![0.0; self.channels];
                 for (n, row) in dy_share.chunks_mut(plane).enumerate() {
-                    let at = share * per_share + n * plane;
-                    if let (Some(slope), Some(y)) = (self.slope, y) {
-                        let y = &y[at..at + plane];
-                        if slope == 0.0 {
-                            row.iter_mut().zip(y).for_each(|(d, y)| {
-                                *d = if *y > 0.0 { *d } else { 0.0 };
-                            });
-                        } else {
-                            row.iter_mut().zip(y).for_each(|(d, y)| {
-                                *d = if *y > 0.0 { *d } else { slope * *d };
-                            });
-                        }
+                    if let (Some(r), Some(y)) = (self.rectifier, y) {
+                        let at = share * per_share + n * plane;
+                        r.backward_row(&y[at..at + plane], row);
                     }
                     db[n % self.channels] += lane_sum(row, row, |v, _| v);
                 }

@@ -17,6 +17,7 @@ use super::conv::{self, Geometry};
 use super::gru::{self, Recurrence};
 use super::norm::{self, Planes};
 use super::pool::{self, Windows};
+use super::rectifier::Rectifier;
 
 /// Convolutions without bias, groups 1 and dilation 1, max pooling without padding or dilation,
 /// batch normalization in training mode and a GRU's recurrence, on f32 tensors.
@@ -57,7 +58,8 @@ pub trait CpuKernels: Backend {
     fn batch_norm_statistics_fast(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// Batch normalization of x `[b, c, ...]` by its own statistics `stats` (`[2, c]`, from
-    /// `batch_norm_statistics_fast`), scaled by γ and shifted by β (`[c]`); its backward pass
+    /// `batch_norm_statistics_fast`), scaled by γ and shifted by β (`[c]`), then the rectifier of
+    /// negative slope `slope` if there is one (see [`super::rectifier`]); its backward pass
     /// accounts for the statistics' dependence on x.
     fn batch_norm_fast(
         x: FloatTensor<Self>,
@@ -65,6 +67,7 @@ pub trait CpuKernels: Backend {
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         epsilon: f64,
+        slope: Option<f32>,
     ) -> FloatTensor<Self>;
 
     /// The recurrence of a GRU over every step: gx `[b, t, 3h]` (the input parts of the update,
@@ -166,7 +169,7 @@ fn epilogue_of(y: &FlexTensor, slope: Option<f32>) -> conv::Epilogue {
     conv::Epilogue {
         channels: shape[1],
         pixels: shape[2] * shape[3],
-        slope,
+        rectifier: slope.map(|slope| Rectifier { slope }),
     }
 }
 
@@ -225,8 +228,9 @@ impl CpuKernels for Flex {
         beta: FlexTensor,
         stats: FlexTensor,
         epsilon: f64,
+        slope: Option<f32>,
     ) -> FlexTensor {
-        batch_norm(x, gamma, beta, stats, epsilon)
+        batch_norm(x, gamma, beta, stats, epsilon, slope)
     }
 }
 
@@ -253,6 +257,7 @@ fn batch_norm(
     beta: FlexTensor,
     stats: FlexTensor,
     epsilon: f64,
+    slope: Option<f32>,
 ) -> FlexTensor {
     let ((xs, x), (_, gamma), (_, beta), (_, stats)) =
         (values(x), values(gamma), values(beta), values(stats));
@@ -264,6 +269,7 @@ fn batch_norm(
         (gamma.as_slice(), beta.as_slice()),
         (mean, variance),
         epsilon,
+        slope.map(|slope| Rectifier { slope }),
     );
     flex_tensor(y, xs)
 }
@@ -275,6 +281,9 @@ struct NormState {
     gamma: NodeId,
     stats: Arc<Vec<f32>>,
     epsilon: f64,
+    slope: Option<f32>,
+    /// The rectified output, whose sign the rectifier's gradient needs (only with a rectifier).
+    output: Option<FlexTensor>,
 }
 
 #[derive(Debug)]
@@ -290,8 +299,12 @@ impl Backward<Flex, 3> for BatchNormBackward {
         checkpointer: &mut Checkpointer,
     ) {
         let [node_x, node_gamma, node_beta] = ops.parents;
-        let (_, dy) = values(grads.consume::<Flex>(&ops.node));
+        let (_, mut dy) = values_mut(grads.consume::<Flex>(&ops.node));
         let s = ops.state;
+        if let (Some(slope), Some(y)) = (s.slope, s.output) {
+            Rectifier { slope }.backward(values(y).1.as_slice(), dy.storage_mut::<f32>());
+        }
+        let dy = FlexValues(dy);
         let (xs, x) = values(checkpointer.retrieve_node_output::<FlexTensor>(s.x));
         let (_, gamma) = values(checkpointer.retrieve_node_output::<FlexTensor>(s.gamma));
         let p = planes(&xs);
@@ -612,6 +625,7 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         epsilon: f64,
+        slope: Option<f32>,
     ) -> FloatTensor<Self> {
         let stats = stats.into_primitive();
         match BatchNormBackward
@@ -620,11 +634,13 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             .stateful()
         {
             OpsKind::Tracked(mut prep) => {
-                let state = NormState {
+                let mut state = NormState {
                     x: prep.checkpoint(&x),
                     gamma: prep.checkpoint(&gamma),
                     stats: Arc::new(values(stats.clone()).1.as_slice().to_vec()),
                     epsilon,
+                    slope,
+                    output: None,
                 };
                 let y = batch_norm(
                     x.into_primitive(),
@@ -632,7 +648,11 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
                     beta.into_primitive(),
                     stats,
                     epsilon,
+                    slope,
                 );
+                if slope.is_some() {
+                    state.output = Some(y.clone());
+                }
                 prep.finish(state, y)
             }
             OpsKind::UnTracked(prep) => prep.finish(batch_norm(
@@ -641,6 +661,7 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
                 beta.into_primitive(),
                 stats,
                 epsilon,
+                slope,
             )),
         }
     }

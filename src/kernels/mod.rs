@@ -7,6 +7,7 @@ mod gru;
 mod norm;
 mod pool;
 mod product;
+mod rectifier;
 
 use burn::backend::Dispatch;
 use burn::nn::PaddingConfig2d;
@@ -27,7 +28,7 @@ fn on_flex_f32<const D: usize>(x: &Tensor<D>) -> bool {
 
 /// `y` through the rectifier of negative slope `slope` (ReLU for 0), or unchanged for `None`:
 /// what the kernels' epilogue does, for the paths that leave the convolution to burn.
-fn rectify(y: Tensor<4>, slope: Option<f32>) -> Tensor<4> {
+fn rectify<const D: usize>(y: Tensor<D>, slope: Option<f32>) -> Tensor<D> {
     match slope {
         None => y,
         Some(0.0) => burn::tensor::activation::relu(y),
@@ -202,9 +203,31 @@ pub fn gru(layer: &Gru, x: Tensor<3>) -> Tensor<3> {
 /// ones as burn does; by the running statistics otherwise (burn's own op). Through [`norm`]'s
 /// kernels on f32 values on the CPU backend.
 pub fn batch_norm<const D: usize>(layer: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    rectified_batch_norm(layer, x, None)
+}
+
+/// `relu(batch_norm(layer, x))`, the rectifier applied inside the kernel.
+pub fn batch_norm_relu<const D: usize>(layer: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    rectified_batch_norm(layer, x, Some(0.0))
+}
+
+/// `leaky_relu(batch_norm(layer, x), slope)`, the rectifier applied inside the kernel.
+pub fn batch_norm_leaky_relu<const D: usize>(
+    layer: &BatchNorm,
+    x: Tensor<D>,
+    slope: f64,
+) -> Tensor<D> {
+    rectified_batch_norm(layer, x, Some(slope as f32))
+}
+
+fn rectified_batch_norm<const D: usize>(
+    layer: &BatchNorm,
+    x: Tensor<D>,
+    slope: Option<f32>,
+) -> Tensor<D> {
     let training = x.device().is_autodiff() && layer.training.is_enabled();
     if !training || !on_flex_f32(&x) || D < 2 {
-        return layer.forward(x);
+        return rectify(layer.forward(x), slope);
     }
     let stats: Tensor<2> = Tensor::from_dispatch(
         <Dispatch as CpuKernels>::batch_norm_statistics_fast(x.clone().detach().into_dispatch()),
@@ -215,6 +238,7 @@ pub fn batch_norm<const D: usize>(layer: &BatchNorm, x: Tensor<D>) -> Tensor<D> 
         layer.beta.val().into_dispatch(),
         stats.clone().into_dispatch(),
         layer.epsilon,
+        slope,
     );
     let [_, channels] = stats.dims();
     let (mean, variance) = (
@@ -664,6 +688,16 @@ mod tests {
             };
             let fast_out = run(&fast, &|x| batch_norm(&fast, x));
             let plain_out = run(&plain, &|x| plain.forward(x));
+            assert_all_close(fast_out, plain_out);
+            // with the rectifiers inside the kernel, against burn's layer then activation
+            use burn::tensor::activation::{leaky_relu, relu};
+            let (fast, plain) = (layer(), layer());
+            let fast_out = run(&fast, &|x| batch_norm_relu(&fast, x));
+            let plain_out = run(&plain, &|x| relu(plain.forward(x)));
+            assert_all_close(fast_out, plain_out);
+            let (fast, plain) = (layer(), layer());
+            let fast_out = run(&fast, &|x| batch_norm_leaky_relu(&fast, x, 0.2));
+            let plain_out = run(&plain, &|x| leaky_relu(plain.forward(x), 0.2));
             assert_all_close(fast_out, plain_out);
         }
         check([64, 16, 7, 7]);

@@ -11,6 +11,8 @@
 
 use rayon::prelude::*;
 
+use super::rectifier::Rectifier;
+
 /// `Σ f(a_i, b_i)` over two slices of one length, in 16 lanes: a plain fold waits for each add to
 /// finish before the next (f32 addition is not reassociated), 16 sums side by side vectorise.
 #[inline]
@@ -109,13 +111,14 @@ fn inverse_std(variance: &[f32], epsilon: f64) -> Vec<f32> {
         .collect()
 }
 
-/// `y = γ·(x − μ)/√(σ² + ε) + β`, channel by channel.
+/// `y = γ·(x − μ)/√(σ² + ε) + β`, channel by channel, then the rectifier if there is one.
 pub fn forward(
     p: &Planes,
     x: &[f32],
     (gamma, beta): (&[f32], &[f32]),
     (mean, variance): (&[f32], &[f32]),
     epsilon: f64,
+    rectifier: Option<Rectifier>,
 ) -> Vec<f32> {
     let inv = inverse_std(variance, epsilon);
     // y = x·scale + shift
@@ -129,7 +132,13 @@ pub fn forward(
         .for_each(|(y, x)| {
             for (c, (y, x)) in y.chunks_mut(p.pixels).zip(x.chunks(p.pixels)).enumerate() {
                 let (a, b) = (scale[c], shift[c]);
-                y.iter_mut().zip(x).for_each(|(y, &x)| *y = x * a + b);
+                match rectifier {
+                    None => y.iter_mut().zip(x).for_each(|(y, &x)| *y = x * a + b),
+                    Some(r) => y
+                        .iter_mut()
+                        .zip(x)
+                        .for_each(|(y, &x)| *y = r.apply(x * a + b)),
+                }
             }
         });
     y

@@ -17,7 +17,9 @@ use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::{batch_norm, conv_transpose2d, conv2d, conv2d_leaky_relu, leaky_relu};
+use crate::kernels::{
+    batch_norm_leaky_relu, batch_norm_relu, conv_transpose2d, conv2d, conv2d_leaky_relu,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -118,10 +120,8 @@ impl Generator {
             None => noise,
         };
         let x: Tensor<4> = self.dense.forward(input).reshape([batch, 128, 7, 7]);
-        let x = self.activation.forward(batch_norm(&self.norm0, x)); // [batch, 128, 7, 7]
-        let x = self
-            .activation
-            .forward(batch_norm(&self.norm1, conv_transpose2d(&self.deconv1, x))); // [batch, 64, 14, 14]
+        let x = batch_norm_relu(&self.norm0, x); // [batch, 128, 7, 7]
+        let x = batch_norm_relu(&self.norm1, conv_transpose2d(&self.deconv1, x)); // [batch, 64, 14, 14]
         tanh(conv_transpose2d(&self.deconv2, x)) // [batch, 1, 28, 28]
     }
 }
@@ -139,7 +139,7 @@ impl Discriminator {
         };
         let slope = self.activation.negative_slope;
         let x = conv2d_leaky_relu(&self.conv1, input, slope); // [batch, 64, 14, 14]
-        let x = leaky_relu(batch_norm(&self.norm, conv2d(&self.conv2, x)), slope); // [batch, 128, 7, 7]
+        let x = batch_norm_leaky_relu(&self.norm, conv2d(&self.conv2, x), slope); // [batch, 128, 7, 7]
         self.dense.forward(x.flatten(1, 3)) // [batch, 1]
     }
 }
