@@ -286,9 +286,15 @@ fn col2im(g: &Geometry, cols: &[f32], ld: usize, dx: &mut [MaybeUninit<f32>], ph
 /// through the products in groups, their `cols` side by side.
 const MIN_COLUMNS: usize = 196;
 
+/// Values of `cols` for one group, at most, so that they stay in a core's L2 cache between the
+/// product that writes them and col2im that reads them.
+const MAX_COLS: usize = 128 << 10;
+
 /// Images per matrix product.
 fn group_size(g: &Geometry) -> usize {
-    MIN_COLUMNS.div_ceil(g.out_pixels()).max(1)
+    let image = g.patch() * g.out_pixels();
+    let wanted = MIN_COLUMNS.div_ceil(g.out_pixels());
+    wanted.min(MAX_COLS / image.max(1)).max(1)
 }
 
 /// The scratch space of one thread for groups of up to `size` images: their `cols` side by side
