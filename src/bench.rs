@@ -12,7 +12,7 @@ use burn::nn::gru::{Gru, GruConfig};
 use burn::nn::loss::CrossEntropyLoss;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, Relu};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use serde::Serialize;
 
@@ -120,7 +120,7 @@ fn timed(steps: usize, mut step: impl FnMut(usize) -> f32) -> f64 {
 }
 
 fn adam() -> ModuleOptimizer {
-    AdamConfig::new().with_epsilon(1e-8).init()
+    crate::train::optimizer::adam(0.9, 1e-8, 0.0)
 }
 
 fn rows<const D: usize>(x: &Tensor<D>, i: usize, batch: usize) -> Tensor<D> {
@@ -270,7 +270,7 @@ fn gan_train(n: usize, device: &Device) -> (usize, f64) {
         label_embedding: 0,
     };
     let (mut g, mut d) = (config.generator(device), config.discriminator(device));
-    let adam_gan = || AdamConfig::new().with_beta_1(0.5).with_epsilon(1e-8).init();
+    let adam_gan = || crate::train::optimizer::adam(0.5, 1e-8, 0.0);
     let (mut og, mut od) = (adam_gan(), adam_gan());
     let real = Tensor::<4>::random([n, 1, 28, 28], Distribution::Uniform(-1.0, 1.0), device);
     let labels = Tensor::<1, Int>::zeros([batch], device);

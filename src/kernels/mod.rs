@@ -1,6 +1,7 @@
 //! Faster formulations of operations where burn's `flex` backend is slow, used by the labs and the
 //! benchmark alike. Each one is tested against the plain burn operation, values and gradients.
 
+mod adam;
 mod conv;
 mod extension;
 mod gru;
@@ -19,6 +20,7 @@ use burn::nn::{BatchNorm, Dropout, GateController, Linear};
 use burn::tensor::{DType, Device, Distribution, Tensor, TensorData};
 use rand::{RngCore, SeedableRng};
 
+pub use adam::AdamStep;
 use extension::CpuKernels;
 
 /// Whether the fast kernels apply: f32 values on the `flex` CPU backend.
@@ -258,6 +260,42 @@ fn rectified_batch_norm<const D: usize>(
     running(&layer.running_mean, mean);
     running(&layer.running_var, variance);
     Tensor::from_dispatch(y)
+}
+
+/// Whether [`adam_step`] applies to `param`: f32 values on the CPU backend, outside autodiff
+/// (optimizers see the parameters' inner tensors).
+pub fn adam_applies<const D: usize>(param: &Tensor<D>) -> bool {
+    on_flex_f32(param) && !param.device().is_autodiff()
+}
+
+/// One Adam step of `param` (see [`AdamStep`]) through the kernel of [`adam`], which updates the
+/// parameter and both moments in one parallel pass: the new `(param, moment_1, moment_2)`.
+/// Only where [`adam_applies`].
+pub fn adam_step<const D: usize>(
+    param: Tensor<D>,
+    grad: Tensor<D>,
+    (moment_1, moment_2): (Tensor<D>, Tensor<D>),
+    step: &AdamStep,
+) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
+    assert!(adam_applies(&param), "adam_step: not an f32 CPU tensor");
+    let (param, moment_1, moment_2) = <Dispatch as CpuKernels>::adam_step_fast(
+        param.into_dispatch(),
+        grad.into_dispatch(),
+        moment_1.into_dispatch(),
+        moment_2.into_dispatch(),
+        [
+            step.beta_1,
+            step.beta_2,
+            step.penalty,
+            step.step_size,
+            step.epsilon,
+        ],
+    );
+    (
+        Tensor::from_dispatch(param),
+        Tensor::from_dispatch(moment_1),
+        Tensor::from_dispatch(moment_2),
+    )
 }
 
 /// `layer.forward(x)`: while training, each value kept with probability `1 − p` and scaled by

@@ -235,12 +235,7 @@ pub fn train_dcgan(
         config.device.parse().map_err(crate::error::Error::Usage)?;
     let autodiff = choice.device()?.autodiff();
     autodiff.seed(config.seed);
-    let adam = || {
-        burn::optim::AdamConfig::new()
-            .with_beta_1(0.5)
-            .with_epsilon(1e-8)
-            .init()
-    };
+    let adam = || crate::train::optimizer::adam(0.5, 1e-8, 0.0);
     let settings = AdversarialSettings {
         epochs: config.epochs,
         batch_size: config.batch_size,

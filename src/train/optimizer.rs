@@ -11,8 +11,14 @@
 
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdConfig};
+use burn::optim::{
+    Adam, AdamConfig, AdamState, AdamWConfig, AdaptiveMomentumState, LearningRate, ModuleOptimizer,
+    Optimizer, RmsPropConfig, SgdConfig,
+};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+
+use crate::kernels::{AdamStep, adam_applies, adam_step};
 
 /// The optimizers `--optimizer` offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -51,10 +57,7 @@ impl OptimizerKind {
                 .with_momentum(Some(MomentumConfig::new().with_dampening(0.0)))
                 .with_weight_decay(decay)
                 .init(),
-            OptimizerKind::Adam => AdamConfig::new()
-                .with_epsilon(EPSILON)
-                .with_weight_decay(decay)
-                .init(),
+            OptimizerKind::Adam => adam(0.9, EPSILON, weight_decay.max(0.0) as f32),
             OptimizerKind::Adamw => AdamWConfig::new()
                 .with_epsilon(EPSILON)
                 .with_weight_decay(weight_decay.max(0.0) as f32)
@@ -72,5 +75,138 @@ impl OptimizerKind {
 impl std::fmt::Display for OptimizerKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// Adam (β₂ 0.999) with first-moment decay `beta_1`, `epsilon`, and an L2 penalty
+/// `weight_decay` (0 for none), through [`FusedAdam`].
+pub fn adam(beta_1: f32, epsilon: f32, weight_decay: f32) -> ModuleOptimizer {
+    let decay = (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay));
+    let config = AdamConfig::new()
+        .with_beta_1(beta_1)
+        .with_epsilon(epsilon)
+        .with_weight_decay(decay);
+    ModuleOptimizer::from(FusedAdam {
+        beta_1,
+        beta_2: 0.999,
+        epsilon,
+        penalty: weight_decay,
+        burn: config.build(),
+    })
+}
+
+/// burn's Adam, with each parameter's step done by one kernel ([`crate::kernels::adam_step`]:
+/// one parallel pass in place of some ten single-threaded tensor operations), and burn's own step
+/// where that kernel does not apply. Its state is burn's `AdamState`, so that checkpoints are the
+/// same either way.
+#[derive(Clone)]
+pub struct FusedAdam {
+    beta_1: f32,
+    beta_2: f32,
+    epsilon: f32,
+    penalty: f32,
+    burn: Adam,
+}
+
+impl Optimizer for FusedAdam {
+    type State<const D: usize> = AdamState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        if !adam_applies(&tensor) {
+            return self.burn.step(lr, tensor, grad, state);
+        }
+        // AMSGrad (a third moment) is never configured here. The moments are taken out of the
+        // state, which is then gone: nothing else holds them, and the kernel updates them in
+        // their own storage.
+        let (time, moments) = match state {
+            Some(s) => (
+                s.momentum.time + 1,
+                (s.momentum.moment_1, s.momentum.moment_2),
+            ),
+            None => (1, (tensor.zeros_like(), tensor.zeros_like())),
+        };
+        let step = AdamStep::new(
+            lr,
+            (self.beta_1, self.beta_2),
+            self.epsilon,
+            self.penalty,
+            time as i32,
+        );
+        let (param, moment_1, moment_2) = adam_step(tensor, grad, moments, &step);
+        let momentum = AdaptiveMomentumState::new(time, moment_1, moment_2);
+        (param, Some(AdamState::new(momentum)))
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
+        <Adam as Optimizer>::to_device(state, device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::{Linear, LinearConfig};
+    use burn::optim::GradientsParams;
+    use burn::tensor::{Distribution, Tolerance};
+
+    /// The weights of `layer` after `steps` steps of `optimizer` on a loss with random weights.
+    fn train(mut layer: Linear, mut optimizer: ModuleOptimizer, steps: usize) -> Vec<f32> {
+        let device = layer.weight.device();
+        for step in 0..steps {
+            device.seed(100 + step as u64);
+            let x = Tensor::<2>::random([16, 5], Distribution::Normal(0.0, 1.0), &device);
+            let w = Tensor::<2>::random([16, 3], Distribution::Normal(0.0, 1.0), &device);
+            let loss = (layer.forward(x) * w).sum();
+            let grads = GradientsParams::from_grads(loss.backward(), &layer);
+            layer = optimizer.step(1e-2, layer, grads);
+        }
+        let mut values = layer.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        values.extend(
+            layer
+                .bias
+                .unwrap()
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap(),
+        );
+        values
+    }
+
+    #[test]
+    fn fused_adam_follows_burns_adam_step_by_step() {
+        let device = Device::flex().autodiff();
+        for (beta_1, weight_decay) in [(0.9, 0.0), (0.5, 0.0), (0.9, 0.1)] {
+            device.seed(7);
+            let layer = LinearConfig::new(5, 3).init(&device);
+            let decay = (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay));
+            let burn = AdamConfig::new()
+                .with_beta_1(beta_1)
+                .with_epsilon(1e-8)
+                .with_weight_decay(decay)
+                .init();
+            let start = layer.weight.val().into_data();
+            let fused = train(layer.clone(), adam(beta_1, 1e-8, weight_decay), 5);
+            let plain = train(layer, burn, 5);
+            burn::tensor::TensorData::from(fused.as_slice()).assert_approx_eq::<f32>(
+                &burn::tensor::TensorData::from(plain.as_slice()),
+                Tolerance::rel_abs(1e-5, 1e-6),
+            );
+            // and the weights did move: five steps of about the learning rate each
+            let moved = start
+                .try_to_vec::<f32>()
+                .unwrap()
+                .iter()
+                .zip(&fused)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(moved > 0.02, "largest move {moved}");
+        }
     }
 }
