@@ -360,6 +360,16 @@ mod tests {
         params: &[Tensor<4>],
         op: impl Fn(Tensor<D>) -> Tensor<E>,
     ) -> Vec<TensorData> {
+        value_and_all_grads(input, weights, (params, &[]), op)
+    }
+
+    /// [`value_and_grads`], also with respect to each tensor of `vectors` (biases).
+    fn value_and_all_grads<const D: usize, const E: usize>(
+        input: &Tensor<D>,
+        weights: &Tensor<E>,
+        (params, vectors): (&[Tensor<4>], &[Tensor<1>]),
+        op: impl Fn(Tensor<D>) -> Tensor<E>,
+    ) -> Vec<TensorData> {
         let x = input.clone().detach().require_grad();
         let y = op(x.clone());
         let grads = (y.clone() * weights.clone()).sum().backward();
@@ -371,6 +381,11 @@ mod tests {
             params
                 .iter()
                 .map(|p| p.grad(&grads).expect("param grad").into_data()),
+        );
+        out.extend(
+            vectors
+                .iter()
+                .map(|p| p.grad(&grads).expect("bias grad").into_data()),
         );
         out
     }
@@ -524,25 +539,6 @@ mod tests {
         }
     }
 
-    /// Values and the gradients of the input, the weight and the bias (if any) of a convolution.
-    fn conv_value_and_grads(
-        input: &Tensor<4>,
-        weights: &Tensor<4>,
-        (weight, bias): (Tensor<4>, Option<Tensor<1>>),
-        op: impl Fn(Tensor<4>) -> Tensor<4>,
-    ) -> Vec<TensorData> {
-        let x = input.clone().detach().require_grad();
-        let y = op(x.clone());
-        let grads = (y.clone() * weights.clone()).sum().backward();
-        let mut out = vec![
-            y.into_data(),
-            x.grad(&grads).expect("input grad").into_data(),
-            weight.grad(&grads).expect("weight grad").into_data(),
-        ];
-        out.extend(bias.map(|b| b.grad(&grads).expect("bias grad").into_data()));
-        out
-    }
-
     #[test]
     fn rectified_convolutions_match_burns_values_and_gradients() {
         use burn::tensor::activation::relu;
@@ -551,45 +547,45 @@ mod tests {
         {
             let device = autodiff_device();
             // every other case without a bias: the kernels then add zeros
-            let bias = n % 2 == 0;
+            let biased = n % 2 == 0;
             let input =
                 Tensor::<4>::random([batch, c_in, h, w], Distribution::Normal(0.0, 1.0), &device);
             let conv = Conv2dConfig::new([c_in, c_out], kernel)
                 .with_stride(stride)
                 .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
-                .with_bias(bias)
+                .with_bias(biased)
                 .init(&device);
-            let params = || (conv.weight.val(), conv.bias.as_ref().map(|b| b.val()));
+            let (weight, bias) = (conv.weight.val(), conv.bias.as_ref().map(|b| b.val()));
+            let params = || (std::slice::from_ref(&weight), bias.as_slice());
             let out = conv.forward(input.clone()).dims();
             let weights = Tensor::<4>::random(out, Distribution::Uniform(-1.0, 1.0), &device);
             assert_all_close(
-                conv_value_and_grads(&input, &weights, params(), |x| conv2d_relu(&conv, x)),
-                conv_value_and_grads(&input, &weights, params(), |x| relu(conv.forward(x))),
+                value_and_all_grads(&input, &weights, params(), |x| conv2d_relu(&conv, x)),
+                value_and_all_grads(&input, &weights, params(), |x| relu(conv.forward(x))),
             );
             assert_all_close(
-                conv_value_and_grads(&input, &weights, params(), |x| {
+                value_and_all_grads(&input, &weights, params(), |x| {
                     conv2d_leaky_relu(&conv, x, 0.2)
                 }),
-                conv_value_and_grads(&input, &weights, params(), |x| {
+                value_and_all_grads(&input, &weights, params(), |x| {
                     burn::tensor::activation::leaky_relu(conv.forward(x), 0.2)
                 }),
             );
             let transposed = ConvTranspose2dConfig::new([c_in, c_out], kernel)
                 .with_stride(stride)
                 .with_padding([ph, pw])
-                .with_bias(bias)
+                .with_bias(biased)
                 .init(&device);
-            let params = || {
-                let bias = transposed.bias.as_ref().map(|b| b.val());
-                (transposed.weight.val(), bias)
-            };
+            let weight = transposed.weight.val();
+            let bias = transposed.bias.as_ref().map(|b| b.val());
+            let params = || (std::slice::from_ref(&weight), bias.as_slice());
             let out = transposed.forward(input.clone()).dims();
             let weights = Tensor::<4>::random(out, Distribution::Uniform(-1.0, 1.0), &device);
             assert_all_close(
-                conv_value_and_grads(&input, &weights, params(), |x| {
+                value_and_all_grads(&input, &weights, params(), |x| {
                     conv_transpose2d_relu(&transposed, x)
                 }),
-                conv_value_and_grads(&input, &weights, params(), |x| relu(transposed.forward(x))),
+                value_and_all_grads(&input, &weights, params(), |x| relu(transposed.forward(x))),
             );
         }
     }
