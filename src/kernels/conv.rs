@@ -1,5 +1,6 @@
 //! 2-D convolution and transposed convolution (groups 1, dilation 1) as im2col + one matrix
-//! product per sample, with both backward passes written out, for the `flex` CPU backend.
+//! product per sample (or per group of small samples, see [`Group`]), with both backward passes
+//! written out, for the `flex` CPU backend.
 //!
 //! For a convolution with kernel k, stride s and padding p, `cols` holds for every input channel
 //! c and kernel offset (i, j) one row of the input seen through that offset:

@@ -1,6 +1,6 @@
-//! The kernels of [`super::conv`], [`super::pool`], [`super::norm`] and [`super::gru`] plugged into
-//! burn as a backend extension: for the `flex` backend, and for autodiff over `flex`, with their
-//! own backward passes.
+//! The kernels of [`super::conv`], [`super::pool`], [`super::norm`], [`super::gru`] and
+//! [`super::adam`] plugged into burn as a backend extension: for the `flex` backend, and for
+//! autodiff over `flex`, with their own backward passes.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -20,8 +20,9 @@ use super::norm::{self, Planes};
 use super::pool::{self, Windows};
 use super::rectifier::Rectifier;
 
-/// Convolutions without bias, groups 1 and dilation 1, max pooling without padding or dilation,
-/// batch normalization in training mode and a GRU's recurrence, on f32 tensors.
+/// Convolutions (groups 1, dilation 1) with their bias and an optional rectifier, max pooling
+/// without padding or dilation, batch normalization in training mode (with an optional
+/// rectifier), a GRU's recurrence and an Adam step, on f32 tensors.
 #[backend_extension(Flex, Autodiff)]
 pub trait CpuKernels: Backend {
     /// x `[b, c, h, w]` ⊛ weight `[o, c, kh, kw]` + bias `[o]` → `[b, o, oh, ow]`, then the
