@@ -325,6 +325,39 @@ fn batch_norm(
     flex_tensor(y, xs)
 }
 
+/// The rectifier that ends an operation (if any) and, once the operation has run, its output:
+/// the rectifier's gradient needs the output's sign. Part of the saved state of the convolutions
+/// and the batch normalization.
+#[derive(Debug, Clone)]
+struct Rectified {
+    slope: Option<f32>,
+    output: Option<FlexTensor>,
+}
+
+impl Rectified {
+    fn new(slope: Option<f32>) -> Self {
+        Self {
+            slope,
+            output: None,
+        }
+    }
+
+    /// Keeps the operation's output `y` if a rectifier ends it.
+    fn keep(&mut self, y: &FlexTensor) {
+        if self.slope.is_some() {
+            self.output = Some(y.clone());
+        }
+    }
+
+    /// The rectifier and the output kept for it, when there is one.
+    fn into_parts(self) -> Option<(Rectifier, FlexValues)> {
+        match (self.slope, self.output) {
+            (Some(slope), Some(y)) => Some((Rectifier { slope }, values(y).1)),
+            _ => None,
+        }
+    }
+}
+
 /// What the backward pass of a batch normalization needs besides its input and γ.
 #[derive(Debug, Clone)]
 struct NormState {
@@ -332,9 +365,7 @@ struct NormState {
     gamma: NodeId,
     stats: Arc<Vec<f32>>,
     epsilon: f64,
-    slope: Option<f32>,
-    /// The rectified output, whose sign the rectifier's gradient needs (only with a rectifier).
-    output: Option<FlexTensor>,
+    rectified: Rectified,
 }
 
 #[derive(Debug)]
@@ -352,8 +383,8 @@ impl Backward<Flex, 3> for BatchNormBackward {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let (_, mut dy) = values_mut(grads.consume::<Flex>(&ops.node));
         let s = ops.state;
-        if let (Some(slope), Some(y)) = (s.slope, s.output) {
-            Rectifier { slope }.backward(values(y).1.as_slice(), dy.storage_mut::<f32>());
+        if let Some((rectifier, y)) = s.rectified.into_parts() {
+            rectifier.backward(y.as_slice(), dy.storage_mut::<f32>());
         }
         let dy = FlexValues(dy);
         let (xs, x) = values(checkpointer.retrieve_node_output::<FlexTensor>(s.x));
@@ -511,9 +542,7 @@ struct ConvState {
     kernel: [usize; 2],
     /// Height and width of a convolution's input (unused when transposed).
     size: [usize; 2],
-    slope: Option<f32>,
-    /// The rectified output, whose sign the rectifier's gradient needs (only with a rectifier).
-    output: Option<FlexTensor>,
+    rectified: Rectified,
 }
 
 impl Backward<Flex, 3> for ConvBackward {
@@ -528,8 +557,8 @@ impl Backward<Flex, 3> for ConvBackward {
         let [node_x, node_w, node_b] = ops.parents;
         let (_, mut dy) = values_mut(grads.consume::<Flex>(&ops.node));
         let s = ops.state;
-        let output = s.output.map(|y| values(y).1);
-        let epilogue = epilogue_of(&dy, s.slope);
+        let epilogue = epilogue_of(&dy, s.rectified.slope);
+        let output = s.rectified.into_parts().map(|(_, y)| y);
         let db = epilogue.backward(
             output.as_ref().map(FlexValues::as_slice),
             dy.storage_mut::<f32>(),
@@ -578,9 +607,7 @@ fn tracked_conv<C: CheckpointStrategy>(
                 weight.into_primitive(),
                 bias.into_primitive(),
             );
-            if state.slope.is_some() {
-                state.output = Some(y.clone());
-            }
+            state.rectified.keep(&y);
             prep.finish(state, y)
         }
         OpsKind::UnTracked(prep) => prep.finish(forward(
@@ -612,8 +639,7 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
                 padding,
                 kernel: [ws[2], ws[3]],
                 size: [xs[2], xs[3]],
-                slope,
-                output: None,
+                rectified: Rectified::new(slope),
             },
             |x, w, b| Flex::conv2d_fast(x, w, b, stride, padding, slope),
         )
@@ -639,8 +665,7 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
                 padding,
                 kernel: [ws[2], ws[3]],
                 size: out,
-                slope,
-                output: None,
+                rectified: Rectified::new(slope),
             },
             |x, w, b| Flex::conv_transpose2d_fast(x, w, b, stride, padding, out, slope),
         )
@@ -711,8 +736,7 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
                     gamma: prep.checkpoint(&gamma),
                     stats: Arc::new(values(stats.clone()).1.as_slice().to_vec()),
                     epsilon,
-                    slope,
-                    output: None,
+                    rectified: Rectified::new(slope),
                 };
                 let y = batch_norm(
                     x.into_primitive(),
@@ -722,9 +746,7 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
                     epsilon,
                     slope,
                 );
-                if slope.is_some() {
-                    state.output = Some(y.clone());
-                }
+                state.rectified.keep(&y);
                 prep.finish(state, y)
             }
             OpsKind::UnTracked(prep) => prep.finish(batch_norm(
