@@ -1,5 +1,6 @@
-//! `neurons bench`: the six workloads of `shared/bench/README.md`, timed as the PyTorch reference
-//! times them, so that `compare.sh` can put both side by side.
+//! `neurons bench`: the six workloads of `bench/README.md`, timed as `bench/pytorch_reference.py`
+//! times them, so that `bench/compare.sh` can put both side by side. Each workload trains a model
+//! of [`crate::models`] built by the very constructor its lab uses, at the benchmark's sizes.
 //!
 //! Inputs are random and made before the clock starts; one warm-up step is not timed; the timed
 //! loop covers forward, backward and the optimizer step (inference only for `cnn_infer`).
@@ -7,19 +8,20 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::gru::{Gru, GruConfig};
 use burn::nn::loss::CrossEntropyLoss;
-use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{Linear, LinearConfig, Relu};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use serde::Serialize;
 
-use crate::kernels::{conv2d_relu, max_pool2d};
-use crate::labs::vae::{VaeModelConfig, kl_divergence, reconstruction_bce, reparameterize};
+use crate::data::table::Standardizer;
+use crate::models::cnn::{Cnn, CnnModelConfig};
 use crate::models::dcgan::DcganConfig;
+use crate::models::forecaster::RnnModelConfig;
+use crate::models::mlp::MlpModelConfig;
+use crate::models::vae::{VaeModelConfig, kl_divergence, reconstruction_bce, reparameterize};
 use crate::train::adversarial::bce_with_logits;
+use crate::train::classify::ImageClassifier;
+use crate::train::forecast::Forecaster;
 
 /// The benchmark's workloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -144,23 +146,23 @@ fn step<M: Module>(
     (optimizer.step(lr, model, grads), value)
 }
 
-#[derive(Module, Debug)]
-struct Mlp {
-    l1: Linear,
-    l2: Linear,
-    l3: Linear,
-    relu: Relu,
+/// Ten classes, named as digits: the benchmark's labels.
+fn digit_classes() -> Vec<String> {
+    (0..10).map(|d| d.to_string()).collect()
 }
 
 fn mlp_train(n: usize, device: &Device) -> (usize, f64) {
     let batch = 128;
-    let mut model = Mlp {
-        l1: LinearConfig::new(784, 256).init(device),
-        l2: LinearConfig::new(256, 128).init(device),
-        l3: LinearConfig::new(128, 10).init(device),
-        relu: Relu::new(),
-    };
-    let x = Tensor::<2>::random([n, 784], Distribution::Normal(0.0, 1.0), device);
+    // the mlp-classifier lab's network at the reference's sizes, inputs already standard
+    let mut model = MlpModelConfig {
+        image_size: [28, 28],
+        hidden: vec![256, 128],
+        classes: digit_classes(),
+        input_mean: 0.0,
+        input_std: 1.0,
+    }
+    .init(device);
+    let x = Tensor::<4>::random([n, 1, 28, 28], Distribution::Normal(0.0, 1.0), device);
     let y = Tensor::<1, Int>::random([n], Distribution::Uniform(0.0, 10.0), device);
     let loss_fn = CrossEntropyLoss::new(None, device);
     let mut optimizer = adam();
@@ -168,10 +170,7 @@ fn mlp_train(n: usize, device: &Device) -> (usize, f64) {
     let seconds = timed(steps, |i| {
         let (xb, yb) = (rows(&x, i, batch), labels(&y, i, batch));
         let (m, v) = step(model.clone(), &mut optimizer, 1e-3, |m| {
-            let h = m
-                .relu
-                .forward(m.l2.forward(m.relu.forward(m.l1.forward(xb))));
-            loss_fn.forward(m.l3.forward(h), yb)
+            loss_fn.forward(m.forward(xb), yb)
         });
         model = m;
         v
@@ -179,39 +178,24 @@ fn mlp_train(n: usize, device: &Device) -> (usize, f64) {
     (steps * batch, seconds)
 }
 
-#[derive(Module, Debug)]
-struct BenchCnn {
-    c1: Conv2d,
-    c2: Conv2d,
-    pool: MaxPool2d,
-    f1: Linear,
-    f2: Linear,
-    relu: Relu,
-}
-
-impl BenchCnn {
-    fn new(device: &Device) -> Self {
-        Self {
-            c1: Conv2dConfig::new([1, 32], [3, 3]).init(device),
-            c2: Conv2dConfig::new([32, 64], [3, 3]).init(device),
-            pool: MaxPool2dConfig::new([2, 2]).init(),
-            f1: LinearConfig::new(64 * 5 * 5, 128).init(device),
-            f2: LinearConfig::new(128, 10).init(device),
-            relu: Relu::new(),
-        }
+/// The cnn lab's network at the reference's sizes: 32 and 64 channels, dense 128, no dropout,
+/// inputs already standard.
+fn benchmark_cnn(device: &Device) -> Cnn {
+    CnnModelConfig {
+        image_size: [28, 28],
+        channels: [32, 64],
+        dense: 128,
+        classes: digit_classes(),
+        input_mean: 0.0,
+        input_std: 1.0,
+        dropout: [0.0, 0.0],
     }
-
-    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = max_pool2d(&self.pool, conv2d_relu(&self.c1, x));
-        let x = max_pool2d(&self.pool, conv2d_relu(&self.c2, x));
-        self.f2
-            .forward(self.relu.forward(self.f1.forward(x.flatten(1, 3))))
-    }
+    .init(device)
 }
 
 fn cnn_train(n: usize, device: &Device) -> (usize, f64) {
     let batch = 128;
-    let mut model = BenchCnn::new(device);
+    let mut model = benchmark_cnn(device);
     let x = Tensor::<4>::random([n, 1, 28, 28], Distribution::Normal(0.0, 1.0), device);
     let y = Tensor::<1, Int>::random([n], Distribution::Uniform(0.0, 10.0), device);
     let loss_fn = CrossEntropyLoss::new(None, device);
@@ -230,7 +214,7 @@ fn cnn_train(n: usize, device: &Device) -> (usize, f64) {
 
 fn cnn_infer(n: usize, device: &Device) -> (usize, f64) {
     let batch = 1000;
-    let model = BenchCnn::new(device);
+    let model = benchmark_cnn(device);
     let x = Tensor::<4>::random([n, 1, 28, 28], Distribution::Normal(0.0, 1.0), device);
     let steps = n / batch - 1;
     let seconds = timed(steps, |i| {
@@ -296,18 +280,17 @@ fn gan_train(n: usize, device: &Device) -> (usize, f64) {
     (steps * batch, seconds)
 }
 
-#[derive(Module, Debug)]
-struct BenchGru {
-    gru: Gru,
-    out: Linear,
-}
-
 fn gru_train(n: usize, device: &Device) -> (usize, f64) {
     let batch = 32;
-    let mut model = BenchGru {
-        gru: GruConfig::new(2, 200, true).init(device),
-        out: LinearConfig::new(200, 2).init(device),
-    };
+    // the rnn lab's network (its standardizer plays no part in the forward pass)
+    let mut model = RnnModelConfig {
+        hidden: 200,
+        standardizer: Standardizer {
+            mean: vec![0.0; 2],
+            std: vec![1.0; 2],
+        },
+    }
+    .init(device);
     let x = Tensor::<3>::random([n, 20, 2], Distribution::Normal(0.0, 1.0), device);
     let y = Tensor::<2>::random([n, 2], Distribution::Normal(0.0, 1.0), device);
     let mut optimizer = adam();
@@ -315,9 +298,7 @@ fn gru_train(n: usize, device: &Device) -> (usize, f64) {
     let seconds = timed(steps, |i| {
         let (xb, yb) = (rows(&x, i, batch), rows(&y, i, batch));
         let (m, v) = step(model.clone(), &mut optimizer, 1e-3, |m| {
-            let h = crate::kernels::gru(&m.gru, xb); // [batch, 20, 200]
-            let last: Tensor<2> = h.narrow(1, 19, 1).reshape([batch, 200]);
-            (m.out.forward(last) - yb).square().mean()
+            (m.forward(xb) - yb).square().mean()
         });
         model = m;
         v

@@ -1,4 +1,4 @@
-//! The command line: `neurons list | run | predict`.
+//! The command line: `neurons list | run | predict | generate | bench`.
 //!
 //! Arguments are parsed by clap into typed values, then each subcommand calls the library. Errors
 //! come back as values; `main` prints them on one line and picks the exit code.
@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::Error;
-use crate::labs::{Lab, RunOptions};
+use crate::labs::{Lab, LabCommand};
 use crate::report::{RunDir, Summary};
 use crate::train::progress::print_line;
 use crate::train::{Console, DeviceChoice};
@@ -38,7 +38,7 @@ pub enum Command {
     Predict(PredictArgs),
     /// Draw new images with a generative run (vae, gan, cgan)
     Generate(GenerateArgs),
-    /// Time the benchmark workloads (samples per second), as shared/bench/pytorch_reference.py
+    /// Time the benchmark workloads (samples per second); bench/compare.sh puts them beside PyTorch
     Bench(BenchArgs),
 }
 
@@ -80,58 +80,23 @@ pub struct GenerateArgs {
     pub out: PathBuf,
 }
 
+/// `neurons run <lab> [flags]`, or `neurons run --resume RUN_DIR`.
 #[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_value_name = "LAB",
+    subcommand_help_heading = "Labs"
+)]
 pub struct RunArgs {
-    /// The lab to run (see `neurons list`)
-    #[arg(value_enum, required_unless_present = "resume")]
-    pub lab: Option<Lab>,
+    /// The lab to run, with its flags (`neurons run <lab> --help` lists them)
+    #[command(subcommand)]
+    pub lab: Option<LabCommand>,
     /// Continue the run in this directory from its last checkpoint (all settings come from it)
-    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["lab", "epochs", "batch_size", "lr", "lr_schedule", "optimizer", "weight_decay", "early_stopping", "dataset", "data", "out", "quick"])]
+    #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
-    /// Passes over the training data (default: the lab's)
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Samples per optimizer step (default: the lab's)
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Learning rate (default: the lab's)
-    #[arg(long)]
-    pub lr: Option<f64>,
-    /// How the learning rate changes over the run (default: the lab's)
-    #[arg(long, value_enum)]
-    pub lr_schedule: Option<crate::train::schedule::LrSchedule>,
-    /// The update rule (default: the lab's)
-    #[arg(long, value_enum)]
-    pub optimizer: Option<crate::train::optimizer::OptimizerKind>,
-    /// L2 penalty on the weights (decoupled for adamw)
-    #[arg(long)]
-    pub weight_decay: Option<f64>,
-    /// Stop after N epochs without a better test loss, keeping the best weights
-    #[arg(long, value_name = "N")]
-    pub early_stopping: Option<usize>,
-    /// Seed of every random choice: same seed, same machine, same metrics
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Where to compute: cpu, cuda or cuda:N
-    #[arg(long, default_value = "cpu")]
-    pub device: DeviceChoice,
-    /// A named data set, e.g. mnist-10k (embedded), mnist, fashion-mnist (downloaded)
-    #[arg(long, conflicts_with = "data")]
-    pub dataset: Option<String>,
-    /// Read the data from this file or folder instead
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// The run directory (default: runs/<lab>-<YYYYMMDD-HHMMSS>)
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Settings that finish in seconds, for tests and demos
-    #[arg(long)]
-    pub quick: bool,
-    /// Print summary.json on stdout at the end (progress goes to stderr)
-    #[arg(long)]
+    /// With --resume: print summary.json on stdout at the end
+    #[arg(long, requires = "resume")]
     pub json: bool,
-    #[command(flatten)]
-    pub lab_args: crate::labs::LabArgs,
 }
 
 #[derive(Debug, Args)]
@@ -183,8 +148,8 @@ fn list() {
 }
 
 fn run_lab(args: RunArgs) -> anyhow::Result<()> {
-    let console = Console::new(args.json);
     if let Some(dir) = &args.resume {
+        let console = Console::new(args.json);
         let run = RunDir::open(dir)?;
         if run.file("summary.json").exists() {
             return Err(Error::Usage(format!(
@@ -203,62 +168,21 @@ fn run_lab(args: RunArgs) -> anyhow::Result<()> {
         })?;
         return finish(&run, &summary, &console, args.json);
     }
-    let Some(lab) = args.lab else {
+    let Some(command) = args.lab else {
         return Err(Error::Usage("name a lab to run, or --resume RUN_DIR".to_string()).into());
     };
-    if args.epochs == Some(0) || args.batch_size == Some(0) || args.early_stopping == Some(0) {
-        return Err(Error::Usage(
-            "--epochs, --batch-size and --early-stopping must be at least 1".to_string(),
-        )
-        .into());
-    }
-    if let Some(wd) = args.weight_decay
-        && !(wd.is_finite() && wd >= 0.0)
-    {
-        return Err(Error::Usage(format!("--weight-decay {wd}: must be a number ≥ 0")).into());
-    }
-    if let Some(lr) = args.lr
-        && !(lr.is_finite() && lr > 0.0)
-    {
-        return Err(Error::Usage(format!(
-            "--lr {lr}: the learning rate must be a positive number"
-        ))
-        .into());
-    }
-    let training_flags: Vec<&'static str> = [
-        ("--optimizer", args.optimizer.is_some()),
-        ("--weight-decay", args.weight_decay.is_some()),
-        ("--lr-schedule", args.lr_schedule.is_some()),
-        ("--early-stopping", args.early_stopping.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(flag, given)| given.then_some(flag))
-    .collect();
-    lab.check_flags(&args.lab_args, &training_flags)?;
-    let options = RunOptions {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        lr: args.lr,
-        lr_schedule: args.lr_schedule,
-        optimizer: args.optimizer,
-        weight_decay: args.weight_decay,
-        early_stopping: args.early_stopping,
-        seed: args.seed,
-        device: args.device,
-        dataset: args.dataset,
-        data: args.data,
-        quick: args.quick,
-        lab_args: args.lab_args,
-    };
-    let run = RunDir::create(args.out.as_deref(), lab.info().name)?;
-    let summary = lab.run(&options, &run, &console).with_context(|| {
+    command.validate()?;
+    let (lab, common) = (command.lab(), command.common());
+    let console = Console::new(common.json);
+    let run = RunDir::create(common.out.as_deref(), lab.info().name)?;
+    let summary = command.run(&run, &console).with_context(|| {
         format!(
             "{} failed (run directory {})",
             lab.info().name,
             run.path().display()
         )
     })?;
-    finish(&run, &summary, &console, args.json)
+    finish(&run, &summary, &console, common.json)
 }
 
 /// Writes `summary.json`, says where the run is, and prints the summary for `--json`.
@@ -351,4 +275,27 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// clap's message for a usage mistake on one line, like every other error of `neurons`: its
+/// first line and the usage of the command it concerns (e.g. `error: unexpected argument '--k'
+/// found (usage: neurons run pca [OPTIONS]; see --help)`). `None` for `--help` and `--version`,
+/// which clap prints itself.
+pub fn usage_line(err: &clap::Error) -> Option<String> {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        return None;
+    }
+    let text = err.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("error: bad usage");
+    Some(match lines.find_map(|l| l.strip_prefix("Usage: ")) {
+        Some(usage) => format!("{first} (usage: {usage}; see --help)"),
+        None => first.to_string(),
+    })
 }

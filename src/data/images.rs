@@ -191,13 +191,13 @@ pub fn image_loader(
         rows: set.rows,
         cols: set.cols,
     };
-    let mut builder = burn::data::dataloader::DataLoaderBuilder::new(batcher)
-        .batch_size(batch_size)
-        .set_device(device.clone());
-    if let Some(seed) = shuffle {
-        builder = builder.shuffle(seed);
-    }
-    builder.build(ImageSetDataset::new(set))
+    super::batches(
+        batcher,
+        ImageSetDataset::new(set),
+        batch_size,
+        shuffle,
+        device,
+    )
 }
 
 /// Stacks images given as floats in 0..=1 into a `[n, 1, rows, cols]` tensor.

@@ -335,3 +335,32 @@ mod tests {
         assert!(err.to_string().contains("train-labels-idx1-ubyte"), "{err}");
     }
 }
+
+/// Which data a run learnt from.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// `--dataset` name, or the folder given by `--data`.
+    pub dataset: String,
+    /// Where the data came from: embedded, downloaded, a folder.
+    pub origin: String,
+    pub train_samples: usize,
+    pub test_samples: usize,
+}
+
+impl DataConfig {
+    /// Loads again the images of a run from this record (to resume it).
+    pub fn reload(&self) -> Result<ImageDataset> {
+        reload(&self.dataset, self.train_samples, self.test_samples)
+    }
+
+    /// The record of an image data set a run learns from.
+    pub fn of(data: &ImageDataset) -> Self {
+        Self {
+            dataset: data.name.clone(),
+            origin: data.origin.clone(),
+            train_samples: data.train.len(),
+            test_samples: data.test.len(),
+        }
+    }
+}

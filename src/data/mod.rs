@@ -14,7 +14,33 @@ pub mod wine;
 
 use std::sync::Arc;
 
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::data::dataset::{Dataset, DatasetError};
+use burn::tensor::Device;
+
+/// The one way batches reach a model: `dataset` cut into batches of `batch_size` by `batcher`
+/// on `device`, in the order of a shuffle seeded by `shuffle` (training) or in order (`None`:
+/// evaluation, prediction).
+pub fn batches<I, O>(
+    batcher: impl Batcher<I, O> + 'static,
+    dataset: impl Dataset<I> + 'static,
+    batch_size: usize,
+    shuffle: Option<u64>,
+    device: &Device,
+) -> Arc<dyn DataLoader<O>>
+where
+    I: Send + Sync + Clone + std::fmt::Debug + 'static,
+    O: Send + Clone + std::fmt::Debug + 'static,
+{
+    let mut builder = DataLoaderBuilder::new(batcher)
+        .batch_size(batch_size)
+        .set_device(device.clone());
+    if let Some(seed) = shuffle {
+        builder = builder.shuffle(seed);
+    }
+    builder.build(dataset)
+}
 
 /// Items held once and shared with every epoch's data loader, seen through burn's `Dataset`
 /// trait (burn's `InMemDataset` would need its own copy of them for each loader).

@@ -11,29 +11,50 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use super::{GenerateRequest, Lab, LabInfo, RunOptions};
-use crate::data::mnist;
+use super::{GenerateRequest, LabInfo, LabSpec, RunOptions};
 use crate::error::{Error, Result};
-use crate::models::dcgan::{DcganConfig, DcganRunConfig, Generator, train_dcgan};
+use super::common::dcgan::{DcganLab, DcganRun, load_generator};
+use super::common::judge::DigitJudge;
+use crate::data::images::ImageDataset;
+use crate::models::dcgan::{DcganConfig, Generator};
 use crate::report::picture::pixel_grid;
 use crate::report::{RunDir, Summary};
 use crate::train::Console;
 use crate::train::adversarial::{fixed_noise, to_unit_pixels};
-use crate::train::classify::{Judge, judge_samples};
 
 pub const INFO: LabInfo = LabInfo {
     name: "cgan",
     chapter: "Conditional GANs (Mirza and Osindero 2014)",
     dataset: "mnist-10k",
     shows: "a GAN told which digit to draw: row d of its grid shows ten of digit d",
-    flags: &["--judge"],
 };
+
+/// The flags of `neurons run cgan`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Options {
+    /// A finished cnn run that judges generated digits (default: train one first)
+    #[arg(long, value_name = "RUN_DIR")]
+    pub judge: Option<std::path::PathBuf>,
+}
+
+pub struct CganLab;
+
+impl LabSpec for CganLab {
+    const INFO: LabInfo = INFO;
+    type Options = Options;
+
+    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+        run(options, args, dir, console)
+    }
+
+    fn generate(dir: &RunDir, request: &GenerateRequest) -> Result<()> {
+        generate(dir, request)
+    }
+}
 
 // --- Config ------------------------------------------------------------------------------------
 
 /// The run's `config.toml` (shared by the DCGAN labs).
-pub type CganConfig = DcganRunConfig;
-
 /// 15 epochs gave a conditional accuracy of 0.879, 20 gave 0.905 (seed 1, mnist-10k). 20 epochs
 /// sat on the target: rounding differences alone (the fused Adam's) moved them from 0.909 to
 /// 0.882; 25 epochs read 0.926.
@@ -47,33 +68,29 @@ const JUDGED_PER_DIGIT: usize = 100;
 
 // --- Training ----------------------------------------------------------------------------------
 
-pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summary> {
-    let quick = options.quick.then_some((QUICK_TRAIN, usize::MAX));
-    let data = mnist::choose_subset(options.dataset.as_deref(), options.data.as_deref(), quick)?;
-    let model = DcganConfig {
-        noise_dim: 100,
-        classes: data.classes.len(),
-        label_embedding: 10,
+pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
+    let lab = DcganLab {
+        name: INFO.name,
+        epochs: (EPOCHS, QUICK_EPOCHS),
+        quick_train: QUICK_TRAIN,
+        model: conditional_dcgan,
     };
-    let config = CganConfig::new(INFO.name, options, &data, (EPOCHS, QUICK_EPOCHS), model);
-    run.write_toml("config.toml", &config)?;
-    let (judge, judge_accuracy) = Lab::judge_for(run, options, console)?;
-
-    let device = options.device.device()?;
+    let setup = DcganRun::start(&lab, options, args.judge.as_deref(), run, console)?;
+    let (config, device) = (&setup.config, &setup.device);
     let classes = config.model.classes;
     let grid_noise = fixed_noise(
         10 * classes,
         config.model.noise_dim,
-        config.seed ^ 0x64,
-        &device,
+        config.training.seed ^ 0x64,
+        device,
     );
-    let trained = train_dcgan(&config, &data.train, run, console, |epoch, g| {
+    let trained = setup.train(run, console, |epoch, g| {
         draw_digit_grid(
             &run.file(&format!("samples-epoch-{epoch}.png")),
             g,
             classes,
             grid_noise.clone(),
-            &device,
+            device,
         )
     })?;
     draw_digit_grid(
@@ -81,30 +98,25 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
         &trained.generator,
         classes,
         grid_noise,
-        &device,
+        device,
     )?;
 
-    let accuracy = conditional_accuracy(judge.as_ref(), &trained.generator, &config.model, &device);
+    let accuracy = conditional_accuracy(&setup.judge, &trained.generator, &config.model, device);
     console.line(&format!(
         "the judge reads the requested digit in {:.1}% of the samples",
         100.0 * accuracy
     ));
-    let mut metrics =
-        std::collections::BTreeMap::from([("conditional_accuracy".to_string(), accuracy)]);
-    if let Some(a) = judge_accuracy {
-        metrics.insert("judge_accuracy".to_string(), a);
+    let metrics = [("conditional_accuracy".to_string(), accuracy)].into();
+    Ok(setup.summary(&trained, metrics, Default::default()))
+}
+
+/// The DCGAN told the class: a label embedding of 10 beside 100 dimensions of noise.
+fn conditional_dcgan(data: &ImageDataset) -> DcganConfig {
+    DcganConfig {
+        noise_dim: 100,
+        classes: data.classes.len(),
+        label_embedding: 10,
     }
-    Ok(Summary {
-        lab: INFO.name.to_string(),
-        dataset: data.name.clone(),
-        seed: config.seed,
-        device: config.device.clone(),
-        epochs: config.epochs,
-        train_seconds: trained.train_seconds,
-        samples_per_second: trained.samples_seen as f64 / trained.train_seconds.max(1e-9),
-        metrics,
-        parameters: Default::default(),
-    })
 }
 
 /// Labels 0,…,0, 1,…,1, … with `per_class` of each.
@@ -117,7 +129,7 @@ fn labels(classes: usize, per_class: usize, device: &Device) -> Tensor<1, Int> {
 
 /// The share of generated digits that the judge reads as the digit asked for.
 fn conditional_accuracy(
-    judge: &dyn Judge,
+    judge: &DigitJudge,
     generator: &Generator,
     model: &DcganConfig,
     device: &Device,
@@ -127,7 +139,7 @@ fn conditional_accuracy(
         fixed_noise(n, model.noise_dim, 0x0DD5, device),
         labels(model.classes, JUDGED_PER_DIGIT, device),
     ));
-    let judged = judge_samples(judge, &samples, model.classes);
+    let judged = judge.judge(&samples, model.classes);
     let right = judged
         .classes
         .iter()
@@ -140,7 +152,7 @@ fn conditional_accuracy(
 // --- Generate ----------------------------------------------------------------------------------
 
 pub fn generate(run: &RunDir, request: &GenerateRequest) -> Result<()> {
-    let config: CganConfig = run.read_toml("config.toml")?;
+    let (config, generator, device) = load_generator(run)?;
     let digit = request.digit.ok_or_else(|| {
         Error::Usage("a conditional GAN draws the digit you ask for: --digit D".to_string())
     })?;
@@ -155,8 +167,6 @@ pub fn generate(run: &RunDir, request: &GenerateRequest) -> Result<()> {
             "a GAN has no latent point to choose: use --digit D --count N".to_string(),
         ));
     }
-    let device = Device::flex();
-    let generator = run.load_weights("generator.bpk", config.model.generator(&device))?;
     let wanted = Tensor::<1, Int>::from_data(
         TensorData::new(vec![digit as i64; request.count], [request.count]),
         &device,

@@ -12,29 +12,49 @@
 
 use burn::tensor::{Device, Int, Tensor};
 
-use super::{GenerateRequest, Lab, LabInfo, RunOptions};
-use crate::data::mnist;
+use super::{GenerateRequest, LabInfo, LabSpec, RunOptions};
 use crate::error::{Error, Result};
 use crate::linalg::frechet_distance;
-use crate::models::dcgan::{DcganConfig, DcganRunConfig, Generator, train_dcgan};
+use super::common::dcgan::{DcganLab, DcganRun, load_generator};
+use super::common::judge::DigitJudge;
+use crate::data::images::ImageDataset;
+use crate::models::dcgan::{DcganConfig, Generator};
 use crate::report::picture::pixel_grid;
 use crate::report::{RunDir, Summary};
 use crate::train::Console;
 use crate::train::adversarial::{fixed_noise, to_unit_pixels};
-use crate::train::classify::{Judge, judge_samples};
 
 pub const INFO: LabInfo = LabInfo {
     name: "gan",
     chapter: "About GAN, Principle (DCGAN)",
     dataset: "mnist-10k",
     shows: "a generator learns to draw digits by fooling a discriminator",
-    flags: &["--judge"],
 };
 
-// --- Config ------------------------------------------------------------------------------------
+/// The flags of `neurons run gan`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Options {
+    /// A finished cnn run that judges generated digits (default: train one first)
+    #[arg(long, value_name = "RUN_DIR")]
+    pub judge: Option<std::path::PathBuf>,
+}
 
-/// The run's `config.toml` (shared by the DCGAN labs).
-pub type GanConfig = DcganRunConfig;
+pub struct GanLab;
+
+impl LabSpec for GanLab {
+    const INFO: LabInfo = INFO;
+    type Options = Options;
+
+    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+        run(options, args, dir, console)
+    }
+
+    fn generate(dir: &RunDir, request: &GenerateRequest) -> Result<()> {
+        generate(dir, request)
+    }
+}
+
+// --- Config ------------------------------------------------------------------------------------
 
 const EPOCHS: usize = 15;
 const QUICK_EPOCHS: usize = 2;
@@ -44,49 +64,45 @@ const JUDGED: usize = 1000;
 
 // --- Training ----------------------------------------------------------------------------------
 
-pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summary> {
-    // the test digits stay whole: they are the reference of the Fréchet distance
-    let quick = options.quick.then_some((QUICK_TRAIN, usize::MAX));
-    let data = mnist::choose_subset(options.dataset.as_deref(), options.data.as_deref(), quick)?;
-    let model = DcganConfig {
-        noise_dim: 100,
-        classes: 0,
-        label_embedding: 0,
+pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
+    let lab = DcganLab {
+        name: INFO.name,
+        epochs: (EPOCHS, QUICK_EPOCHS),
+        quick_train: QUICK_TRAIN,
+        model: dcgan,
     };
-    let config = GanConfig::new(INFO.name, options, &data, (EPOCHS, QUICK_EPOCHS), model);
-    run.write_toml("config.toml", &config)?;
-    let (judge, judge_accuracy) = Lab::judge_for(run, options, console)?;
-
-    let device = options.device.device()?;
-    device.seed(config.seed);
-    let real: Vec<Vec<f32>> = (0..data.test.len())
-        .map(|i| data.test.image_f32(i))
+    let setup = DcganRun::start(&lab, options, args.judge.as_deref(), run, console)?;
+    let (config, judge, device) = (&setup.config, &setup.judge, &setup.device);
+    let seed = config.training.seed;
+    device.seed(seed);
+    let real: Vec<Vec<f32>> = (0..setup.data.test.len())
+        .map(|i| setup.data.test.image_f32(i))
         .collect();
-    let real_features = judge_samples(judge.as_ref(), &real, 10).features;
+    let real_features = judge.judge(&real, 10).features;
     let untrained = quality(
-        judge.as_ref(),
-        &config.model.generator(&device),
+        judge,
+        &config.model.generator(device),
         &config.model,
         &real_features,
-        &device,
+        device,
     )?;
     console.line(&format!(
         "untrained generator: Fréchet distance {:.2}",
         untrained.frechet
     ));
 
-    let grid_noise = fixed_noise(64, config.model.noise_dim, config.seed ^ 0x64, &device);
+    let grid_noise = fixed_noise(64, config.model.noise_dim, seed ^ 0x64, device);
     let mut progress_rows = Vec::new();
-    let trained = train_dcgan(&config, &data.train, run, console, |epoch, g| {
+    let trained = setup.train(run, console, |epoch, g| {
         // the judge's view after every epoch: how the generator's digits come closer to real ones
-        let q = quality(judge.as_ref(), g, &config.model, &real_features, &device)?;
+        let q = quality(judge, g, &config.model, &real_features, device)?;
         console.line(&format!(
             "  judge after epoch {epoch}: Fréchet distance {:.1}, mean top-class probability {:.3}, smallest class share {:.3}",
             q.frechet,
             q.mean_top_probability,
             q.class_share.iter().copied().fold(f64::INFINITY, f64::min)
         ));
-        let samples = to_unit_pixels(g.forward(grid_noise.clone(), zeros(64, &device)));
+        let samples = to_unit_pixels(g.forward(grid_noise.clone(), zeros(64, device)));
         progress_rows.extend(samples.iter().take(8).cloned());
         pixel_grid(
             &run.file(&format!("samples-epoch-{epoch}.png")),
@@ -107,11 +123,11 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
     )?;
 
     let judged = quality(
-        judge.as_ref(),
+        judge,
         &trained.generator,
         &config.model,
         &real_features,
-        &device,
+        device,
     )?;
     console.line(&format!(
         "generated digits: Fréchet distance {:.2} (untrained {:.2}), mean top-class probability {:.3}, smallest class share {:.3}",
@@ -131,20 +147,17 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
     for (k, share) in judged.class_share.iter().enumerate() {
         metrics.insert(format!("class_share_{k}"), *share);
     }
-    if let Some(a) = judge_accuracy {
-        metrics.insert("judge_accuracy".to_string(), a);
+    let parameters = [("class_share".to_string(), judged.class_share.clone())].into();
+    Ok(setup.summary(&trained, metrics, parameters))
+}
+
+/// The unconditional DCGAN: noise of 100 dimensions, no label.
+fn dcgan(_data: &ImageDataset) -> DcganConfig {
+    DcganConfig {
+        noise_dim: 100,
+        classes: 0,
+        label_embedding: 0,
     }
-    Ok(Summary {
-        lab: INFO.name.to_string(),
-        dataset: data.name.clone(),
-        seed: config.seed,
-        device: config.device.clone(),
-        epochs: config.epochs,
-        train_seconds: trained.train_seconds,
-        samples_per_second: trained.samples_seen as f64 / trained.train_seconds.max(1e-9),
-        metrics,
-        parameters: [("class_share".to_string(), judged.class_share.clone())].into(),
-    })
 }
 
 fn zeros(n: usize, device: &Device) -> Tensor<1, Int> {
@@ -159,7 +172,7 @@ struct Quality {
 
 /// How the judge sees `JUDGED` samples of `generator` (from seeded noise).
 fn quality(
-    judge: &dyn Judge,
+    judge: &DigitJudge,
     generator: &Generator,
     model: &DcganConfig,
     real_features: &[Vec<f64>],
@@ -167,7 +180,7 @@ fn quality(
 ) -> Result<Quality> {
     let noise = fixed_noise(JUDGED, model.noise_dim, 0x0DD5, device);
     let samples = to_unit_pixels(generator.forward(noise, zeros(JUDGED, device)));
-    let judged = judge_samples(judge, &samples, 10);
+    let judged = judge.judge(&samples, 10);
     Ok(Quality {
         frechet: frechet_distance(&judged.features, real_features)?,
         mean_top_probability: judged.mean_top_probability,
@@ -184,9 +197,7 @@ pub fn generate(run: &RunDir, request: &GenerateRequest) -> Result<()> {
                 .to_string(),
         ));
     }
-    let config: GanConfig = run.read_toml("config.toml")?;
-    let device = Device::flex();
-    let generator = run.load_weights("generator.bpk", config.model.generator(&device))?;
+    let (config, generator, device) = load_generator(run)?;
     let noise = fixed_noise(request.count, config.model.noise_dim, request.seed, &device);
     let samples = to_unit_pixels(generator.forward(noise, zeros(request.count, &device)));
     pixel_grid(

@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, RunOptions};
+use super::{LabInfo, RunOptions, LabSpec, CsvArgs};
 use crate::data::points::{self, PointSet};
 use crate::error::{Error, Result};
 use crate::linalg::Pca;
@@ -33,8 +33,31 @@ pub const INFO: LabInfo = LabInfo {
     chapter: "Clustering: finding common relationships",
     dataset: "blobs (synthetic)",
     shows: "k-means groups points into clusters without ever seeing a label",
-    flags: &["--k", "--restarts", "--target", "--sep"],
 };
+
+/// The flags of `neurons run kmeans`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Options {
+    /// Number of clusters
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// Number of k-means restarts, the best kept
+    #[arg(long)]
+    pub restarts: Option<usize>,
+    #[command(flatten)]
+    pub csv: CsvArgs,
+}
+
+pub struct KmeansLab;
+
+impl LabSpec for KmeansLab {
+    const INFO: LabInfo = INFO;
+    type Options = Options;
+
+    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+        run(options, args, dir, console)
+    }
+}
 
 // --- Config ------------------------------------------------------------------------------------
 
@@ -198,13 +221,12 @@ pub fn adjusted_rand_index(a: &[usize], b: &[usize]) -> f64 {
 
 // --- Training ----------------------------------------------------------------------------------
 
-pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summary> {
-    let args = &options.lab_args;
+pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
     let mut set = points::load(
         options.dataset.as_deref(),
         options.data.as_deref(),
-        args.target.as_deref(),
-        args.separator()?,
+        args.csv.target.as_deref(),
+        args.csv.separator()?,
         "blobs",
         options.seed,
     )?;

@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, RunOptions};
+use super::{LabInfo, RunOptions, LabSpec, CsvArgs};
 use crate::data::synthetic;
 use crate::data::table::{Features, Standardizer, read_features};
 use crate::error::{Error, Result};
@@ -32,15 +32,37 @@ pub const INFO: LabInfo = LabInfo {
     chapter: "Linear regression, Gradient descent (FIDLE LINR1, GRAD1)",
     dataset: "synthetic line",
     shows: "the normal equation and gradient descent find the same line through noisy points",
-    flags: &[
-        "--n",
-        "--slope",
-        "--intercept",
-        "--noise",
-        "--target",
-        "--sep",
-    ],
 };
+
+/// The flags of `neurons run linear-regression`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Options {
+    /// Number of synthetic points
+    #[arg(long)]
+    pub n: Option<usize>,
+    /// Slope a of the synthetic line y = a·x + b + noise
+    #[arg(long, allow_hyphen_values = true)]
+    pub slope: Option<f64>,
+    /// Intercept b of the synthetic line
+    #[arg(long, allow_hyphen_values = true)]
+    pub intercept: Option<f64>,
+    /// Standard deviation of the synthetic noise
+    #[arg(long)]
+    pub noise: Option<f64>,
+    #[command(flatten)]
+    pub csv: CsvArgs,
+}
+
+pub struct LinearRegressionLab;
+
+impl LabSpec for LinearRegressionLab {
+    const INFO: LabInfo = INFO;
+    type Options = Options;
+
+    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+        run(options, args, dir, console)
+    }
+}
 
 // --- Config ------------------------------------------------------------------------------------
 
@@ -207,14 +229,13 @@ pub fn minibatch_sgd(
     theta
 }
 
-pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summary> {
-    let args = &options.lab_args;
+pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
     let (data, features) = match &options.data {
         Some(path) => {
-            let f = read_features(path, args.target.as_deref(), args.separator()?, 2)?;
+            let f = read_features(path, args.csv.target.as_deref(), args.csv.separator()?, 2)?;
             let data = LinearData::Csv {
                 path: path.display().to_string(),
-                target: args.target.clone().unwrap_or_default(),
+                target: args.csv.target.clone().unwrap_or_default(),
             };
             (data, f)
         }

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, RunOptions};
+use super::{LabInfo, RunOptions, LabSpec, CsvArgs};
 use crate::data::synthetic;
 use crate::data::table::{Features, Standardizer, read_binary_features, split_indices};
 use crate::error::{Error, Result};
@@ -26,8 +26,31 @@ pub const INFO: LabInfo = LabInfo {
     chapter: "Logistic regression (an artificial neuron)",
     dataset: "synthetic students",
     shows: "one neuron with a sigmoid learns to tell students who pass from those who fail",
-    flags: &["--poly", "--n", "--target", "--sep"],
 };
+
+/// The flags of `neurons run logistic-regression`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Options {
+    /// Add the features' powers up to this degree
+    #[arg(long)]
+    pub poly: Option<usize>,
+    /// Number of synthetic students
+    #[arg(long)]
+    pub n: Option<usize>,
+    #[command(flatten)]
+    pub csv: CsvArgs,
+}
+
+pub struct LogisticRegressionLab;
+
+impl LabSpec for LogisticRegressionLab {
+    const INFO: LabInfo = INFO;
+    type Options = Options;
+
+    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+        run(options, args, dir, console)
+    }
+}
 
 // --- Config ------------------------------------------------------------------------------------
 
@@ -161,12 +184,11 @@ pub fn train(
     neuron
 }
 
-pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summary> {
-    let args = &options.lab_args;
+pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
     let (dataset, target, data) = match &options.data {
         Some(path) => {
-            let features = read_binary_features(path, args.target.as_deref(), args.separator()?)?;
-            let target = args.target.clone().unwrap_or_default();
+            let features = read_binary_features(path, args.csv.target.as_deref(), args.csv.separator()?)?;
+            let target = args.csv.target.clone().unwrap_or_default();
             (path.display().to_string(), target, features)
         }
         None => {

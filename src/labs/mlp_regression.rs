@@ -16,16 +16,18 @@ use burn::nn::{Linear, LinearConfig, Relu};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, RunOptions, TrainingDefaults};
+use super::{LabInfo, RunOptions, LabSpec, TrainingArgs, CsvArgs};
 use crate::data::table::{
     Features, RowItem, Standardizer, read_columns, read_features, split_indices,
 };
 use crate::data::wine;
 use crate::error::{Error, Result};
-use crate::report::config::{TrainingConfig, VERSION};
+use crate::report::config::VERSION;
+use crate::train::config::TrainingConfig;
 use crate::report::plot::{Curve, PointGroup, Scatter, learning_curves, scatter_chart};
 use crate::report::{MetricsLog, RunDir, Summary};
 use crate::train::Console;
+use crate::train::config::TrainingDefaults;
 use crate::train::fit::train_model;
 use crate::train::optimizer::OptimizerKind;
 use crate::train::regress::{self, Regressor, TabularRegression};
@@ -36,15 +38,39 @@ pub const INFO: LabInfo = LabInfo {
     chapter: "Regression with a DNN (FIDLE WINE1, BHPD1)",
     dataset: "red wine quality (embedded)",
     shows: "a dense network predicts the quality of a wine from its chemistry",
-    flags: &[
-        "--target",
-        "--sep",
-        "--optimizer",
-        "--weight-decay",
-        "--lr-schedule",
-        "--early-stopping",
-    ],
 };
+
+/// The flags of `neurons run mlp-regression`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Options {
+    #[command(flatten)]
+    pub training: TrainingArgs,
+    #[command(flatten)]
+    pub csv: CsvArgs,
+}
+
+pub struct MlpRegressionLab;
+
+impl LabSpec for MlpRegressionLab {
+    const INFO: LabInfo = INFO;
+    type Options = Options;
+
+    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+        run(options, args, dir, console)
+    }
+
+    fn check(args: &Options) -> Result<()> {
+        args.training.validate()
+    }
+
+    fn resume(dir: &RunDir, console: &Console) -> Result<Summary> {
+        resume(dir, console)
+    }
+
+    fn predict(dir: &RunDir, inputs: &[PathBuf]) -> Result<Vec<String>> {
+        predict(dir, inputs)
+    }
+}
 
 // --- Config ------------------------------------------------------------------------------------
 
@@ -162,18 +188,17 @@ fn load(data: &RegressionData, seed: u64) -> Result<(Features, Features)> {
     Ok((features.select(&train), features.select(&test)))
 }
 
-pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summary> {
-    let args = &options.lab_args;
+pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
     let data = match &options.data {
         Some(path) => RegressionData {
             dataset: path.display().to_string(),
-            target: args.target.clone().ok_or_else(|| {
+            target: args.csv.target.clone().ok_or_else(|| {
                 Error::Usage(format!(
                     "--data {}: name the column to predict with --target COLUMN",
                     path.display()
                 ))
             })?,
-            separator: (args.separator()? as char).to_string(),
+            separator: (args.csv.separator()? as char).to_string(),
             test_fraction: 0.2,
             train_samples: 0,
             test_samples: 0,
@@ -204,7 +229,7 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
             test_samples: test_set.len(),
             ..data
         },
-        training: options.training(&DEFAULTS),
+        training: options.training(&args.training, &DEFAULTS),
         model: MlpRegressionModelConfig {
             features: train_set.names.clone(),
             hidden: vec![64, 64],

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, RunOptions};
+use super::{LabInfo, RunOptions, LabSpec, CsvArgs};
 use crate::data::points::{self, PointSet};
 use crate::error::{Error, Result};
 use crate::linalg::Pca;
@@ -27,8 +27,25 @@ pub const INFO: LabInfo = LabInfo {
     chapter: "Reduction: simplify while keeping meaning",
     dataset: "mnist-10k",
     shows: "principal component analysis keeps most of the digits' variance in a few axes",
-    flags: &["--target", "--sep"],
 };
+
+/// The flags of `neurons run pca`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Options {
+    #[command(flatten)]
+    pub csv: CsvArgs,
+}
+
+pub struct PcaLab;
+
+impl LabSpec for PcaLab {
+    const INFO: LabInfo = INFO;
+    type Options = Options;
+
+    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+        run(options, args, dir, console)
+    }
+}
 
 // --- Config ------------------------------------------------------------------------------------
 
@@ -65,13 +82,12 @@ pub fn reconstruction_error(pca: &Pca, x: &[Vec<f64>], k: usize) -> f64 {
 
 // --- Training ----------------------------------------------------------------------------------
 
-pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summary> {
-    let args = &options.lab_args;
+pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
     let mut set = points::load(
         options.dataset.as_deref(),
         options.data.as_deref(),
-        args.target.as_deref(),
-        args.separator()?,
+        args.csv.target.as_deref(),
+        args.csv.separator()?,
         "mnist-10k",
         options.seed,
     )?;

@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, RunOptions};
+use super::{LabInfo, RunOptions, LabSpec, CsvArgs};
 use crate::data::iris;
 use crate::data::table::{Features, read_binary_features, split_indices};
 use crate::error::{Error, Result};
@@ -27,8 +27,25 @@ pub const INFO: LabInfo = LabInfo {
     chapter: "Perceptron (Rosenblatt 1958), Iris plants dataset",
     dataset: "iris (embedded)",
     shows: "Rosenblatt's rule separates setosa irises from the others by their petals",
-    flags: &["--target", "--sep"],
 };
+
+/// The flags of `neurons run perceptron`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Options {
+    #[command(flatten)]
+    pub csv: CsvArgs,
+}
+
+pub struct PerceptronLab;
+
+impl LabSpec for PerceptronLab {
+    const INFO: LabInfo = INFO;
+    type Options = Options;
+
+    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+        run(options, args, dir, console)
+    }
+}
 
 // --- Config ------------------------------------------------------------------------------------
 
@@ -126,12 +143,11 @@ pub fn train(f: &Features, learning_rate: f64, max_epochs: usize) -> Training {
 
 // --- Training ----------------------------------------------------------------------------------
 
-pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summary> {
-    let args = &options.lab_args;
+pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
     let (dataset, target, data) = match &options.data {
         Some(path) => {
-            let features = read_binary_features(path, args.target.as_deref(), args.separator()?)?;
-            let target = args.target.clone().unwrap_or_default();
+            let features = read_binary_features(path, args.csv.target.as_deref(), args.csv.separator()?)?;
+            let target = args.csv.target.clone().unwrap_or_default();
             (path.display().to_string(), target, features)
         }
         None => {

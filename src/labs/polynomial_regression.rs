@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, RunOptions};
+use super::{LabInfo, RunOptions, LabSpec};
 use crate::data::synthetic;
 use crate::data::table::{Features, split_indices};
 use crate::error::{Error, Result};
@@ -27,8 +27,32 @@ pub const INFO: LabInfo = LabInfo {
     chapter: "Linear regression, polynomial features (FIDLE POLR1)",
     dataset: "synthetic polynomial",
     shows: "fitting degrees 1, 5 and 24: under-fitting, a good fit, over-fitting",
-    flags: &["--degrees", "--n", "--noise"],
 };
+
+/// The flags of `neurons run polynomial-regression`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Options {
+    /// Polynomial degrees to fit, e.g. 1,5,24
+    #[arg(long, value_delimiter = ',')]
+    pub degrees: Option<Vec<usize>>,
+    /// Number of synthetic points
+    #[arg(long)]
+    pub n: Option<usize>,
+    /// Standard deviation of the synthetic noise
+    #[arg(long)]
+    pub noise: Option<f64>,
+}
+
+pub struct PolynomialRegressionLab;
+
+impl LabSpec for PolynomialRegressionLab {
+    const INFO: LabInfo = INFO;
+    type Options = Options;
+
+    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+        run(options, args, dir, console)
+    }
+}
 
 // --- Config ------------------------------------------------------------------------------------
 
@@ -106,8 +130,7 @@ impl PolynomialFit {
 
 // --- Training ----------------------------------------------------------------------------------
 
-pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summary> {
-    let args = &options.lab_args;
+pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
     if options.data.is_some() || options.dataset.is_some() {
         return Err(Error::Usage(format!(
             "{} works on its own synthetic polynomial: no --data or --dataset",

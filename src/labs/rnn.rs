@@ -14,32 +14,55 @@
 //! times nearer than continuing the last step in a straight line (0.097); ten positions ahead on
 //! its own predictions 0.68 (a straight line: 3.5); in about 14 s. `--quick`: 0.063 and 1.07.
 
-use burn::module::Module;
-use burn::nn::gru::{Gru, GruConfig};
-use burn::nn::{Linear, LinearConfig};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, RunOptions, TRAINING_FLAGS, TrainingDefaults};
+use super::{LabInfo, RunOptions, LabSpec, TrainingArgs};
 use crate::data::table::Standardizer;
 use crate::data::trajectory::{SequenceItem, ladybug, windows};
 use crate::error::{Error, Result};
-use crate::report::config::{TrainingConfig, VERSION};
+use crate::report::config::VERSION;
+use crate::train::config::TrainingConfig;
 use crate::report::plot::{Curve, PointGroup, Scatter, learning_curves, scatter_chart};
 use crate::report::{MetricsLog, RunDir, Summary};
 use crate::train::Console;
 use crate::train::fit::train_model;
-use crate::train::forecast::{Forecast, Forecaster, predict};
-use crate::train::optimizer::OptimizerKind;
-use crate::train::schedule::LrSchedule;
+use crate::train::forecast::{Forecast, predict};
+use crate::models::forecaster::{GruForecaster, RnnModelConfig};
+use crate::train::config::TrainingDefaults;
 
 pub const INFO: LabInfo = LabInfo {
     name: "rnn",
     chapter: "Sequences data: RNN (FIDLE LADYBUG1)",
     dataset: "ladybug (generated)",
     shows: "a GRU learns where a ladybug walks next from its last 20 positions",
-    flags: &TRAINING_FLAGS,
 };
+
+/// The flags of `neurons run rnn`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Options {
+    #[command(flatten)]
+    pub training: TrainingArgs,
+}
+
+pub struct RnnLab;
+
+impl LabSpec for RnnLab {
+    const INFO: LabInfo = INFO;
+    type Options = Options;
+
+    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+        run(options, args, dir, console)
+    }
+
+    fn check(args: &Options) -> Result<()> {
+        args.training.validate()
+    }
+
+    fn resume(dir: &RunDir, console: &Console) -> Result<Summary> {
+        resume(dir, console)
+    }
+}
 
 // --- Config ------------------------------------------------------------------------------------
 
@@ -68,57 +91,13 @@ pub struct TrajectoryData {
     pub steps: usize,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RnnModelConfig {
-    pub hidden: usize,
-    /// μ and σ of each coordinate on the training part of the path.
-    pub standardizer: Standardizer,
-}
-
 /// Adam and batches of 32, as FIDLE.
-const DEFAULTS: TrainingDefaults = TrainingDefaults {
-    epochs: 5,
-    quick_epochs: 2,
-    batch_size: 32,
-    learning_rate: 1e-3,
-    optimizer: OptimizerKind::Adam,
-    schedule: LrSchedule::Constant,
-};
+const DEFAULTS: TrainingDefaults = TrainingDefaults::adam(5, 2, 32);
 
 const POINTS: usize = 25_000;
 const QUICK_POINTS: usize = 5_000;
 /// How far the forecasts fed with their own predictions go.
 const HORIZON: usize = 10;
-
-// --- Model -------------------------------------------------------------------------------------
-
-/// GRU(2 → hidden) over the window, Linear(hidden → 2) on its last hidden state.
-#[derive(Module, Debug)]
-pub struct GruForecaster {
-    gru: Gru,
-    output: Linear,
-}
-
-impl RnnModelConfig {
-    pub fn init(&self, device: &Device) -> GruForecaster {
-        GruForecaster {
-            gru: GruConfig::new(2, self.hidden, true).init(device),
-            output: LinearConfig::new(self.hidden, 2).init(device),
-        }
-    }
-}
-
-impl Forecaster for GruForecaster {
-    /// `[batch, steps, 2]` → `[batch, 2]`
-    fn forward(&self, x: Tensor<3>) -> Tensor<2> {
-        let [batch, steps, _] = x.dims();
-        let states = crate::kernels::gru(&self.gru, x); // [batch, steps, hidden]
-        let [_, _, hidden] = states.dims();
-        let last: Tensor<2> = states.narrow(1, steps - 1, 1).reshape([batch, hidden]);
-        self.output.forward(last)
-    }
-}
 
 // --- Training ----------------------------------------------------------------------------------
 
@@ -144,7 +123,7 @@ struct Path {
     test: Vec<Vec<f64>>,
 }
 
-pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summary> {
+pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
     if options.data.is_some() || options.dataset.as_deref().is_some_and(|d| d != "ladybug") {
         return Err(Error::Usage(format!(
             "{}: the data are the generated ladybug path (--dataset ladybug)",
@@ -164,7 +143,7 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
         lab: INFO.name.to_string(),
         neurons_version: VERSION.to_string(),
         data,
-        training: options.training(&DEFAULTS),
+        training: options.training(&args.training, &DEFAULTS),
         model: RnnModelConfig {
             hidden: 200,
             standardizer,

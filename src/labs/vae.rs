@@ -14,40 +14,63 @@
 //! about 50 s on 2 cores; a 2-D VAE reaches about 150 on the full MNIST after 30); the latent
 //! map separates 0, 1, 6 and 7 clearly.
 
-use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
-use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d, Relu};
-use burn::tensor::activation::sigmoid;
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{GenerateRequest, LabInfo, RunOptions, TrainingDefaults};
+use super::{GenerateRequest, LabInfo, RunOptions, LabSpec, TrainingArgs};
 use crate::data::images::{ImageBatch, ImageDataset, images_tensor};
 use crate::data::mnist;
 use crate::error::{Error, Result};
-use crate::kernels::{conv_transpose2d, conv_transpose2d_relu, conv2d_relu};
-use crate::report::config::{DataConfig, TrainingConfig, VERSION};
+use crate::models::vae::{Vae, VaeModelConfig, kl_divergence, reconstruction_bce, reparameterize};
+use crate::train::config::TrainingDefaults;
+use crate::data::mnist::DataConfig;
+use crate::report::config::VERSION;
+use crate::train::config::TrainingConfig;
 use crate::report::picture::pixel_grid;
 use crate::report::plot::{PointGroup, Scatter, learning_curves, scatter_chart};
 use crate::report::{MetricsLog, RunDir, Summary};
 use crate::train::Console;
 use crate::train::fit::{BatchOutcome, Supervised, train_model};
-use crate::train::optimizer::OptimizerKind;
-use crate::train::schedule::LrSchedule;
 
 pub const INFO: LabInfo = LabInfo {
     name: "vae",
     chapter: "Variational Autoencoder network (FIDLE VAE1-3)",
     dataset: "mnist-10k",
     shows: "digits encoded into a 2-D latent space that can be drawn, walked and decoded",
-    flags: &[
-        "--beta",
-        "--optimizer",
-        "--weight-decay",
-        "--lr-schedule",
-        "--early-stopping",
-    ],
 };
+
+/// The flags of `neurons run vae`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Options {
+    #[command(flatten)]
+    pub training: TrainingArgs,
+    /// Weight β of the KL term of the VAE's loss
+    #[arg(long)]
+    pub beta: Option<f64>,
+}
+
+pub struct VaeLab;
+
+impl LabSpec for VaeLab {
+    const INFO: LabInfo = INFO;
+    type Options = Options;
+
+    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+        run(options, args, dir, console)
+    }
+
+    fn check(args: &Options) -> Result<()> {
+        args.training.validate()
+    }
+
+    fn resume(dir: &RunDir, console: &Console) -> Result<Summary> {
+        resume(dir, console)
+    }
+
+    fn generate(dir: &RunDir, request: &GenerateRequest) -> Result<()> {
+        generate(dir, request)
+    }
+}
 
 // --- Config ------------------------------------------------------------------------------------
 
@@ -61,148 +84,9 @@ pub struct VaeConfig {
     pub model: VaeModelConfig,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VaeModelConfig {
-    pub latent_dim: usize,
-    /// Weight of the KL term.
-    pub beta: f64,
-}
-
-const DEFAULTS: TrainingDefaults = TrainingDefaults {
-    epochs: 10,
-    quick_epochs: 2,
-    batch_size: 64,
-    learning_rate: 1e-3,
-    optimizer: OptimizerKind::Adam,
-    schedule: LrSchedule::Constant,
-};
+const DEFAULTS: TrainingDefaults = TrainingDefaults::adam(10, 2, 64);
 const QUICK_TRAIN: usize = 1000;
 const QUICK_TEST: usize = 500;
-
-// --- Model -------------------------------------------------------------------------------------
-
-#[derive(Module, Debug)]
-pub struct Vae {
-    // encoder: 28×28 → 28 → 14 → 7 → 7
-    enc1: Conv2d,
-    enc2: Conv2d,
-    enc3: Conv2d,
-    enc4: Conv2d,
-    enc_dense: Linear,
-    mu: Linear,
-    log_var: Linear,
-    // decoder: z → 64×7×7 → 7 → 14 → 28 → 28
-    dec_dense: Linear,
-    dec1: ConvTranspose2d,
-    dec2: ConvTranspose2d,
-    dec3: ConvTranspose2d,
-    dec4: ConvTranspose2d,
-    activation: Relu,
-}
-
-impl VaeModelConfig {
-    /// Every layer starts from He's initialisation for ReLU, U(±√(6/fan_in)): burn's default
-    /// (PyTorch's, U(±√(1/fan_in))) shrinks the signal so much through the encoder that μ carries
-    /// almost nothing of the image, and the VAE collapses to the mean digit (measured: test loss
-    /// stuck at 206 per image, KL at 0.05).
-    pub fn init(&self, device: &Device) -> Vae {
-        let he = Initializer::KaimingUniform {
-            gain: std::f64::consts::SQRT_2,
-            fan_out_only: false,
-        };
-        let conv = |c_in, c_out, stride| {
-            Conv2dConfig::new([c_in, c_out], [3, 3])
-                .with_stride([stride, stride])
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .with_initializer(he.clone())
-                .init(device)
-        };
-        let deconv = |c_in, c_out, kernel, stride| {
-            ConvTranspose2dConfig::new([c_in, c_out], [kernel, kernel])
-                .with_stride([stride, stride])
-                .with_padding([1, 1])
-                .with_initializer(he.clone())
-                .init(device)
-        };
-        let dense = |d_in, d_out| {
-            LinearConfig::new(d_in, d_out)
-                .with_initializer(he.clone())
-                .init(device)
-        };
-        Vae {
-            enc1: conv(1, 32, 1),
-            enc2: conv(32, 64, 2),
-            enc3: conv(64, 64, 2),
-            enc4: conv(64, 64, 1),
-            enc_dense: dense(64 * 7 * 7, 16),
-            mu: dense(16, self.latent_dim),
-            log_var: dense(16, self.latent_dim),
-            dec_dense: dense(self.latent_dim, 64 * 7 * 7),
-            dec1: deconv(64, 64, 3, 1),
-            dec2: deconv(64, 64, 4, 2),
-            dec3: deconv(64, 32, 4, 2),
-            dec4: deconv(32, 1, 3, 1),
-            activation: Relu::new(),
-        }
-    }
-}
-
-impl Vae {
-    /// x `[batch, 1, 28, 28]` → (μ, log σ²), each `[batch, latent]`
-    pub fn encode(&self, x: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
-        let x = conv2d_relu(&self.enc1, x); // [batch, 32, 28, 28]
-        let x = conv2d_relu(&self.enc2, x); // [batch, 64, 14, 14]
-        let x = conv2d_relu(&self.enc3, x); // [batch, 64, 7, 7]
-        let x = conv2d_relu(&self.enc4, x); // [batch, 64, 7, 7]
-        let h = self
-            .activation
-            .forward(self.enc_dense.forward(x.flatten(1, 3))); // [batch, 16]
-        (self.mu.forward(h.clone()), self.log_var.forward(h))
-    }
-
-    /// z `[batch, latent]` → pixel logits `[batch, 1, 28, 28]` (x̂ = σ(logits))
-    pub fn decode_logits(&self, z: Tensor<2>) -> Tensor<4> {
-        let [batch, _] = z.dims();
-        let x = self
-            .activation
-            .forward(self.dec_dense.forward(z))
-            .reshape([batch, 64, 7, 7]);
-        let x = conv_transpose2d_relu(&self.dec1, x); // [batch, 64, 7, 7]
-        let x = conv_transpose2d_relu(&self.dec2, x); // [batch, 64, 14, 14]
-        let x = conv_transpose2d_relu(&self.dec3, x); // [batch, 32, 28, 28]
-        conv_transpose2d(&self.dec4, x) // [batch, 1, 28, 28]
-    }
-
-    pub fn decode(&self, z: Tensor<2>) -> Tensor<4> {
-        sigmoid(self.decode_logits(z))
-    }
-}
-
-// --- Loss --------------------------------------------------------------------------------------
-
-/// z = μ + σ·ε with σ = exp(½ log σ²), ε ~ N(0, I): sampling that gradients can pass through.
-pub fn reparameterize(mu: Tensor<2>, log_var: Tensor<2>) -> Tensor<2> {
-    let epsilon = mu.random_like(Distribution::Normal(0.0, 1.0));
-    mu + (log_var * 0.5).exp() * epsilon
-}
-
-/// Pixel binary cross-entropy per image, from logits l (x̂ = σ(l)), against real-valued x ∈ [0,1]:
-/// −[x log σ(l) + (1 − x) log(1 − σ(l))] = softplus(l) − x·l, with
-/// softplus(l) = max(l, 0) + log(1 + e^−|l|) computed without overflow. Summed over the pixels.
-pub fn reconstruction_bce(logits: Tensor<4>, x: Tensor<4>) -> Tensor<1> {
-    let softplus = logits.clone().clamp_min(0.0) + (logits.clone().abs().neg().exp() + 1.0).log();
-    (softplus - x * logits)
-        .flatten::<2>(1, 3)
-        .sum_dim(1)
-        .squeeze_dim(1)
-}
-
-/// KL(N(μ, σ²) ‖ N(0, I)) = −½ Σⱼ (1 + log σⱼ² − μⱼ² − σⱼ²), per image.
-pub fn kl_divergence(mu: Tensor<2>, log_var: Tensor<2>) -> Tensor<1> {
-    let terms = log_var.clone() + 1.0 - mu.powi_scalar(2) - log_var.exp();
-    (terms.sum_dim(1) * -0.5).squeeze_dim(1)
-}
 
 // --- Training ----------------------------------------------------------------------------------
 
@@ -289,10 +173,10 @@ impl Supervised for VaeTask<'_> {
     }
 }
 
-pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summary> {
+pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
     let quick = options.quick.then_some((QUICK_TRAIN, QUICK_TEST));
     let data = mnist::choose_subset(options.dataset.as_deref(), options.data.as_deref(), quick)?;
-    let beta = options.lab_args.beta.unwrap_or(1.0);
+    let beta = args.beta.unwrap_or(1.0);
     if !(beta.is_finite() && beta >= 0.0) {
         return Err(Error::Usage(format!("--beta {beta}: must be a number ≥ 0")));
     }
@@ -300,7 +184,7 @@ pub fn run(options: &RunOptions, run: &RunDir, console: &Console) -> Result<Summ
         lab: INFO.name.to_string(),
         neurons_version: VERSION.to_string(),
         data: DataConfig::of(&data),
-        training: options.training(&DEFAULTS),
+        training: options.training(&args.training, &DEFAULTS),
         model: VaeModelConfig {
             latent_dim: 2,
             beta,

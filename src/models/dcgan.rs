@@ -1,4 +1,4 @@
-//! The DCGAN of the benchmark's `gan_train` workload (Radford et al. 2016), optionally conditioned
+//! The DCGAN of the `gan` and `cgan` labs and of the benchmark's `gan_train` workload (Radford et al. 2016), optionally conditioned
 //! on a label (Mirza and Osindero 2014): a label embedding concatenated to the generator's noise,
 //! and to the discriminator's input as a second image channel.
 //!
@@ -11,7 +11,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Embedding, EmbeddingConfig, LeakyRelu, LeakyReluConfig, Linear,
-    LinearConfig, PaddingConfig2d, Relu,
+    LinearConfig, PaddingConfig2d,
 };
 use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Int, Tensor};
@@ -39,7 +39,6 @@ pub struct Generator {
     deconv1: ConvTranspose2d,
     norm1: BatchNorm,
     deconv2: ConvTranspose2d,
-    activation: Relu,
 }
 
 #[derive(Module, Debug)]
@@ -78,7 +77,6 @@ impl DcganConfig {
             deconv1: deconv(128, 64),
             norm1: BatchNormConfig::new(64).init(device),
             deconv2: deconv(64, 1),
-            activation: Relu::new(),
         }
     }
 
@@ -165,121 +163,15 @@ impl crate::train::adversarial::Adversarial for DcganTask {
     }
 }
 
-/// `config.toml` of a DCGAN lab (`gan`, `cgan`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DcganRunConfig {
-    pub lab: String,
-    pub neurons_version: String,
-    pub data: crate::report::config::DataConfig,
-    pub seed: u64,
-    pub device: String,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub learning_rate: f64,
-    pub model: DcganConfig,
-}
-
-impl DcganRunConfig {
-    /// The `config.toml` of a DCGAN lab's run: the command line's choices over DCGAN's settings,
-    /// and `epochs` (full run, `--quick` run) where none is given.
-    pub fn new(
-        lab: &str,
-        options: &crate::labs::RunOptions,
-        data: &crate::data::images::ImageDataset,
-        (epochs, quick_epochs): (usize, usize),
-        model: DcganConfig,
-    ) -> Self {
-        Self {
-            lab: lab.to_string(),
-            neurons_version: crate::report::config::VERSION.to_string(),
-            data: crate::report::config::DataConfig::of(data),
-            seed: options.seed,
-            device: options.device.to_string(),
-            epochs: options
-                .epochs
-                .unwrap_or(if options.quick { quick_epochs } else { epochs }),
-            batch_size: options.batch_size.unwrap_or(BATCH_SIZE),
-            learning_rate: options.lr.unwrap_or(LEARNING_RATE),
-            model,
-        }
-    }
-}
-
-/// DCGAN's settings (Radford et al.): batches of 64, Adam with η = 2·10⁻⁴ and β₁ = 0.5.
-pub const BATCH_SIZE: usize = 64;
-pub const LEARNING_RATE: f64 = 2e-4;
-
-/// A trained DCGAN and what its training left.
-pub struct TrainedDcgan {
-    /// The generator, out of autodiff.
-    pub generator: Generator,
-    pub train_seconds: f64,
-    pub samples_seen: usize,
-}
-
-/// Trains a DCGAN lab's pair on `images`, calling `after_epoch(epoch, G)` with the generator out
-/// of autodiff after each epoch; writes `metrics.csv`, `loss.png` and both networks' weights.
-pub fn train_dcgan(
-    config: &DcganRunConfig,
-    images: &crate::data::images::ImageSet,
-    run: &crate::report::RunDir,
-    console: &crate::train::Console,
-    mut after_epoch: impl FnMut(usize, &Generator) -> crate::error::Result<()>,
-) -> crate::error::Result<TrainedDcgan> {
-    use crate::report::metrics::Split;
-    use crate::report::plot::{Curve, line_chart};
-    use crate::train::adversarial::{AdversarialSettings, METRICS, train_adversarial};
-
-    let choice: crate::train::DeviceChoice =
-        config.device.parse().map_err(crate::error::Error::Usage)?;
-    let autodiff = choice.device()?.autodiff();
-    autodiff.seed(config.seed);
-    let adam = || crate::train::optimizer::adam(0.5, 1e-8, 0.0);
-    let settings = AdversarialSettings {
-        epochs: config.epochs,
-        batch_size: config.batch_size,
-        learning_rate: config.learning_rate,
-        noise_dim: config.model.noise_dim,
-        seed: config.seed,
-    };
-    let trained = train_adversarial(
-        &DcganTask,
-        config.model.generator(&autodiff),
-        config.model.discriminator(&autodiff),
-        adam(),
-        adam(),
-        images,
-        &settings,
-        &autodiff,
-        console,
-        |epoch, g| after_epoch(epoch, &g.valid()),
-    )?;
-    trained.log.write(run)?;
-    let generator = trained.generator.valid();
-    run.save_weights("generator.bpk", &generator)?;
-    run.save_weights("discriminator.bpk", &trained.discriminator.valid())?;
-    let curves = METRICS.map(|m| Curve {
-        label: m.to_string(),
-        points: trained.log.series(Split::Train, Some(m)),
-    });
-    line_chart(
-        &run.file("loss.png"),
-        &format!("{}: losses of both networks", config.lab),
-        "epoch",
-        "BCE",
-        &curves,
-    )?;
-    Ok(TrainedDcgan {
-        generator,
-        train_seconds: trained.train_seconds,
-        samples_seen: trained.samples_seen,
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use burn::module::{Module, Param};
+    use burn::optim::AdamConfig;
+
     use super::*;
+    use crate::data::images::ImageSet;
+    use crate::train::Console;
+    use crate::train::adversarial::{AdversarialSettings, train_adversarial};
 
     #[test]
     fn shapes_of_both_networks_conditional_or_not() {
@@ -299,5 +191,71 @@ mod tests {
                 [2, 1]
             );
         }
+    }
+
+    /// The sum of squared parameters of a module: changes whenever training moved it.
+    fn weight_norm<M: Module>(module: &M) -> f64 {
+        struct Norm(f64);
+        impl burn::module::ModuleVisitor for Norm {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                self.0 += param.val().powi_scalar(2).sum().into_scalar::<f64>();
+            }
+        }
+        let mut norm = Norm(0.0);
+        module.visit(&mut norm);
+        norm.0
+    }
+
+    #[test]
+    fn one_epoch_moves_both_players_and_leaves_d_trainable() {
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        let config = DcganConfig {
+            noise_dim: 8,
+            classes: 0,
+            label_embedding: 0,
+        };
+        let (g, d) = (config.generator(&device), config.discriminator(&device));
+        let (g_before, d_before) = (weight_norm(&g), weight_norm(&d));
+        let images = ImageSet {
+            rows: 28,
+            cols: 28,
+            pixels: (0..64 * 28 * 28).map(|i| (i * 37 % 251) as u8).collect(),
+            labels: vec![0; 64],
+        };
+        let settings = AdversarialSettings {
+            epochs: 1,
+            batch_size: 32,
+            learning_rate: 1e-3,
+            noise_dim: 8,
+            seed: 3,
+        };
+        let adam = || AdamConfig::new().with_beta_1(0.5).init();
+        let trained = train_adversarial(
+            &DcganTask,
+            g,
+            d,
+            adam(),
+            adam(),
+            &images,
+            &settings,
+            &device,
+            &Console::new(true),
+            |_, _| Ok(()),
+        )
+        .unwrap();
+        assert_ne!(weight_norm(&trained.generator), g_before);
+        assert_ne!(weight_norm(&trained.discriminator), d_before);
+        // the G step used a frozen copy of D; D itself still learns
+        let mut trainable = 0;
+        struct Trainable<'a>(&'a mut usize);
+        impl burn::module::ModuleVisitor for Trainable<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                *self.0 += param.val().is_require_grad() as usize;
+            }
+        }
+        trained.discriminator.visit(&mut Trainable(&mut trainable));
+        assert!(trainable > 0, "the discriminator lost its gradients");
+        assert_eq!(trained.log.rows().len(), 1);
     }
 }

@@ -1,4 +1,9 @@
-//! Network architectures shared by more than one lab (and by the benchmark): defined once here,
-//! so that no lab reaches into another.
+//! The networks of the labs, each defined once: the labs train them, `neurons bench` times the
+//! very same constructors. A file here is an architecture (and, for the VAE, its loss); training
+//! and pictures live elsewhere.
 
+pub mod cnn;
 pub mod dcgan;
+pub mod forecaster;
+pub mod mlp;
+pub mod vae;

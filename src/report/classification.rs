@@ -32,7 +32,7 @@ pub fn write_pictures(
         )?;
     }
 
-    let counts = crate::train::classify::confusion(&test.labels, predicted, classes.len());
+    let counts = confusion(&test.labels, predicted, classes.len());
     confusion_matrix(
         &run.file("confusion-matrix.png"),
         &format!("{title}: confusion matrix (test)"),
@@ -67,4 +67,13 @@ pub fn write_pictures(
         3,
         Some(&captions),
     )
+}
+
+/// The confusion matrix: `counts[true][predicted]`.
+pub fn confusion(labels: &[u8], predicted: &[u8], classes: usize) -> Vec<Vec<usize>> {
+    let mut counts = vec![vec![0; classes]; classes];
+    for (&l, &p) in labels.iter().zip(predicted) {
+        counts[l as usize][p as usize] += 1;
+    }
+    counts
 }

@@ -86,7 +86,7 @@ impl<M> Trained<M> {
         &self,
         lab: &str,
         dataset: &str,
-        training: &crate::report::config::TrainingConfig,
+        training: &crate::train::config::TrainingConfig,
         mut metrics: std::collections::BTreeMap<String, f64>,
     ) -> crate::report::Summary {
         if let Some(epoch) = self.best_epoch {
@@ -111,7 +111,7 @@ impl<M> Trained<M> {
 /// `model.bpk` written. Returns the training, its model out of autodiff, and the plain device.
 pub fn train_model<T: Supervised>(
     task: &T,
-    training: &crate::report::config::TrainingConfig,
+    training: &crate::train::config::TrainingConfig,
     init: impl FnOnce(&Device) -> T::Model,
     run: &RunDir,
     console: &Console,

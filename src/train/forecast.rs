@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+use burn::data::dataloader::DataLoader;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use super::fit::{BatchOutcome, Supervised};
-use crate::data::SharedItems;
 use crate::data::trajectory::{SequenceBatcher, SequenceItem};
+use crate::data::{SharedItems, batches};
 use crate::error::{Error, Result};
 
 /// A network mapping windows `[batch, steps, d]` to the next point `[batch, d]`.
@@ -69,11 +69,13 @@ impl<M: Forecaster> Supervised for Forecast<M> {
         shuffle_seed: u64,
         device: &Device,
     ) -> Arc<dyn DataLoader<Self::Batch>> {
-        DataLoaderBuilder::new(SequenceBatcher { steps: self.steps })
-            .batch_size(batch_size)
-            .shuffle(shuffle_seed)
-            .set_device(device.clone())
-            .build(SharedItems::new(self.train.clone()))
+        batches(
+            SequenceBatcher { steps: self.steps },
+            SharedItems::new(self.train.clone()),
+            batch_size,
+            Some(shuffle_seed),
+            device,
+        )
     }
 
     fn batch(&self, model: &M, batch: Self::Batch) -> BatchOutcome {
@@ -113,10 +115,13 @@ pub fn predict<M: Forecaster>(
     steps: usize,
     device: &Device,
 ) -> Result<Vec<Vec<f32>>> {
-    let loader = DataLoaderBuilder::new(SequenceBatcher { steps })
-        .batch_size(1024)
-        .set_device(device.clone().inner())
-        .build(SharedItems::new(Arc::new(items.to_vec())));
+    let loader = batches(
+        SequenceBatcher { steps },
+        SharedItems::new(Arc::new(items.to_vec())),
+        1024,
+        None,
+        &device.clone().inner(),
+    );
     let mut out = Vec::with_capacity(items.len());
     for batch in loader.iter() {
         let batch = batch.map_err(|e| Error::DataLoader(e.to_string()))?;

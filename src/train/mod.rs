@@ -2,6 +2,7 @@
 
 pub mod adversarial;
 pub mod classify;
+pub mod config;
 pub mod device;
 pub mod fit;
 pub mod forecast;

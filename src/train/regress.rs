@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+use burn::data::dataloader::DataLoader;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use super::fit::{BatchOutcome, Supervised};
-use crate::data::SharedItems;
 use crate::data::table::{RowBatch, RowBatcher, RowItem};
+use crate::data::{SharedItems, batches};
 use crate::error::{Error, Result};
 
 /// A network mapping features `[batch, d]` to one number each `[batch, 1]`.
@@ -55,11 +55,13 @@ impl<M: Regressor> Supervised for TabularRegression<M> {
         shuffle_seed: u64,
         device: &Device,
     ) -> Arc<dyn DataLoader<RowBatch>> {
-        DataLoaderBuilder::new(RowBatcher)
-            .batch_size(batch_size)
-            .shuffle(shuffle_seed)
-            .set_device(device.clone())
-            .build(SharedItems::new(self.train.clone()))
+        batches(
+            RowBatcher,
+            SharedItems::new(self.train.clone()),
+            batch_size,
+            Some(shuffle_seed),
+            device,
+        )
     }
 
     fn batch(&self, model: &M, batch: RowBatch) -> BatchOutcome {
@@ -99,10 +101,13 @@ impl<M: Regressor> Supervised for TabularRegression<M> {
 pub fn predict<M: Regressor>(model: &M, rows: &[RowItem], device: &Device) -> Result<Vec<f64>> {
     let device = device.clone().inner();
     let mut out = Vec::with_capacity(rows.len());
-    let loader = DataLoaderBuilder::new(RowBatcher)
-        .batch_size(512)
-        .set_device(device)
-        .build(SharedItems::new(Arc::new(rows.to_vec())));
+    let loader = batches(
+        RowBatcher,
+        SharedItems::new(Arc::new(rows.to_vec())),
+        512,
+        None,
+        &device,
+    );
     for batch in loader.iter() {
         let batch = batch.map_err(|e| Error::DataLoader(e.to_string()))?;
         let y: Vec<f32> = model

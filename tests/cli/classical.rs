@@ -365,14 +365,29 @@ mod csv_errors {
     }
 
     #[test]
-    fn a_flag_of_another_lab_is_refused() {
+    fn a_flag_of_another_lab_is_refused_before_anything_runs() {
         let dir = tempfile::tempdir().unwrap();
-        let err = assert_one_line_error(&neurons(&["run", "pca", "--slope", "3"], dir.path()), 2);
-        assert!(err.contains("--slope does not apply to pca"), "{err}");
         let err = assert_one_line_error(
-            &neurons(&["run", "gan", "--optimizer", "sgd"], dir.path()),
+            &neurons(&["run", "pca", "--slope", "3", "--out", "r"], dir.path()),
             2,
         );
-        assert!(err.contains("--optimizer does not apply to gan"), "{err}");
+        assert!(err.contains("'--slope'"), "{err}");
+        assert!(err.contains("usage: neurons run pca"), "{err}");
+        let err = assert_one_line_error(
+            &neurons(
+                &["run", "gan", "--optimizer", "sgd", "--out", "r"],
+                dir.path(),
+            ),
+            2,
+        );
+        assert!(err.contains("'--optimizer'"), "{err}");
+        assert!(err.contains("usage: neurons run gan"), "{err}");
+        // a typo in a flag's name is caught the same way
+        let err = assert_one_line_error(
+            &neurons(&["run", "cnn", "--widht", "2", "--out", "r"], dir.path()),
+            2,
+        );
+        assert!(err.contains("'--widht'"), "{err}");
+        assert!(!dir.path().join("r").exists(), "no run directory was made");
     }
 }

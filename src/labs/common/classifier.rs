@@ -1,0 +1,156 @@
+//! The run of an image classifier lab: its `config.toml`, its training through the shared loop
+//! with the classification pictures, its resumption, and `neurons predict` with its model.
+
+use std::path::PathBuf;
+
+use burn::tensor::Device;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::data::images::ImageDataset;
+use crate::data::mnist::DataConfig;
+use crate::error::{Error, Result};
+use crate::report::config::VERSION;
+use crate::report::{RunDir, Summary};
+use crate::train::Console;
+use crate::train::classify::{
+    Evaluation, ImageClassification, ImageClassifierConfig, evaluate, top_class,
+};
+use crate::train::config::TrainingConfig;
+
+/// The `config.toml` of an image classifier's run; `M` is its `[model]` table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierConfig<M> {
+    pub lab: String,
+    pub neurons_version: String,
+    pub data: DataConfig,
+    pub training: TrainingConfig,
+    pub model: M,
+}
+
+impl<M> ClassifierConfig<M> {
+    pub fn new(lab: &str, data: &ImageDataset, training: TrainingConfig, model: M) -> Self {
+        Self {
+            lab: lab.to_string(),
+            neurons_version: VERSION.to_string(),
+            data: DataConfig::of(data),
+            training,
+            model,
+        }
+    }
+}
+
+/// What a classification run gave.
+pub struct ClassifierOutcome<M> {
+    /// The trained model, out of autodiff.
+    pub model: M,
+    pub test: Evaluation,
+    pub summary: Summary,
+}
+
+/// Trains the classifier that `config` describes on `data` (or resumes it): the shared loop,
+/// `model.bpk`, the test split measured, and the pictures (curves, confusion matrix,
+/// misclassified digits). `title` names the network in the pictures.
+pub fn train<M: ImageClassifierConfig>(
+    config: &ClassifierConfig<M>,
+    title: &str,
+    data: &ImageDataset,
+    run: &RunDir,
+    console: &Console,
+    resume: bool,
+) -> Result<ClassifierOutcome<M::Model>> {
+    let training = &config.training;
+    console.line(&format!(
+        "{}: {} train / {} test images from {}, {} epochs of batches of {}, {} η={} on {}",
+        config.lab,
+        data.train.len(),
+        data.test.len(),
+        data.name,
+        training.epochs,
+        training.batch_size,
+        training.optimizer,
+        training.learning_rate,
+        training.device
+    ));
+    let task = ImageClassification::<M::Model>::new(data);
+    let (trained, device) = crate::train::fit::train_model(
+        &task,
+        training,
+        |device| config.model.init(device),
+        run,
+        console,
+        resume,
+    )?;
+    let test = evaluate(&trained.model, &data.test, 256, &device)?;
+    crate::report::classification::write_pictures(
+        run,
+        title,
+        &trained.log,
+        &data.test,
+        &data.classes,
+        &test.predicted,
+    )?;
+    let metrics = std::collections::BTreeMap::from([
+        ("accuracy".to_string(), test.accuracy),
+        ("loss".to_string(), test.loss),
+    ]);
+    let summary = trained.summary(&config.lab, &data.name, training, metrics);
+    Ok(ClassifierOutcome {
+        model: trained.model,
+        test,
+        summary,
+    })
+}
+
+/// A run's `config.toml` and its data loaded again, to resume it.
+pub fn reload<M: DeserializeOwned>(run: &RunDir) -> Result<(ClassifierConfig<M>, ImageDataset)> {
+    let config: ClassifierConfig<M> = run.read_toml("config.toml")?;
+    let data = config.data.reload()?;
+    Ok((config, data))
+}
+
+/// A finished run's model, rebuilt from its `config.toml` and `model.bpk`.
+pub fn load<M: ImageClassifierConfig + DeserializeOwned>(
+    run: &RunDir,
+    device: &Device,
+) -> Result<(ClassifierConfig<M>, M::Model)> {
+    let config: ClassifierConfig<M> = run.read_toml("config.toml")?;
+    let model = run.load_weights("model.bpk", config.model.init(device))?;
+    Ok((config, model))
+}
+
+/// `neurons predict` with a classifier run: one line per input picture or IDX image, with the
+/// predicted class and its probability.
+pub fn predict<M: ImageClassifierConfig + DeserializeOwned>(
+    run: &RunDir,
+    inputs: &[PathBuf],
+) -> Result<Vec<String>> {
+    let device = Device::flex();
+    let (config, model) = load::<M>(run, &device)?;
+    let image_size = config.model.image_size();
+    if image_size != [28, 28] {
+        return Err(Error::Usage(format!(
+            "predict reads 28×28 digits; this model takes {image_size:?} images"
+        )));
+    }
+    let images = crate::data::images::read_inputs(inputs)?;
+    let pixels: Vec<Vec<f32>> = images.iter().map(|i| i.pixels.clone()).collect();
+    let logits = crate::train::classify::ImageClassifier::forward(
+        &model,
+        crate::data::images::images_tensor(&pixels, 28, 28, &device),
+    );
+    let (predicted, probabilities) = top_class(logits);
+    let classes = config.model.classes();
+    Ok(images
+        .iter()
+        .zip(predicted.iter().zip(&probabilities))
+        .map(|(image, (&class, &p))| {
+            let name = classes
+                .get(class as usize)
+                .map(String::as_str)
+                .unwrap_or("?");
+            format!("{}: {name} (probability {p:.3})", image.name)
+        })
+        .collect())
+}

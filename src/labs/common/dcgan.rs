@@ -1,0 +1,212 @@
+//! The run of a DCGAN lab (`gan`, `cgan`): its `config.toml`, its data and its judge, the
+//! training of both networks with their losses drawn, the summary, and the generator read back
+//! for `neurons generate`. What each lab measures and draws stays in the lab.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::module::Module;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use super::judge::DigitJudge;
+use crate::data::images::ImageDataset;
+use crate::data::mnist::{self, DataConfig};
+use crate::error::Result;
+use crate::labs::RunOptions;
+use crate::models::dcgan::{DcganConfig, DcganTask, Generator};
+use crate::report::config::VERSION;
+use crate::report::metrics::Split;
+use crate::report::plot::{Curve, line_chart};
+use crate::report::{RunDir, Summary};
+use crate::train::Console;
+use crate::train::adversarial::{AdversarialSettings, METRICS, train_adversarial};
+
+/// DCGAN's settings (Radford et al.): batches of 64, Adam with η = 2·10⁻⁴ and β₁ = 0.5.
+pub const BATCH_SIZE: usize = 64;
+pub const LEARNING_RATE: f64 = 2e-4;
+pub const ADAM_BETA_1: f32 = 0.5;
+
+/// The `[training]` table of a DCGAN run: Adam with β₁ = 0.5 for both networks, one
+/// discriminator step and one generator step per batch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DcganTraining {
+    pub seed: u64,
+    pub device: String,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    /// Whether `--quick` chose the settings.
+    pub quick: bool,
+}
+
+/// `config.toml` of a DCGAN lab.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DcganRunConfig {
+    pub lab: String,
+    pub neurons_version: String,
+    pub data: DataConfig,
+    pub training: DcganTraining,
+    pub model: DcganConfig,
+}
+
+/// What a DCGAN lab is given to start: its name, its epochs (full run, `--quick` run), how many
+/// training digits `--quick` keeps, and its network for the data chosen.
+pub struct DcganLab<'a> {
+    pub name: &'a str,
+    pub epochs: (usize, usize),
+    pub quick_train: usize,
+    pub model: fn(&ImageDataset) -> DcganConfig,
+}
+
+/// A DCGAN lab's run once set up: its `config.toml` written, its data and its judge at hand.
+pub struct DcganRun {
+    pub config: DcganRunConfig,
+    pub data: ImageDataset,
+    pub judge: DigitJudge,
+    /// The test accuracy of a judge trained for this run (none when `--judge` gave one).
+    pub judge_accuracy: Option<f64>,
+    /// The plain device the run computes on.
+    pub device: Device,
+}
+
+/// A trained DCGAN and what its training left.
+pub struct TrainedDcgan {
+    /// The generator, out of autodiff.
+    pub generator: Generator,
+    pub train_seconds: f64,
+    pub samples_seen: usize,
+}
+
+impl DcganRun {
+    /// Chooses the data (the test digits stay whole: they are the judge's reference), writes
+    /// `config.toml` with the command line's choices over DCGAN's settings, and finds the judge
+    /// (`judge`, or one trained now).
+    pub fn start(
+        lab: &DcganLab,
+        options: &RunOptions,
+        judge: Option<&Path>,
+        run: &RunDir,
+        console: &Console,
+    ) -> Result<Self> {
+        let quick = options.quick.then_some((lab.quick_train, usize::MAX));
+        let data =
+            mnist::choose_subset(options.dataset.as_deref(), options.data.as_deref(), quick)?;
+        let (epochs, quick_epochs) = lab.epochs;
+        let config = DcganRunConfig {
+            lab: lab.name.to_string(),
+            neurons_version: VERSION.to_string(),
+            data: DataConfig::of(&data),
+            training: DcganTraining {
+                seed: options.seed,
+                device: options.device.to_string(),
+                epochs: options
+                    .epochs
+                    .unwrap_or(if options.quick { quick_epochs } else { epochs }),
+                batch_size: options.batch_size.unwrap_or(BATCH_SIZE),
+                learning_rate: options.lr.unwrap_or(LEARNING_RATE),
+                quick: options.quick,
+            },
+            model: (lab.model)(&data),
+        };
+        run.write_toml("config.toml", &config)?;
+        let (judge, judge_accuracy) = DigitJudge::for_run(run, judge, options, console)?;
+        let device = options.device.device()?;
+        Ok(Self {
+            config,
+            data,
+            judge,
+            judge_accuracy,
+            device,
+        })
+    }
+
+    /// Trains both networks on the training digits, calling `after_epoch(epoch, G)` with the
+    /// generator out of autodiff after each epoch; writes `metrics.csv`, `loss.png` and both
+    /// networks' weights.
+    pub fn train(
+        &self,
+        run: &RunDir,
+        console: &Console,
+        mut after_epoch: impl FnMut(usize, &Generator) -> Result<()>,
+    ) -> Result<TrainedDcgan> {
+        let (config, training) = (&self.config, &self.config.training);
+        let autodiff = self.device.clone().autodiff();
+        autodiff.seed(training.seed);
+        let adam = || crate::train::optimizer::adam(ADAM_BETA_1, 1e-8, 0.0);
+        let settings = AdversarialSettings {
+            epochs: training.epochs,
+            batch_size: training.batch_size,
+            learning_rate: training.learning_rate,
+            noise_dim: config.model.noise_dim,
+            seed: training.seed,
+        };
+        let trained = train_adversarial(
+            &DcganTask,
+            config.model.generator(&autodiff),
+            config.model.discriminator(&autodiff),
+            adam(),
+            adam(),
+            &self.data.train,
+            &settings,
+            &autodiff,
+            console,
+            |epoch, g| after_epoch(epoch, &g.valid()),
+        )?;
+        trained.log.write(run)?;
+        let generator = trained.generator.valid();
+        run.save_weights("generator.bpk", &generator)?;
+        run.save_weights("discriminator.bpk", &trained.discriminator.valid())?;
+        let curves = METRICS.map(|m| Curve {
+            label: m.to_string(),
+            points: trained.log.series(Split::Train, Some(m)),
+        });
+        line_chart(
+            &run.file("loss.png"),
+            &format!("{}: losses of both networks", config.lab),
+            "epoch",
+            "BCE",
+            &curves,
+        )?;
+        Ok(TrainedDcgan {
+            generator,
+            train_seconds: trained.train_seconds,
+            samples_seen: trained.samples_seen,
+        })
+    }
+
+    /// The run's `summary.json`: the lab's `metrics` (with the judge's accuracy when it was
+    /// trained now) and `parameters`.
+    pub fn summary(
+        &self,
+        trained: &TrainedDcgan,
+        mut metrics: BTreeMap<String, f64>,
+        parameters: BTreeMap<String, Vec<f64>>,
+    ) -> Summary {
+        if let Some(a) = self.judge_accuracy {
+            metrics.insert("judge_accuracy".to_string(), a);
+        }
+        let training = &self.config.training;
+        Summary {
+            lab: self.config.lab.clone(),
+            dataset: self.data.name.clone(),
+            seed: training.seed,
+            device: training.device.clone(),
+            epochs: training.epochs,
+            train_seconds: trained.train_seconds,
+            samples_per_second: trained.samples_seen as f64 / trained.train_seconds.max(1e-9),
+            metrics,
+            parameters,
+        }
+    }
+}
+
+/// A finished DCGAN run's generator, on the CPU, with its `config.toml`.
+pub fn load_generator(run: &RunDir) -> Result<(DcganRunConfig, Generator, Device)> {
+    let config: DcganRunConfig = run.read_toml("config.toml")?;
+    let device = Device::flex();
+    let generator = run.load_weights("generator.bpk", config.model.generator(&device))?;
+    Ok((config, generator, device))
+}

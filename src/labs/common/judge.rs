@@ -1,0 +1,160 @@
+//! The judge of generated digits: a trained `cnn` (FIDLE's network) reads what a generative lab
+//! draws. Quality is then measured, not eyeballed: the share of each class among the samples,
+//! the mean probability of their top class, and features for a Fréchet distance to real digits.
+
+use std::path::Path;
+
+use burn::tensor::Device;
+use burn::tensor::activation::softmax;
+
+use super::classifier::{self, ClassifierConfig};
+use crate::data::images::images_tensor;
+use crate::data::mnist;
+use crate::error::{Error, Result};
+use crate::labs::RunOptions;
+use crate::models::cnn::{Cnn, CnnModelConfig};
+use crate::report::RunDir;
+use crate::train::Console;
+use crate::train::config::TrainingDefaults;
+
+/// The judge's training when none is given: the `cnn` lab's defaults (FIDLE MNIST2 on the
+/// generative lab's data), `--quick` on a subset.
+const TRAINING: TrainingDefaults = TrainingDefaults::adam(30, 3, 64);
+const QUICK_TRAIN: usize = 3000;
+const QUICK_TEST: usize = 500;
+
+/// A trained CNN that reads 28×28 digits.
+pub struct DigitJudge {
+    model: Cnn,
+    device: Device,
+}
+
+/// How generated digits look to the judge.
+#[derive(Debug, Clone)]
+pub struct JudgedSamples {
+    /// The mean probability of each sample's most probable class.
+    pub mean_top_probability: f64,
+    /// The share of the samples given to each class.
+    pub class_share: Vec<f64>,
+    /// The most probable class of each sample.
+    pub classes: Vec<usize>,
+    /// Features of the samples (the dense layer before the output), for a Fréchet distance.
+    pub features: Vec<Vec<f64>>,
+}
+
+impl DigitJudge {
+    /// A finished `cnn` run as a judge.
+    pub fn load(run: &RunDir) -> Result<Self> {
+        let lab = crate::labs::Lab::of_run(run)?;
+        if lab.info().name != "cnn" {
+            return Err(Error::Usage(format!(
+                "{}: a judge must be a cnn run, this is a {} run",
+                run.path().display(),
+                lab.info().name
+            )));
+        }
+        let device = Device::flex();
+        let config: ClassifierConfig<CnnModelConfig> = run.read_toml("config.toml")?;
+        if config.model.image_size != [28, 28] || config.model.classes.len() != 10 {
+            return Err(Error::BadRunDir {
+                path: run.file("config.toml"),
+                reason: "a judge must classify 28×28 images into 10 classes".to_string(),
+            });
+        }
+        let (_, model) = classifier::load::<CnnModelConfig>(run, &device)?;
+        Ok(Self { model, device })
+    }
+
+    /// The judge of a generative run: the cnn run `reuse` names, or a cnn trained now on the
+    /// run's data into `<run>/judge` (quick when the run is). Returns it with the test accuracy
+    /// of a judge trained now.
+    pub fn for_run(
+        run: &RunDir,
+        reuse: Option<&Path>,
+        options: &RunOptions,
+        console: &Console,
+    ) -> Result<(Self, Option<f64>)> {
+        if let Some(dir) = reuse {
+            return Ok((Self::load(&RunDir::open(dir)?)?, None));
+        }
+        console.line(
+            "training a cnn to judge the generated digits (pass --judge RUN_DIR to reuse one)",
+        );
+        let quick = options.quick.then_some((QUICK_TRAIN, QUICK_TEST));
+        let data =
+            mnist::choose_subset(options.dataset.as_deref(), options.data.as_deref(), quick)?;
+        let judge_run = RunDir::create(Some(&run.file("judge")), "cnn")?;
+        let config = ClassifierConfig::new(
+            "cnn",
+            &data,
+            TRAINING.config(options.seed, &options.device.to_string(), options.quick),
+            CnnModelConfig::fidle(
+                [data.train.rows, data.train.cols],
+                data.classes.clone(),
+                data.train.pixel_statistics(),
+                1,
+            ),
+        );
+        judge_run.write_toml("config.toml", &config)?;
+        let outcome = classifier::train(&config, "CNN", &data, &judge_run, console, false)?;
+        judge_run.write_json("summary.json", &outcome.summary)?;
+        crate::train::fit::remove_checkpoints(&judge_run)?;
+        let accuracy = outcome.test.accuracy;
+        console.line(&format!("judge: test accuracy {accuracy:.4}"));
+        Ok((Self::load(&judge_run)?, Some(accuracy)))
+    }
+
+    /// For images as 28×28 floats in 0..=1: the class probabilities of each, and its features.
+    fn read(&self, images: &[Vec<f32>]) -> (Vec<Vec<f32>>, Vec<Vec<f64>>) {
+        let features = self
+            .model
+            .features(images_tensor(images, 28, 28, &self.device));
+        let [_, width] = features.dims();
+        let logits = self.model.output.forward(features.clone());
+        let [_, classes] = logits.dims();
+        let p: Vec<f32> = softmax(logits, 1)
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap_or_default();
+        let f: Vec<f32> = features
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap_or_default();
+        (
+            p.chunks(classes).map(<[f32]>::to_vec).collect(),
+            f.chunks(width)
+                .map(|c| c.iter().map(|&v| v as f64).collect())
+                .collect(),
+        )
+    }
+
+    /// How `images` (28×28 floats in 0..=1) look to the judge, over `n_classes` classes.
+    pub fn judge(&self, images: &[Vec<f32>], n_classes: usize) -> JudgedSamples {
+        let mut probabilities = Vec::new();
+        let mut features = Vec::new();
+        for chunk in images.chunks(500) {
+            let (p, f) = self.read(chunk);
+            probabilities.extend(p);
+            features.extend(f);
+        }
+        let mut class_share = vec![0.0; n_classes];
+        let mut classes = Vec::with_capacity(images.len());
+        let mut top_sum = 0.0;
+        for p in &probabilities {
+            let (k, top) =
+                p.iter().enumerate().fold(
+                    (0, f32::NEG_INFINITY),
+                    |b, (k, &v)| if v > b.1 { (k, v) } else { b },
+                );
+            top_sum += top as f64;
+            class_share[k.min(n_classes - 1)] += 1.0 / images.len().max(1) as f64;
+            classes.push(k);
+        }
+        JudgedSamples {
+            mean_top_probability: top_sum / images.len().max(1) as f64,
+            class_share,
+            classes,
+            features,
+        }
+    }
+}

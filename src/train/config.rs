@@ -1,0 +1,94 @@
+//! The `[training]` table of a deep lab's `config.toml`: the settings of the training loop, and the
+//! defaults a lab gives them.
+
+use serde::{Deserialize, Serialize};
+
+use super::DeviceChoice;
+use super::fit::LoopSettings;
+use super::optimizer::OptimizerKind;
+use super::schedule::LrSchedule;
+
+/// How a network was trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingConfig {
+    pub seed: u64,
+    pub device: String,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub optimizer: OptimizerKind,
+    pub weight_decay: f64,
+    pub lr_schedule: LrSchedule,
+    /// Patience of early stopping on the test loss, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<usize>,
+    /// Whether `--quick` chose the settings.
+    pub quick: bool,
+}
+
+impl TrainingConfig {
+    /// The settings of the training loop.
+    pub fn loop_settings(&self) -> LoopSettings {
+        LoopSettings {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            learning_rate: self.learning_rate,
+            schedule: self.lr_schedule,
+            seed: self.seed,
+            early_stopping: self.early_stopping,
+        }
+    }
+
+    /// The device this run trains on.
+    pub fn device(&self) -> crate::error::Result<burn::tensor::Device> {
+        let choice: DeviceChoice = self.device.parse().map_err(crate::error::Error::Usage)?;
+        choice.device()
+    }
+}
+
+/// A deep lab's default training settings, which the command line may override.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainingDefaults {
+    pub epochs: usize,
+    pub quick_epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub optimizer: OptimizerKind,
+    pub schedule: LrSchedule,
+}
+
+impl TrainingDefaults {
+    /// Adam with η = 10⁻³ at a constant rate, the choice of most of FIDLE's notebooks: only the
+    /// number of epochs (full and `--quick`) and the batch size differ between labs.
+    pub const fn adam(epochs: usize, quick_epochs: usize, batch_size: usize) -> Self {
+        Self {
+            epochs,
+            quick_epochs,
+            batch_size,
+            learning_rate: 1e-3,
+            optimizer: OptimizerKind::Adam,
+            schedule: LrSchedule::Constant,
+        }
+    }
+
+    /// The settings these defaults give a run of `seed` on `device`, nothing overridden.
+    pub fn config(&self, seed: u64, device: &str, quick: bool) -> TrainingConfig {
+        TrainingConfig {
+            seed,
+            device: device.to_string(),
+            epochs: if quick {
+                self.quick_epochs
+            } else {
+                self.epochs
+            },
+            batch_size: self.batch_size,
+            learning_rate: self.learning_rate,
+            optimizer: self.optimizer,
+            weight_decay: 0.0,
+            lr_schedule: self.schedule,
+            early_stopping: None,
+            quick,
+        }
+    }
+}
