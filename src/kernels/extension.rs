@@ -7,14 +7,14 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::autodiff::{Autodiff, NodeId};
-use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::flex::FlexTensor;
 use burn::backend::{Backend, Flex, backend_extension, tensor::FloatTensor};
-use burn::tensor::{Bytes, DType, Shape};
 
 use std::sync::Arc;
 
 use super::adam;
 use super::conv::{self, Geometry};
+use super::flex::{FlexValues, flex_tensor, register, values, values_mut};
 use super::gru::{self, Recurrence};
 use super::norm::{self, Planes};
 use super::pool::{self, Windows};
@@ -410,19 +410,6 @@ impl Backward<Flex, 3> for BatchNormBackward {
     }
 }
 
-/// Registers each gradient `(node, values, shape)` of an operation's inputs, for the inputs that
-/// take part in the backward pass (`node` is `Some`).
-fn register<const N: usize>(
-    grads: &mut Gradients,
-    each: [(Option<NodeId>, Vec<f32>, Vec<usize>); N],
-) {
-    for (node, values, shape) in each {
-        if let Some(node) = node {
-            grads.register::<Flex>(node, flex_tensor(values, shape));
-        }
-    }
-}
-
 /// A GRU's recurrence: the hidden states, and what the backward pass needs.
 fn gru_recurrence(gx: FlexTensor, wh: FlexTensor, bh: FlexTensor) -> (FlexTensor, GruState) {
     let ((gs, gx), (_, wh), (_, bh)) = (values(gx), values(wh), values(bh));
@@ -782,44 +769,4 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(gru_recurrence(inputs.0, inputs.1, inputs.2).0),
         }
     }
-}
-
-/// The f32 values of a flex tensor, in row-major order, and its shape.
-fn values(t: FlexTensor) -> (Vec<usize>, FlexValues) {
-    let shape = t.layout().shape().to_vec();
-    (shape, FlexValues(t.to_contiguous()))
-}
-
-/// A contiguous flex tensor, read as f32.
-struct FlexValues(FlexTensor);
-
-impl FlexValues {
-    pub fn as_slice(&self) -> &[f32] {
-        self.0
-            .as_slice::<f32>()
-            .expect("a contiguous f32 tensor (checked before the kernels are called)")
-    }
-}
-
-/// A contiguous flex tensor with `t`'s values whose storage may be changed in place: `t` itself
-/// when it is contiguous, covers its whole storage and is not shared, else a copy.
-fn values_mut(t: FlexTensor) -> (Vec<usize>, FlexTensor) {
-    let (shape, t) = values(t);
-    let len = shape.iter().product::<usize>();
-    let whole =
-        t.0.layout().contiguous_offsets() == Some((0, len)) && t.0.storage::<f32>().len() == len;
-    let t = if whole {
-        t.0
-    } else {
-        flex_tensor(t.as_slice().to_vec(), shape.clone())
-    };
-    (shape, t)
-}
-
-fn flex_tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
-    FlexTensor::new(
-        Bytes::from_elems(values),
-        Layout::contiguous(Shape::from(shape)),
-        DType::F32,
-    )
 }

@@ -4,6 +4,7 @@
 mod adam;
 mod conv;
 mod extension;
+mod flex;
 mod gru;
 mod norm;
 mod pool;
@@ -19,16 +20,12 @@ use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::nn::gru::Gru;
 use burn::nn::pool::MaxPool2d;
 use burn::nn::{BatchNorm, Dropout, GateController, Linear};
-use burn::tensor::{DType, Device, Distribution, Tensor, TensorData};
+use burn::tensor::{DType, Distribution, Tensor, TensorData};
 use rand::{RngCore, SeedableRng};
 
 pub use adam::AdamStep;
 use extension::CpuKernels;
-
-/// Whether the fast kernels apply: f32 values on the `flex` CPU backend.
-fn on_flex_f32<const D: usize>(x: &Tensor<D>) -> bool {
-    x.dtype() == DType::F32 && x.device().inner() == Device::flex()
-}
+use flex::on_flex_f32;
 
 /// `y` through the rectifier of negative slope `slope` (ReLU for 0), or unchanged for `None`:
 /// what the kernels' epilogue does, for the paths that leave the convolution to burn.

@@ -4,7 +4,7 @@
 
 use burn::tensor::{Device, Distribution, Tensor, TensorData, Tolerance};
 
-use super::on_flex_f32;
+use super::flex::on_flex_f32;
 
 /// The value of `op(input)` and the gradients of `Σ weights · op(input)` with respect to
 /// `input` and to each tensor of `params`.
