@@ -18,7 +18,7 @@ use super::flex::{FlexValues, flex_tensor, register, values, values_mut};
 use super::gru::{self, Recurrence};
 use super::norm::{self, Planes};
 use super::pool::{self, Windows};
-use super::rectifier::Rectifier;
+use super::rectifier::{Rectified, Rectifier};
 
 /// Convolutions (groups 1, dilation 1) with their bias and an optional rectifier, max pooling
 /// without padding or dilation, batch normalization in training mode (with an optional
@@ -323,39 +323,6 @@ fn batch_norm(
         slope.map(|slope| Rectifier { slope }),
     );
     flex_tensor(y, xs)
-}
-
-/// The rectifier that ends an operation (if any) and, once the operation has run, its output:
-/// the rectifier's gradient needs the output's sign. Part of the saved state of the convolutions
-/// and the batch normalization.
-#[derive(Debug, Clone)]
-struct Rectified {
-    slope: Option<f32>,
-    output: Option<FlexTensor>,
-}
-
-impl Rectified {
-    fn new(slope: Option<f32>) -> Self {
-        Self {
-            slope,
-            output: None,
-        }
-    }
-
-    /// Keeps the operation's output `y` if a rectifier ends it.
-    fn keep(&mut self, y: &FlexTensor) {
-        if self.slope.is_some() {
-            self.output = Some(y.clone());
-        }
-    }
-
-    /// The rectifier and the output kept for it, when there is one.
-    fn into_parts(self) -> Option<(Rectifier, FlexValues)> {
-        match (self.slope, self.output) {
-            (Some(slope), Some(y)) => Some((Rectifier { slope }, values(y).1)),
-            _ => None,
-        }
-    }
 }
 
 /// What the backward pass of a batch normalization needs besides its input and γ.

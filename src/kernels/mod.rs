@@ -3,6 +3,7 @@
 
 mod adam;
 mod conv;
+mod dropout;
 mod extension;
 mod flex;
 mod gru;
@@ -19,23 +20,15 @@ use burn::nn::activation::Activation;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::nn::gru::Gru;
 use burn::nn::pool::MaxPool2d;
-use burn::nn::{BatchNorm, Dropout, GateController, Linear};
-use burn::tensor::{DType, Distribution, Tensor, TensorData};
-use rand::{RngCore, SeedableRng};
+use burn::nn::{BatchNorm, GateController, Linear};
+use burn::tensor::Tensor;
 
 pub use adam::AdamStep;
+pub use dropout::dropout;
 use extension::CpuKernels;
 use flex::on_flex_f32;
-
-/// `y` through the rectifier of negative slope `slope` (ReLU for 0), or unchanged for `None`:
-/// what the kernels' epilogue does, for the paths that leave the convolution to burn.
-fn rectify<const D: usize>(y: Tensor<D>, slope: Option<f32>) -> Tensor<D> {
-    match slope {
-        None => y,
-        Some(0.0) => burn::tensor::activation::relu(y),
-        Some(slope) => leaky_relu(y, slope as f64),
-    }
-}
+pub use rectifier::leaky_relu;
+use rectifier::rectify;
 
 /// The bias of a layer with `channels` outputs: its own, or zeros (constant) if it has none.
 fn bias_or_zeros(
@@ -121,25 +114,6 @@ fn rectified_conv_transpose2d(
         [out(height, 0), out(width, 1)],
         slope,
     ))
-}
-
-/// Leaky ReLU, `max(x, 0) + slope · min(x, 0)`, written as `x · factor` with
-/// `factor = 1 where x > 0, slope elsewhere` computed outside the autodiff graph.
-///
-/// Burn builds it from a comparison, a scaled copy and `mask_where`, whose backward pass makes
-/// two zero tensors and two more `mask_where` (branchy loops over the bytes of the mask that mispredict
-/// on every other element). Here the backward pass is one product, `grad · factor`: in the
-/// benchmark's `gan_train`, whose discriminator has two leaky ReLUs, `mask_where` took 14% of the
-/// time. The gradient is PyTorch's: `slope` at `x = 0`.
-pub fn leaky_relu<const D: usize>(x: Tensor<D>, slope: f64) -> Tensor<D> {
-    let factor = x
-        .clone()
-        .detach()
-        .greater_elem(0.0)
-        .float()
-        .mul_scalar(1.0 - slope)
-        .add_scalar(slope);
-    x * factor
 }
 
 /// `pool.forward(x)`, through [`pool`]'s kernel where it applies (no padding, dilation 1, floor
@@ -297,51 +271,6 @@ pub fn adam_step<const D: usize>(
     )
 }
 
-/// `layer.forward(x)`: while training, each value kept with probability `1 − p` and scaled by
-/// `1 / (1 − p)`, else zeroed; the identity otherwise.
-///
-/// Burn draws the mask one value at a time from the device's ChaCha20 generator, which took a
-/// fifth of the `cnn` lab's time. Here the device's generator gives one 64-bit seed per call and
-/// ChaCha8 fills the mask: still reproducible from the run's seed. The mask is a constant of
-/// the graph, so the backward pass is `grad · mask`.
-pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
-    if !layer.training.is_enabled() || !x.device().is_autodiff() || layer.prob == 0.0 {
-        return x;
-    }
-    if x.dtype() != DType::F32 {
-        return layer.forward(x);
-    }
-    let keep = 1.0 - layer.prob;
-    let device = x.device();
-    let draws: Vec<f32> = Tensor::<1>::random([2], Distribution::Uniform(0.0, 1.0), &device)
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("converted to f32 just before");
-    let seed = ((draws[0].to_bits() as u64) << 32) | draws[1].to_bits() as u64;
-    let shape = x.shape();
-    let mask = dropout_mask(seed, keep, shape.num_elements());
-    let mask = Tensor::<D>::from_data(TensorData::new(mask, shape), &device);
-    x * mask
-}
-
-/// `len` values, each `1 / keep` with probability `keep`, else 0: a function of `seed` alone.
-fn dropout_mask(seed: u64, keep: f64, len: usize) -> Vec<f32> {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    // keep when a uniform 32-bit draw falls below keep · 2³²
-    let threshold = (keep * 4_294_967_296.0) as u64;
-    let scale = (1.0 / keep) as f32;
-    (0..len)
-        .map(|_| {
-            if (rng.next_u32() as u64) < threshold {
-                scale
-            } else {
-                0.0
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use burn::module::Module;
@@ -349,24 +278,8 @@ mod tests {
     use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
     use burn::tensor::{Device, Distribution, Tensor, TensorData, Tolerance};
 
-    use super::testing::{
-        assert_all_close, autodiff_device, compare, value_and_all_grads, value_and_grads,
-    };
+    use super::testing::{assert_all_close, autodiff_device, value_and_all_grads, value_and_grads};
     use super::*;
-
-    #[test]
-    fn leaky_relu_matches_burns_values_and_gradients() {
-        for slope in [0.2, 0.01] {
-            use burn::tensor::activation::leaky_relu as plain;
-            compare(
-                [64, 16, 7, 7],
-                |x| leaky_relu(x, slope),
-                |x| plain(x, slope),
-            );
-            compare([3, 5, 11], |x| leaky_relu(x, slope), |x| plain(x, slope));
-            compare([1000], |x| leaky_relu(x, slope), |x| plain(x, slope));
-        }
-    }
 
     /// (batch, in, out, size, kernel, stride, padding): the labs' layers and odd shapes
     /// (non-square kernels and images, strides that do not divide, padding wider than a step).
@@ -683,50 +596,5 @@ mod tests {
             .try_to_vec::<f32>()
             .unwrap();
         assert!(y[0].is_nan() && y[1] == 5.0, "{y:?}");
-    }
-
-    #[test]
-    fn dropout_keeps_a_share_one_minus_p_scaled_and_routes_gradients_through_the_kept() {
-        use burn::nn::DropoutConfig;
-        let layer = DropoutConfig::new(0.3).init();
-        let device = autodiff_device();
-        let x = Tensor::<2>::random([200, 500], Distribution::Uniform(1.0, 2.0), &device)
-            .require_grad();
-        let y = dropout(&layer, x.clone());
-        let grads = y.clone().sum().backward();
-        let (xs, ys): (Vec<f32>, Vec<f32>) = (
-            x.clone().into_data().try_to_vec().unwrap(),
-            y.into_data().try_to_vec().unwrap(),
-        );
-        let g: Vec<f32> = x.grad(&grads).unwrap().into_data().try_to_vec().unwrap();
-        let dropped = ys.iter().filter(|&&v| v == 0.0).count() as f64 / ys.len() as f64;
-        assert!((dropped - 0.3).abs() < 0.01, "dropped share {dropped}");
-        for ((x, y), g) in xs.iter().zip(&ys).zip(&g) {
-            if *y == 0.0 {
-                assert_eq!(*g, 0.0);
-            } else {
-                assert!((y - x / 0.7).abs() < 1e-5 && (g - 1.0 / 0.7).abs() < 1e-5);
-            }
-        }
-    }
-
-    #[test]
-    fn dropout_masks_are_a_function_of_their_seed_and_dropout_is_off_outside_training() {
-        use burn::nn::DropoutConfig;
-        // The device's generator is shared by the tests running in parallel, so the mask is
-        // checked against its own seed here; the CLI tests check that whole runs with dropout
-        // are reproducible from `--seed` (and resume to the same metrics).
-        assert_eq!(dropout_mask(5, 0.5, 256), dropout_mask(5, 0.5, 256));
-        assert_ne!(dropout_mask(5, 0.5, 256), dropout_mask(6, 0.5, 256));
-        let layer = DropoutConfig::new(0.5).init();
-        // inference: no autodiff on the device, the identity
-        let plain = Tensor::<1>::ones([8], &Device::flex());
-        assert_eq!(
-            dropout(&layer, plain)
-                .into_data()
-                .try_to_vec::<f32>()
-                .unwrap(),
-            vec![1.0; 8]
-        );
     }
 }
