@@ -1,11 +1,11 @@
-//! The kernels of [`super::conv`], [`super::pool`], [`super::norm`], [`super::gru`] and
+//! The kernels of [`super::conv`], [`super::norm`], [`super::gru`] and
 //! [`super::adam`] plugged into burn as a backend extension: for the `flex` backend, and for
 //! autodiff over `flex`, with their own backward passes.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Backend, Flex, backend_extension, tensor::FloatTensor};
@@ -17,12 +17,11 @@ use super::conv::{self, Geometry};
 use super::flex::{FlexValues, flex_tensor, register, values, values_mut};
 use super::gru::{self, Recurrence};
 use super::norm::{self, Planes};
-use super::pool::{self, Windows};
 use super::rectifier::{Rectified, Rectifier};
 
-/// Convolutions (groups 1, dilation 1) with their bias and an optional rectifier, max pooling
-/// without padding or dilation, batch normalization in training mode (with an optional
-/// rectifier), a GRU's recurrence and an Adam step, on f32 tensors.
+/// Convolutions (groups 1, dilation 1) with their bias and an optional rectifier, batch
+/// normalization in training mode (with an optional rectifier), a GRU's recurrence and an Adam
+/// step, on f32 tensors.
 #[backend_extension(Flex, Autodiff)]
 pub trait CpuKernels: Backend {
     /// x `[b, c, h, w]` ⊛ weight `[o, c, kh, kw]` + bias `[o]` → `[b, o, oh, ow]`, then the
@@ -46,13 +45,6 @@ pub trait CpuKernels: Backend {
         padding: [usize; 2],
         out: [usize; 2],
         slope: Option<f32>,
-    ) -> FloatTensor<Self>;
-
-    /// Max pooling of x `[b, c, h, w]` over `kernel` windows every `stride` pixels.
-    fn max_pool2d_fast(
-        x: FloatTensor<Self>,
-        kernel: [usize; 2],
-        stride: [usize; 2],
     ) -> FloatTensor<Self>;
 
     /// The mean and biased variance of each channel of x `[b, c, ...]`, as `[2, c]`; never tracked
@@ -221,10 +213,6 @@ impl CpuKernels for Flex {
             bias,
             slope,
         )
-    }
-
-    fn max_pool2d_fast(x: FlexTensor, kernel: [usize; 2], stride: [usize; 2]) -> FlexTensor {
-        max_pool2d(x, kernel, stride).0
     }
 
     fn gru_recurrence_fast(gx: FlexTensor, wh: FlexTensor, bh: FlexTensor) -> FlexTensor {
@@ -433,50 +421,6 @@ impl Backward<Flex, 3> for GruBackward {
     }
 }
 
-/// Max pooling: the pooled tensor, and for the backward pass the position of every maximum.
-fn max_pool2d(x: FlexTensor, kernel: [usize; 2], stride: [usize; 2]) -> (FlexTensor, PoolState) {
-    let (xs, x) = values(x);
-    let windows = Windows {
-        height: xs[2],
-        width: xs[3],
-        kernel,
-        stride,
-    };
-    let (y, at) = pool::forward(&windows, xs[0] * xs[1], x.as_slice());
-    let shape = vec![xs[0], xs[1], windows.out_height(), windows.out_width()];
-    let state = PoolState {
-        windows,
-        input_shape: xs,
-        at: Arc::new(at),
-    };
-    (flex_tensor(y, shape), state)
-}
-
-/// What the backward pass of a max pooling needs.
-#[derive(Debug, Clone)]
-struct PoolState {
-    windows: Windows,
-    input_shape: Vec<usize>,
-    at: Arc<Vec<u32>>,
-}
-
-#[derive(Debug)]
-struct MaxPool2dBackward;
-
-impl Backward<Flex, 1> for MaxPool2dBackward {
-    type State = PoolState;
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let state = ops.state;
-        unary::<Flex, _>(ops.parents, ops.node, grads, |dy| {
-            let (_, dy) = values(dy);
-            let planes = state.input_shape[0] * state.input_shape[1];
-            let dx = pool::backward(&state.windows, planes, dy.as_slice(), &state.at);
-            flex_tensor(dx, state.input_shape)
-        });
-    }
-}
-
 /// Backward of a convolution `y = rectify(conv2d(x, w) + b)`: first the gradient before the
 /// rectifier and the bias gradient ([`conv::Epilogue::backward`]), then from that gradient `dz`:
 /// dx = input grad of dz, dw = weight grad of (x, dz); or of a transposed convolution, its
@@ -623,26 +567,6 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             },
             |x, w, b| Flex::conv_transpose2d_fast(x, w, b, stride, padding, out, slope),
         )
-    }
-
-    fn max_pool2d_fast(
-        x: FloatTensor<Self>,
-        kernel: [usize; 2],
-        stride: [usize; 2],
-    ) -> FloatTensor<Self> {
-        match MaxPool2dBackward
-            .prepare::<C>([x.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let (y, state) = max_pool2d(x.into_primitive(), kernel, stride);
-                prep.finish(state, y)
-            }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(max_pool2d(x.into_primitive(), kernel, stride).0)
-            }
-        }
     }
 
     fn batch_norm_statistics_fast(x: FloatTensor<Self>) -> FloatTensor<Self> {

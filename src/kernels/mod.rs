@@ -19,7 +19,6 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::activation::Activation;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::nn::gru::Gru;
-use burn::nn::pool::MaxPool2d;
 use burn::nn::{BatchNorm, GateController, Linear};
 use burn::tensor::Tensor;
 
@@ -27,6 +26,7 @@ pub use adam::AdamStep;
 pub use dropout::dropout;
 use extension::CpuKernels;
 use flex::on_flex_f32;
+pub use pool::max_pool2d;
 pub use rectifier::leaky_relu;
 use rectifier::rectify;
 
@@ -113,23 +113,6 @@ fn rectified_conv_transpose2d(
         conv.padding,
         [out(height, 0), out(width, 1)],
         slope,
-    ))
-}
-
-/// `pool.forward(x)`, through [`pool`]'s kernel where it applies (no padding, dilation 1, floor
-/// rounding, f32 on the CPU backend), through burn's otherwise.
-pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
-    let unpadded = matches!(pool.padding, PaddingConfig2d::Valid)
-        || matches!(pool.padding, PaddingConfig2d::Explicit(0, 0, 0, 0));
-    let [_, _, height, width] = x.dims();
-    let fits = height >= pool.kernel_size[0] && width >= pool.kernel_size[1];
-    if !unpadded || pool.dilation != [1, 1] || pool.ceil_mode || !fits || !on_flex_f32(&x) {
-        return pool.forward(x);
-    }
-    Tensor::from_dispatch(<Dispatch as CpuKernels>::max_pool2d_fast(
-        x.into_dispatch(),
-        pool.kernel_size,
-        pool.stride,
     ))
 }
 
@@ -433,35 +416,6 @@ mod tests {
     }
 
     #[test]
-    fn max_pool2d_matches_burns_values_and_gradients() {
-        use burn::nn::pool::MaxPool2dConfig;
-        // (batch, channels, size, kernel, stride): the labs' 2×2 pools, overlapping windows,
-        // odd sizes that leave a row or column out
-        let cases = [
-            (4, 3, [28, 28], [2, 2], [2, 2]),
-            (2, 5, [11, 13], [2, 2], [2, 2]),
-            (2, 2, [9, 8], [3, 3], [2, 2]),
-            (1, 3, [7, 6], [2, 3], [1, 2]),
-            (3, 1, [4, 4], [4, 4], [4, 4]),
-        ];
-        for (batch, channels, [h, w], kernel, stride) in cases {
-            let device = autodiff_device();
-            let pool = MaxPool2dConfig::new(kernel).with_strides(stride).init();
-            let input = Tensor::<4>::random(
-                [batch, channels, h, w],
-                Distribution::Normal(0.0, 1.0),
-                &device,
-            );
-            let out = pool.forward(input.clone()).dims();
-            let weights = Tensor::<4>::random(out, Distribution::Uniform(-1.0, 1.0), &device);
-            assert_all_close(
-                value_and_grads(&input, &weights, &[], |x| max_pool2d(&pool, x)),
-                value_and_grads(&input, &weights, &[], |x| pool.forward(x)),
-            );
-        }
-    }
-
-    #[test]
     fn gru_matches_burns_values_and_gradients() {
         use burn::nn::gru::GruConfig;
         // (batch, steps, input, hidden): the benchmark's shape, rows that do not split evenly
@@ -580,21 +534,5 @@ mod tests {
         check([3, 5, 4, 6]);
         check([2, 3, 5]);
         check([8, 3]);
-    }
-
-    #[test]
-    fn max_pool2d_lets_a_nan_win_its_window() {
-        use burn::nn::pool::MaxPool2dConfig;
-        let device = Device::flex();
-        let pool = MaxPool2dConfig::new([2, 2]).init();
-        let x = Tensor::<4>::from_floats(
-            [[[[1.0, f32::NAN, 5.0, 2.0], [3.0, 4.0, 0.0, 1.0]]]],
-            &device,
-        );
-        let y: Vec<f32> = max_pool2d(&pool, x)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
-        assert!(y[0].is_nan() && y[1] == 5.0, "{y:?}");
     }
 }
