@@ -1,6 +1,6 @@
-//! The kernels of [`super::conv`], [`super::norm`], [`super::gru`] and
-//! [`super::adam`] plugged into burn as a backend extension: for the `flex` backend, and for
-//! autodiff over `flex`, with their own backward passes.
+//! The kernels of [`super::conv`], [`super::norm`] and [`super::gru`] plugged into burn as a
+//! backend extension: for the `flex` backend, and for autodiff over `flex`, with their own
+//! backward passes.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -12,7 +12,6 @@ use burn::backend::{Backend, Flex, backend_extension, tensor::FloatTensor};
 
 use std::sync::Arc;
 
-use super::adam;
 use super::conv::{self, Geometry};
 use super::flex::{FlexValues, flex_tensor, register, values, values_mut};
 use super::gru::{self, Recurrence};
@@ -20,8 +19,8 @@ use super::norm::{self, Planes};
 use super::rectifier::{Rectified, Rectifier};
 
 /// Convolutions (groups 1, dilation 1) with their bias and an optional rectifier, batch
-/// normalization in training mode (with an optional rectifier), a GRU's recurrence and an Adam
-/// step, on f32 tensors.
+/// normalization in training mode (with an optional rectifier) and a GRU's recurrence, on f32
+/// tensors.
 #[backend_extension(Flex, Autodiff)]
 pub trait CpuKernels: Backend {
     /// x `[b, c, h, w]` ⊛ weight `[o, c, kh, kw]` + bias `[o]` → `[b, o, oh, ow]`, then the
@@ -71,17 +70,6 @@ pub trait CpuKernels: Backend {
         wh: FloatTensor<Self>,
         bh: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
-
-    /// One Adam step of a parameter from its gradient and moments (all of one shape), with the
-    /// step's scalars `[β₁, β₂, λ, step size, ε term]` (see [`super::adam::AdamStep`]): the
-    /// parameter and the two moments after it. Never tracked by autodiff.
-    fn adam_step_fast(
-        param: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-        moment_1: FloatTensor<Self>,
-        moment_2: FloatTensor<Self>,
-        scalars: [f32; 5],
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 /// The geometry of the convolution from `input` (`[b, c, h, w]`) by `weight` (`[o, c, kh, kw]`).
@@ -223,16 +211,6 @@ impl CpuKernels for Flex {
         batch_norm_statistics(x)
     }
 
-    fn adam_step_fast(
-        param: FlexTensor,
-        grad: FlexTensor,
-        moment_1: FlexTensor,
-        moment_2: FlexTensor,
-        scalars: [f32; 5],
-    ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        adam_step(param, grad, moment_1, moment_2, scalars)
-    }
-
     fn batch_norm_fast(
         x: FlexTensor,
         gamma: FlexTensor,
@@ -243,34 +221,6 @@ impl CpuKernels for Flex {
     ) -> FlexTensor {
         batch_norm(x, gamma, beta, stats, epsilon, slope)
     }
-}
-
-/// See [`CpuKernels::adam_step_fast`]: the parameter and the moments are updated in their own
-/// storage when nothing else shares it (the optimizer's state and a module's parameter between
-/// steps), else in a copy.
-fn adam_step(
-    param: FlexTensor,
-    grad: FlexTensor,
-    moment_1: FlexTensor,
-    moment_2: FlexTensor,
-    [beta_1, beta_2, penalty, step_size, epsilon]: [f32; 5],
-) -> (FlexTensor, FlexTensor, FlexTensor) {
-    let ((_, mut param), (_, grad)) = (values_mut(param), values(grad));
-    let ((_, mut moment_1), (_, mut moment_2)) = (values_mut(moment_1), values_mut(moment_2));
-    let step = adam::AdamStep {
-        beta_1,
-        beta_2,
-        penalty,
-        step_size,
-        epsilon,
-    };
-    step.apply(
-        param.storage_mut::<f32>(),
-        grad.as_slice(),
-        moment_1.storage_mut::<f32>(),
-        moment_2.storage_mut::<f32>(),
-    );
-    (param, moment_1, moment_2)
 }
 
 /// `[batch, channels, ...]` seen as planes of pixels.
@@ -571,27 +521,6 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
 
     fn batch_norm_statistics_fast(x: FloatTensor<Self>) -> FloatTensor<Self> {
         FloatTensor::<Self>::new(batch_norm_statistics(x.into_primitive()))
-    }
-
-    fn adam_step_fast(
-        param: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-        moment_1: FloatTensor<Self>,
-        moment_2: FloatTensor<Self>,
-        scalars: [f32; 5],
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let (param, moment_1, moment_2) = adam_step(
-            param.into_primitive(),
-            grad.into_primitive(),
-            moment_1.into_primitive(),
-            moment_2.into_primitive(),
-            scalars,
-        );
-        (
-            FloatTensor::<Self>::new(param),
-            FloatTensor::<Self>::new(moment_1),
-            FloatTensor::<Self>::new(moment_2),
-        )
     }
 
     fn batch_norm_fast(

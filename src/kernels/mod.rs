@@ -22,7 +22,7 @@ use burn::nn::gru::Gru;
 use burn::nn::{BatchNorm, GateController, Linear};
 use burn::tensor::Tensor;
 
-pub use adam::AdamStep;
+pub use adam::{AdamStep, adam_applies, adam_step};
 pub use dropout::dropout;
 use extension::CpuKernels;
 use flex::on_flex_f32;
@@ -216,42 +216,6 @@ fn rectified_batch_norm<const D: usize>(
     running(&layer.running_mean, mean);
     running(&layer.running_var, variance);
     Tensor::from_dispatch(y)
-}
-
-/// Whether [`adam_step`] applies to `param`: f32 values on the CPU backend, outside autodiff
-/// (optimizers see the parameters' inner tensors).
-pub fn adam_applies<const D: usize>(param: &Tensor<D>) -> bool {
-    on_flex_f32(param) && !param.device().is_autodiff()
-}
-
-/// One Adam step of `param` (see [`AdamStep`]) through the kernel of [`adam`], which updates the
-/// parameter and both moments in one parallel pass: the new `(param, moment_1, moment_2)`.
-/// Only where [`adam_applies`].
-pub fn adam_step<const D: usize>(
-    param: Tensor<D>,
-    grad: Tensor<D>,
-    (moment_1, moment_2): (Tensor<D>, Tensor<D>),
-    step: &AdamStep,
-) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
-    assert!(adam_applies(&param), "adam_step: not an f32 CPU tensor");
-    let (param, moment_1, moment_2) = <Dispatch as CpuKernels>::adam_step_fast(
-        param.into_dispatch(),
-        grad.into_dispatch(),
-        moment_1.into_dispatch(),
-        moment_2.into_dispatch(),
-        [
-            step.beta_1,
-            step.beta_2,
-            step.penalty,
-            step.step_size,
-            step.epsilon,
-        ],
-    );
-    (
-        Tensor::from_dispatch(param),
-        Tensor::from_dispatch(moment_1),
-        Tensor::from_dispatch(moment_2),
-    )
 }
 
 #[cfg(test)]
