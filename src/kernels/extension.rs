@@ -1,5 +1,5 @@
-//! The kernels of [`super::conv`], [`super::norm`] and [`super::gru`] plugged into burn as a
-//! backend extension: for the `flex` backend, and for autodiff over `flex`, with their own
+//! The kernels of [`super::conv`] and [`super::gru`] plugged into burn as a backend
+//! extension: for the `flex` backend, and for autodiff over `flex`, with their own
 //! backward passes.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -15,12 +15,10 @@ use std::sync::Arc;
 use super::conv::{self, Geometry};
 use super::flex::{FlexValues, flex_tensor, register, values, values_mut};
 use super::gru::{self, Recurrence};
-use super::norm::{self, Planes};
 use super::rectifier::{Rectified, Rectifier};
 
-/// Convolutions (groups 1, dilation 1) with their bias and an optional rectifier, batch
-/// normalization in training mode (with an optional rectifier) and a GRU's recurrence, on f32
-/// tensors.
+/// Convolutions (groups 1, dilation 1) with their bias and an optional rectifier, and a GRU's
+/// recurrence, on f32 tensors.
 #[backend_extension(Flex, Autodiff)]
 pub trait CpuKernels: Backend {
     /// x `[b, c, h, w]` ⊛ weight `[o, c, kh, kw]` + bias `[o]` → `[b, o, oh, ow]`, then the
@@ -43,23 +41,6 @@ pub trait CpuKernels: Backend {
         stride: [usize; 2],
         padding: [usize; 2],
         out: [usize; 2],
-        slope: Option<f32>,
-    ) -> FloatTensor<Self>;
-
-    /// The mean and biased variance of each channel of x `[b, c, ...]`, as `[2, c]`; never tracked
-    /// by autodiff.
-    fn batch_norm_statistics_fast(x: FloatTensor<Self>) -> FloatTensor<Self>;
-
-    /// Batch normalization of x `[b, c, ...]` by its own statistics `stats` (`[2, c]`, from
-    /// `batch_norm_statistics_fast`), scaled by γ and shifted by β (`[c]`), then the rectifier of
-    /// negative slope `slope` if there is one (see [`super::rectifier`]); its backward pass
-    /// accounts for the statistics' dependence on x.
-    fn batch_norm_fast(
-        x: FloatTensor<Self>,
-        gamma: FloatTensor<Self>,
-        beta: FloatTensor<Self>,
-        stats: FloatTensor<Self>,
-        epsilon: f64,
         slope: Option<f32>,
     ) -> FloatTensor<Self>;
 
@@ -205,113 +186,6 @@ impl CpuKernels for Flex {
 
     fn gru_recurrence_fast(gx: FlexTensor, wh: FlexTensor, bh: FlexTensor) -> FlexTensor {
         gru_recurrence(gx, wh, bh).0
-    }
-
-    fn batch_norm_statistics_fast(x: FlexTensor) -> FlexTensor {
-        batch_norm_statistics(x)
-    }
-
-    fn batch_norm_fast(
-        x: FlexTensor,
-        gamma: FlexTensor,
-        beta: FlexTensor,
-        stats: FlexTensor,
-        epsilon: f64,
-        slope: Option<f32>,
-    ) -> FlexTensor {
-        batch_norm(x, gamma, beta, stats, epsilon, slope)
-    }
-}
-
-/// `[batch, channels, ...]` seen as planes of pixels.
-fn planes(shape: &[usize]) -> Planes {
-    Planes {
-        batch: shape[0],
-        channels: shape[1],
-        pixels: shape[2..].iter().product(),
-    }
-}
-
-fn batch_norm_statistics(x: FlexTensor) -> FlexTensor {
-    let (xs, x) = values(x);
-    let p = planes(&xs);
-    let (mut mean, variance) = norm::statistics(&p, x.as_slice());
-    mean.extend(variance);
-    flex_tensor(mean, vec![2, p.channels])
-}
-
-fn batch_norm(
-    x: FlexTensor,
-    gamma: FlexTensor,
-    beta: FlexTensor,
-    stats: FlexTensor,
-    epsilon: f64,
-    slope: Option<f32>,
-) -> FlexTensor {
-    let ((xs, x), (_, gamma), (_, beta), (_, stats)) =
-        (values(x), values(gamma), values(beta), values(stats));
-    let p = planes(&xs);
-    let (mean, variance) = stats.as_slice().split_at(p.channels);
-    let y = norm::forward(
-        &p,
-        x.as_slice(),
-        (gamma.as_slice(), beta.as_slice()),
-        (mean, variance),
-        epsilon,
-        slope.map(|slope| Rectifier { slope }),
-    );
-    flex_tensor(y, xs)
-}
-
-/// What the backward pass of a batch normalization needs besides its input and γ.
-#[derive(Debug, Clone)]
-struct NormState {
-    x: NodeId,
-    gamma: NodeId,
-    stats: Arc<Vec<f32>>,
-    epsilon: f64,
-    rectified: Rectified,
-}
-
-#[derive(Debug)]
-struct BatchNormBackward;
-
-impl Backward<Flex, 3> for BatchNormBackward {
-    type State = NormState;
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 3>,
-        grads: &mut Gradients,
-        checkpointer: &mut Checkpointer,
-    ) {
-        let [node_x, node_gamma, node_beta] = ops.parents;
-        let (_, mut dy) = values_mut(grads.consume::<Flex>(&ops.node));
-        let s = ops.state;
-        if let Some((rectifier, y)) = s.rectified.into_parts() {
-            rectifier.backward(y.as_slice(), dy.storage_mut::<f32>());
-        }
-        let dy = FlexValues(dy);
-        let (xs, x) = values(checkpointer.retrieve_node_output::<FlexTensor>(s.x));
-        let (_, gamma) = values(checkpointer.retrieve_node_output::<FlexTensor>(s.gamma));
-        let p = planes(&xs);
-        let (mean, variance) = s.stats.split_at(p.channels);
-        let (dx, dgamma, dbeta) = norm::backward(
-            &p,
-            x.as_slice(),
-            dy.as_slice(),
-            gamma.as_slice(),
-            (mean, variance),
-            s.epsilon,
-        );
-        register(
-            grads,
-            [
-                (node_x.map(|n| n.id), dx, xs),
-                (node_gamma.map(|n| n.id), dgamma, vec![p.channels]),
-                (node_beta.map(|n| n.id), dbeta, vec![p.channels]),
-            ],
-        );
     }
 }
 
@@ -517,54 +391,6 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             },
             |x, w, b| Flex::conv_transpose2d_fast(x, w, b, stride, padding, out, slope),
         )
-    }
-
-    fn batch_norm_statistics_fast(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        FloatTensor::<Self>::new(batch_norm_statistics(x.into_primitive()))
-    }
-
-    fn batch_norm_fast(
-        x: FloatTensor<Self>,
-        gamma: FloatTensor<Self>,
-        beta: FloatTensor<Self>,
-        stats: FloatTensor<Self>,
-        epsilon: f64,
-        slope: Option<f32>,
-    ) -> FloatTensor<Self> {
-        let stats = stats.into_primitive();
-        match BatchNormBackward
-            .prepare::<C>([x.node(), gamma.node(), beta.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let mut state = NormState {
-                    x: prep.checkpoint(&x),
-                    gamma: prep.checkpoint(&gamma),
-                    stats: Arc::new(values(stats.clone()).1.as_slice().to_vec()),
-                    epsilon,
-                    rectified: Rectified::new(slope),
-                };
-                let y = batch_norm(
-                    x.into_primitive(),
-                    gamma.into_primitive(),
-                    beta.into_primitive(),
-                    stats,
-                    epsilon,
-                    slope,
-                );
-                state.rectified.keep(&y);
-                prep.finish(state, y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(batch_norm(
-                x.into_primitive(),
-                gamma.into_primitive(),
-                beta.into_primitive(),
-                stats,
-                epsilon,
-                slope,
-            )),
-        }
     }
 
     fn gru_recurrence_fast(

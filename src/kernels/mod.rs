@@ -19,13 +19,14 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::activation::Activation;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::nn::gru::Gru;
-use burn::nn::{BatchNorm, GateController, Linear};
+use burn::nn::{GateController, Linear};
 use burn::tensor::Tensor;
 
 pub use adam::{AdamStep, adam_applies, adam_step};
 pub use dropout::dropout;
 use extension::CpuKernels;
 use flex::on_flex_f32;
+pub use norm::{batch_norm, batch_norm_leaky_relu, batch_norm_relu};
 pub use pool::max_pool2d;
 pub use rectifier::leaky_relu;
 use rectifier::rectify;
@@ -154,68 +155,6 @@ pub fn gru(layer: &Gru, x: Tensor<3>) -> Tensor<3> {
         wh.into_dispatch(),
         bh.into_dispatch(),
     ))
-}
-
-/// `layer.forward(x)` for a batch normalization: while training (on an autodiff device, the
-/// layer not frozen), normalized by the batch's own statistics, which also update the running
-/// ones as burn does; by the running statistics otherwise (burn's own op). Through [`norm`]'s
-/// kernels on f32 values on the CPU backend.
-pub fn batch_norm<const D: usize>(layer: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
-    rectified_batch_norm(layer, x, None)
-}
-
-/// `relu(batch_norm(layer, x))`, the rectifier applied inside the kernel.
-pub fn batch_norm_relu<const D: usize>(layer: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
-    rectified_batch_norm(layer, x, Some(0.0))
-}
-
-/// `leaky_relu(batch_norm(layer, x), slope)`, the rectifier applied inside the kernel.
-pub fn batch_norm_leaky_relu<const D: usize>(
-    layer: &BatchNorm,
-    x: Tensor<D>,
-    slope: f64,
-) -> Tensor<D> {
-    rectified_batch_norm(layer, x, Some(slope as f32))
-}
-
-fn rectified_batch_norm<const D: usize>(
-    layer: &BatchNorm,
-    x: Tensor<D>,
-    slope: Option<f32>,
-) -> Tensor<D> {
-    let training = x.device().is_autodiff() && layer.training.is_enabled();
-    if !training || !on_flex_f32(&x) || D < 2 {
-        return rectify(layer.forward(x), slope);
-    }
-    let stats: Tensor<2> = Tensor::from_dispatch(
-        <Dispatch as CpuKernels>::batch_norm_statistics_fast(x.clone().detach().into_dispatch()),
-    );
-    let y = <Dispatch as CpuKernels>::batch_norm_fast(
-        x.into_dispatch(),
-        layer.gamma.val().into_dispatch(),
-        layer.beta.val().into_dispatch(),
-        stats.clone().into_dispatch(),
-        layer.epsilon,
-        slope,
-    );
-    let [_, channels] = stats.dims();
-    let (mean, variance) = (
-        stats.clone().narrow(0, 0, 1).reshape([channels]),
-        stats.narrow(0, 1, 1).reshape([channels]),
-    );
-    let m = layer.momentum;
-    let device = mean.device();
-    let running = |state: &burn::module::RunningState<Tensor<1>>, batch: Tensor<1>| {
-        let updated = state
-            .value_sync()
-            .to_device(&device)
-            .mul_scalar(1.0 - m)
-            .add(batch.mul_scalar(m));
-        state.update(updated.detach());
-    };
-    running(&layer.running_mean, mean);
-    running(&layer.running_var, variance);
-    Tensor::from_dispatch(y)
 }
 
 #[cfg(test)]
@@ -444,59 +383,5 @@ mod tests {
                 Tolerance::rel_abs(1e-6, 1e-6),
             );
         }
-    }
-
-    #[test]
-    fn batch_norm_matches_burns_values_gradients_and_running_statistics() {
-        use burn::module::Param;
-        use burn::nn::BatchNormConfig;
-        fn check<const D: usize>(shape: [usize; D]) {
-            let device = autodiff_device();
-            let channels = shape[1];
-            let random = |low, high| {
-                Tensor::<1>::random([channels], Distribution::Uniform(low, high), &device)
-            };
-            let (gamma, beta) = (random(0.5, 1.5), random(-1.0, 1.0));
-            let layer = || {
-                let mut layer = BatchNormConfig::new(channels).init(&device);
-                layer.gamma = Param::from_tensor(gamma.clone());
-                layer.beta = Param::from_tensor(beta.clone());
-                layer
-            };
-            let (fast, plain) = (layer(), layer());
-            // an offset and a scale per channel, so that the statistics differ between channels
-            let input = Tensor::<D>::random(shape, Distribution::Normal(3.0, 2.0), &device);
-            let weights = Tensor::<D>::random(shape, Distribution::Uniform(-1.0, 1.0), &device);
-            let run = |layer: &BatchNorm, op: &dyn Fn(Tensor<D>) -> Tensor<D>| {
-                let x = input.clone().detach().require_grad();
-                let y = op(x.clone());
-                let grads = (y.clone() * weights.clone()).sum().backward();
-                vec![
-                    y.into_data(),
-                    x.grad(&grads).expect("x grad").into_data(),
-                    layer.gamma.val().grad(&grads).expect("γ grad").into_data(),
-                    layer.beta.val().grad(&grads).expect("β grad").into_data(),
-                    layer.running_mean.value_sync().into_data(),
-                    layer.running_var.value_sync().into_data(),
-                ]
-            };
-            let fast_out = run(&fast, &|x| batch_norm(&fast, x));
-            let plain_out = run(&plain, &|x| plain.forward(x));
-            assert_all_close(fast_out, plain_out);
-            // with the rectifiers inside the kernel, against burn's layer then activation
-            use burn::tensor::activation::{leaky_relu, relu};
-            let (fast, plain) = (layer(), layer());
-            let fast_out = run(&fast, &|x| batch_norm_relu(&fast, x));
-            let plain_out = run(&plain, &|x| relu(plain.forward(x)));
-            assert_all_close(fast_out, plain_out);
-            let (fast, plain) = (layer(), layer());
-            let fast_out = run(&fast, &|x| batch_norm_leaky_relu(&fast, x, 0.2));
-            let plain_out = run(&plain, &|x| leaky_relu(plain.forward(x), 0.2));
-            assert_all_close(fast_out, plain_out);
-        }
-        check([64, 16, 7, 7]);
-        check([3, 5, 4, 6]);
-        check([2, 3, 5]);
-        check([8, 3]);
     }
 }
