@@ -1,6 +1,5 @@
-//! The kernels of [`super::conv`] and [`super::gru`] plugged into burn as a backend
-//! extension: for the `flex` backend, and for autodiff over `flex`, with their own
-//! backward passes.
+//! The kernels of [`super::conv`] plugged into burn as a backend extension: for the `flex`
+//! backend, and for autodiff over `flex`, with their own backward passes.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -10,15 +9,11 @@ use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Backend, Flex, backend_extension, tensor::FloatTensor};
 
-use std::sync::Arc;
-
 use super::conv::{self, Geometry};
 use super::flex::{FlexValues, flex_tensor, register, values, values_mut};
-use super::gru::{self, Recurrence};
 use super::rectifier::{Rectified, Rectifier};
 
-/// Convolutions (groups 1, dilation 1) with their bias and an optional rectifier, and a GRU's
-/// recurrence, on f32 tensors.
+/// Convolutions (groups 1, dilation 1) with their bias and an optional rectifier, on f32 tensors.
 #[backend_extension(Flex, Autodiff)]
 pub trait CpuKernels: Backend {
     /// x `[b, c, h, w]` ⊛ weight `[o, c, kh, kw]` + bias `[o]` → `[b, o, oh, ow]`, then the
@@ -42,14 +37,6 @@ pub trait CpuKernels: Backend {
         padding: [usize; 2],
         out: [usize; 2],
         slope: Option<f32>,
-    ) -> FloatTensor<Self>;
-
-    /// The recurrence of a GRU over every step: gx `[b, t, 3h]` (the input parts of the update,
-    /// reset and new gates), wh `[h, 3h]`, bh `[3h]` → the hidden states `[b, t, h]`.
-    fn gru_recurrence_fast(
-        gx: FloatTensor<Self>,
-        wh: FloatTensor<Self>,
-        bh: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
 }
 
@@ -182,66 +169,6 @@ impl CpuKernels for Flex {
             bias,
             slope,
         )
-    }
-
-    fn gru_recurrence_fast(gx: FlexTensor, wh: FlexTensor, bh: FlexTensor) -> FlexTensor {
-        gru_recurrence(gx, wh, bh).0
-    }
-}
-
-/// A GRU's recurrence: the hidden states, and what the backward pass needs.
-fn gru_recurrence(gx: FlexTensor, wh: FlexTensor, bh: FlexTensor) -> (FlexTensor, GruState) {
-    let ((gs, gx), (_, wh), (_, bh)) = (values(gx), values(wh), values(bh));
-    let shape = Recurrence {
-        batch: gs[0],
-        steps: gs[1],
-        hidden: gs[2] / 3,
-    };
-    let (hs, saved) = gru::forward(&shape, gx.as_slice(), wh.as_slice(), bh.as_slice());
-    let state = GruState {
-        shape,
-        hs: Arc::new(hs.clone()),
-        saved: Arc::new(saved),
-        wh: Arc::new(wh.as_slice().to_vec()),
-    };
-    let dims = vec![shape.batch, shape.steps, shape.hidden];
-    (flex_tensor(hs, dims), state)
-}
-
-/// What the backward pass of a GRU's recurrence needs: the hidden states, the gates of every
-/// step, and the hidden weights.
-#[derive(Debug, Clone)]
-struct GruState {
-    shape: Recurrence,
-    hs: Arc<Vec<f32>>,
-    saved: Arc<Vec<f32>>,
-    wh: Arc<Vec<f32>>,
-}
-
-#[derive(Debug)]
-struct GruBackward;
-
-impl Backward<Flex, 3> for GruBackward {
-    type State = GruState;
-
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_gx, node_wh, node_bh] = ops.parents;
-        let (_, dhs) = values(grads.consume::<Flex>(&ops.node));
-        let s = ops.state;
-        let (dgx, dwh, dbh) = gru::backward(&s.shape, dhs.as_slice(), &s.hs, &s.saved, &s.wh);
-        let Recurrence {
-            batch,
-            steps,
-            hidden,
-        } = s.shape;
-        register(
-            grads,
-            [
-                (node_gx.map(|n| n.id), dgx, vec![batch, steps, 3 * hidden]),
-                (node_wh.map(|n| n.id), dwh, vec![hidden, 3 * hidden]),
-                (node_bh.map(|n| n.id), dbh, vec![3 * hidden]),
-            ],
-        );
     }
 }
 
@@ -391,28 +318,5 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             },
             |x, w, b| Flex::conv_transpose2d_fast(x, w, b, stride, padding, out, slope),
         )
-    }
-
-    fn gru_recurrence_fast(
-        gx: FloatTensor<Self>,
-        wh: FloatTensor<Self>,
-        bh: FloatTensor<Self>,
-    ) -> FloatTensor<Self> {
-        let prepared = GruBackward
-            .prepare::<C>([gx.node(), wh.node(), bh.node()])
-            .compute_bound()
-            .stateful();
-        let inputs = (
-            gx.into_primitive(),
-            wh.into_primitive(),
-            bh.into_primitive(),
-        );
-        match prepared {
-            OpsKind::Tracked(prep) => {
-                let (hs, state) = gru_recurrence(inputs.0, inputs.1, inputs.2);
-                prep.finish(state, hs)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(gru_recurrence(inputs.0, inputs.1, inputs.2).0),
-        }
     }
 }

@@ -16,16 +16,14 @@ mod testing;
 
 use burn::backend::Dispatch;
 use burn::nn::PaddingConfig2d;
-use burn::nn::activation::Activation;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
-use burn::nn::gru::Gru;
-use burn::nn::{GateController, Linear};
 use burn::tensor::Tensor;
 
 pub use adam::{AdamStep, adam_applies, adam_step};
 pub use dropout::dropout;
 use extension::CpuKernels;
 use flex::on_flex_f32;
+pub use gru::gru;
 pub use norm::{batch_norm, batch_norm_leaky_relu, batch_norm_relu};
 pub use pool::max_pool2d;
 pub use rectifier::leaky_relu;
@@ -117,52 +115,12 @@ fn rectified_conv_transpose2d(
     ))
 }
 
-/// `gru.forward(x, None)`: every hidden state `[batch, steps, hidden]` of a GRU run from a zero
-/// state over `x` (`[batch, steps, input]`), through [`gru`]'s recurrence where it applies
-/// (burn's defaults: biases, `reset_after`, sigmoid gates, tanh candidate, no clipping; f32 on
-/// the CPU backend), through burn's otherwise.
-///
-/// The input parts of the three gates, `x·W_x + b_x`, are one product over every step, left to
-/// burn; the recurrence is one operation with its own backward pass.
-pub fn gru(layer: &Gru, x: Tensor<3>) -> Tensor<3> {
-    let gates = [&layer.update_gate, &layer.reset_gate, &layer.new_gate];
-    let biased = gates
-        .iter()
-        .all(|g| g.input_transform.bias.is_some() && g.hidden_transform.bias.is_some());
-    let standard = matches!(layer.gate_activation, Activation::Sigmoid(_))
-        && matches!(layer.hidden_activation, Activation::Tanh(_));
-    if !biased || !standard || !layer.reset_after || layer.clip.is_some() || !on_flex_f32(&x) {
-        return layer.forward(x, None);
-    }
-    let [batch, steps, input] = x.dims();
-    let joined = |part: fn(&GateController) -> &Linear| {
-        let weights = gates.iter().map(|g| part(g).weight.val()).collect();
-        let biases = gates
-            .iter()
-            .map(|g| part(g).bias.as_ref().expect("checked above").val())
-            .collect();
-        (Tensor::cat(weights, 1), Tensor::cat(biases, 0))
-    };
-    let (wx, bx) = joined(|g| &g.input_transform); // [input, 3h], [3h]
-    let (wh, bh) = joined(|g| &g.hidden_transform); // [h, 3h], [3h]
-    let gx = (x.reshape([batch * steps, input]).matmul(wx) + bx.unsqueeze::<2>()).reshape([
-        batch,
-        steps,
-        3 * layer.d_hidden,
-    ]);
-    Tensor::from_dispatch(<Dispatch as CpuKernels>::gru_recurrence_fast(
-        gx.into_dispatch(),
-        wh.into_dispatch(),
-        bh.into_dispatch(),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use burn::module::Module;
     use burn::nn::PaddingConfig2d;
     use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
-    use burn::tensor::{Device, Distribution, Tensor, TensorData, Tolerance};
+    use burn::tensor::{Distribution, Tensor, Tolerance};
 
     use super::testing::{assert_all_close, autodiff_device, value_and_all_grads, value_and_grads};
     use super::*;
@@ -314,73 +272,6 @@ mod tests {
                     conv_transpose2d_relu(&transposed, x)
                 }),
                 value_and_all_grads(&input, &weights, params(), |x| relu(transposed.forward(x))),
-            );
-        }
-    }
-
-    #[test]
-    fn gru_matches_burns_values_and_gradients() {
-        use burn::nn::gru::GruConfig;
-        // (batch, steps, input, hidden): the benchmark's shape, rows that do not split evenly
-        // between threads, one step, a wider input, large inputs that saturate the gates
-        let cases = [
-            (32, 20, 2, 200, 1.0),
-            (3, 5, 4, 7, 1.0),
-            (1, 1, 3, 5, 1.0),
-            (5, 9, 11, 16, 6.0),
-        ];
-        for (batch, steps, input, hidden, scale) in cases {
-            let device = autodiff_device();
-            let layer = GruConfig::new(input, hidden, true).init(&device);
-            let x = Tensor::<3>::random(
-                [batch, steps, input],
-                Distribution::Normal(0.0, scale),
-                &device,
-            );
-            let weights = Tensor::<3>::random(
-                [batch, steps, hidden],
-                Distribution::Uniform(-1.0, 1.0),
-                &device,
-            );
-            let run = |op: &dyn Fn(Tensor<3>) -> Tensor<3>| {
-                let x = x.clone().detach().require_grad();
-                let y = op(x.clone());
-                let grads = (y.clone() * weights.clone()).sum().backward();
-                let mut out = vec![y.into_data(), x.grad(&grads).expect("x grad").into_data()];
-                struct Collect<'a>(&'a burn::tensor::Gradients, Vec<TensorData>);
-                impl burn::module::ModuleVisitor for Collect<'_> {
-                    fn visit_float<const D: usize>(
-                        &mut self,
-                        param: &burn::module::Param<Tensor<D>>,
-                    ) {
-                        let grad = param.val().grad(self.0).expect("every parameter's grad");
-                        self.1.push(grad.into_data());
-                    }
-                }
-                let mut collect = Collect(&grads, Vec::new());
-                layer.visit(&mut collect);
-                assert_eq!(collect.1.len(), 12, "6 weights and 6 biases");
-                out.extend(collect.1);
-                out
-            };
-            assert_all_close(run(&|x| gru(&layer, x)), run(&|x| layer.forward(x, None)));
-        }
-    }
-
-    #[test]
-    fn gru_falls_back_to_burn_where_its_kernel_does_not_apply() {
-        use burn::nn::gru::GruConfig;
-        let device = Device::flex();
-        let x = Tensor::<3>::random([2, 4, 3], Distribution::Normal(0.0, 1.0), &device);
-        for config in [
-            GruConfig::new(3, 6, false),
-            GruConfig::new(3, 6, true).with_reset_after(false),
-            GruConfig::new(3, 6, true).with_clip(Some(0.1)),
-        ] {
-            let layer = config.init(&device);
-            gru(&layer, x.clone()).into_data().assert_approx_eq::<f32>(
-                &layer.forward(x.clone(), None).into_data(),
-                Tolerance::rel_abs(1e-6, 1e-6),
             );
         }
     }

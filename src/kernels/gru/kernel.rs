@@ -19,7 +19,7 @@
 
 use rayon::prelude::*;
 
-use super::product::{Strided, matmul};
+use crate::kernels::product::{Strided, matmul};
 
 /// Sizes of one recurrence: `batch` sequences of `steps` steps, `hidden` units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
