@@ -2,7 +2,8 @@
 //! behind [`gru`]: the formulas, and why by hand, in [`kernel`].
 //!
 //! Plugged into burn as [`GruKernels`]: the recurrence on flex tensors, and under autodiff
-//! [`GruBackward`], from the gates the forward pass keeps.
+//! [`GruBackward`], from the gates the forward pass keeps. Where nothing is tracked (inference:
+//! `predict`, validation), the gates are not kept.
 
 mod kernel;
 #[cfg(test)]
@@ -79,7 +80,7 @@ pub trait GruKernels: Backend {
 
 impl GruKernels for Flex {
     fn gru_recurrence_fast(gx: FlexTensor, wh: FlexTensor, bh: FlexTensor) -> FlexTensor {
-        gru_recurrence(gx, wh, bh).0
+        hidden_states(gx, wh, bh)
     }
 }
 
@@ -103,19 +104,33 @@ impl<C: CheckpointStrategy> GruKernels for Autodiff<Flex, C> {
                 let (hs, state) = gru_recurrence(inputs.0, inputs.1, inputs.2);
                 prep.finish(state, hs)
             }
-            OpsKind::UnTracked(prep) => prep.finish(gru_recurrence(inputs.0, inputs.1, inputs.2).0),
+            OpsKind::UnTracked(prep) => prep.finish(hidden_states(inputs.0, inputs.1, inputs.2)),
         }
     }
 }
 
-/// A GRU's recurrence: the hidden states, and what the backward pass needs.
+/// The sizes of the recurrence over `gx` (`[batch, steps, 3·hidden]`).
+fn recurrence(gx: &[usize]) -> Recurrence {
+    Recurrence {
+        batch: gx[0],
+        steps: gx[1],
+        hidden: gx[2] / 3,
+    }
+}
+
+/// A GRU's recurrence where nothing is tracked (inference): the hidden states alone, with no
+/// state kept for a backward pass.
+fn hidden_states(gx: FlexTensor, wh: FlexTensor, bh: FlexTensor) -> FlexTensor {
+    let ((gs, gx), (_, wh), (_, bh)) = (values(gx), values(wh), values(bh));
+    let shape = recurrence(&gs);
+    let hs = kernel::hidden_states(&shape, gx.as_slice(), wh.as_slice(), bh.as_slice());
+    flex_tensor(hs, vec![shape.batch, shape.steps, shape.hidden])
+}
+
+/// A GRU's recurrence under autodiff: the hidden states, and what the backward pass needs.
 fn gru_recurrence(gx: FlexTensor, wh: FlexTensor, bh: FlexTensor) -> (FlexTensor, GruState) {
     let ((gs, gx), (_, wh), (_, bh)) = (values(gx), values(wh), values(bh));
-    let shape = Recurrence {
-        batch: gs[0],
-        steps: gs[1],
-        hidden: gs[2] / 3,
-    };
+    let shape = recurrence(&gs);
     let (hs, saved) = kernel::forward(&shape, gx.as_slice(), wh.as_slice(), bh.as_slice());
     let state = GruState {
         shape,

@@ -67,3 +67,31 @@ fn gru_falls_back_to_burn_where_its_kernel_does_not_apply() {
         );
     }
 }
+
+#[test]
+fn gru_without_tracking_gives_the_tracked_values() {
+    use burn::nn::gru::GruConfig;
+    // the benchmark's shape, and rows that do not split evenly between threads
+    for (batch, steps, input, hidden) in [(32, 20, 2, 200), (3, 5, 4, 7)] {
+        let device = autodiff_device();
+        let layer = GruConfig::new(input, hidden, true).init(&device);
+        let x = Tensor::<3>::random(
+            [batch, steps, input],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let values = |y: Tensor<3>| y.into_data().try_into_vec::<f32>().expect("f32 values");
+        // tracked: the parameters require gradients, so the backward state is kept
+        let tracked = values(gru(&layer, x.clone()));
+        // on the autodiff device with nothing tracked
+        let untracked = values(gru(&layer.clone().no_grad(), x.clone()));
+        // inference as `predict` and validation run it: the inner backend, no autodiff
+        let inference = values(gru(&layer.valid(), x.clone().inner()));
+        assert_eq!(untracked, tracked);
+        assert_eq!(inference, tracked);
+        TensorData::new(tracked, [batch, steps, hidden]).assert_approx_eq::<f32>(
+            &layer.forward(x, None).into_data(),
+            Tolerance::rel_abs(1e-4, 1e-4),
+        );
+    }
+}
