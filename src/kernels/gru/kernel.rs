@@ -19,7 +19,7 @@
 
 use rayon::prelude::*;
 
-use super::product::{Strided, matmul};
+use crate::kernels::product::{Strided, matmul};
 
 /// Sizes of one recurrence: `batch` sequences of `steps` steps, `hidden` units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +42,7 @@ impl Recurrence {
 
 /// Runs the recurrence on `gx` (`[batch, steps, 3·hidden]`), `wh` (`[hidden, 3·hidden]`) and `bh`
 /// (`[3·hidden]`): returns every hidden state `[batch, steps, hidden]` and the saved gates
-/// `[batch, steps, 4·hidden]`.
+/// `[batch, steps, 4·hidden]`, for the backward pass.
 pub fn forward(shape: &Recurrence, gx: &[f32], wh: &[f32], bh: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let Recurrence {
         batch,
@@ -55,55 +55,85 @@ pub fn forward(shape: &Recurrence, gx: &[f32], wh: &[f32], bh: &[f32]) -> (Vec<f
     hs.par_chunks_mut(rows * steps * h)
         .zip(saved.par_chunks_mut(rows * steps * SAVED * h))
         .zip(gx.par_chunks(rows * steps * 3 * h))
-        .for_each(|((hs, saved), gx)| {
-            let m = hs.len() / (steps * h);
-            let mut hp = vec![0.0; m * 3 * h];
-            let mut a = vec![0.0; 3 * h];
-            for t in 0..steps {
-                // hp = h_{t−1} · W_h + b_h (h_0 = 0), the rows of h_{t−1} a sequence apart in `hs`
-                hp.chunks_mut(3 * h).for_each(|row| row.copy_from_slice(bh));
-                if t > 0 {
-                    matmul(
-                        (m, 3 * h, h),
-                        Strided::new(&mut hp, (3 * h, 1)),
-                        true,
-                        (&hs[(t - 1) * h..], (steps * h, 1)),
-                        (wh, (3 * h, 1)),
-                    );
-                }
-                for b in 0..m {
-                    let at = (b * steps + t) * h;
-                    let gx = &gx[(b * steps + t) * 3 * h..][..3 * h];
-                    let hp = &hp[b * 3 * h..][..3 * h];
-                    let saved = &mut saved[at * SAVED..][..SAVED * h];
-                    // a = [gx_z + hp_z, gx_r + hp_r, ·], then z, r in place
-                    a.iter_mut()
-                        .zip(gx.iter().zip(hp))
-                        .for_each(|(a, (x, p))| *a = x + p);
-                    sigmoid_in_place(&mut a[..2 * h]);
-                    let (zr, a_n) = a.split_at_mut(2 * h);
-                    let (z, r) = zr.split_at(h);
-                    let hp_n = &hp[2 * h..];
-                    a_n.iter_mut()
-                        .zip(&gx[2 * h..])
-                        .zip(r.iter().zip(hp_n))
-                        .for_each(|((a, x), (r, p))| *a = x + r * p);
-                    tanh_in_place(a_n);
-                    let n = &*a_n;
-                    let (before, now) = hs.split_at_mut(at);
-                    let h_prev = (t > 0).then(|| &before[at - h..]);
-                    for j in 0..h {
-                        let prev = h_prev.map_or(0.0, |p| p[j]);
-                        now[j] = (1.0 - z[j]) * n[j] + z[j] * prev;
-                    }
-                    saved[..h].copy_from_slice(z);
-                    saved[h..2 * h].copy_from_slice(r);
-                    saved[2 * h..3 * h].copy_from_slice(n);
-                    saved[3 * h..].copy_from_slice(hp_n);
-                }
-            }
-        });
+        .for_each(|((hs, saved), gx)| forward_rows(shape, (gx, wh, bh), hs, Some(saved)));
     (hs, saved)
+}
+
+/// The hidden states of [`forward`] alone, the gates not saved: for inference, where no backward
+/// pass follows.
+pub fn hidden_states(shape: &Recurrence, gx: &[f32], wh: &[f32], bh: &[f32]) -> Vec<f32> {
+    let Recurrence {
+        batch,
+        steps,
+        hidden: h,
+    } = *shape;
+    let rows = shape.shares();
+    let mut hs = vec![0.0; batch * steps * h];
+    hs.par_chunks_mut(rows * steps * h)
+        .zip(gx.par_chunks(rows * steps * 3 * h))
+        .for_each(|(hs, gx)| forward_rows(shape, (gx, wh, bh), hs, None));
+    hs
+}
+
+/// The recurrence over the rows of one thread's share: their `gx` in, their hidden states into
+/// `hs`, and their gates into `saved` when it is given.
+fn forward_rows(
+    shape: &Recurrence,
+    (gx, wh, bh): (&[f32], &[f32], &[f32]),
+    hs: &mut [f32],
+    mut saved: Option<&mut [f32]>,
+) {
+    let Recurrence {
+        steps, hidden: h, ..
+    } = *shape;
+    let m = hs.len() / (steps * h);
+    let mut hp = vec![0.0; m * 3 * h];
+    let mut a = vec![0.0; 3 * h];
+    for t in 0..steps {
+        // hp = h_{t−1} · W_h + b_h (h_0 = 0), the rows of h_{t−1} a sequence apart in `hs`
+        hp.chunks_mut(3 * h).for_each(|row| row.copy_from_slice(bh));
+        if t > 0 {
+            matmul(
+                (m, 3 * h, h),
+                Strided::new(&mut hp, (3 * h, 1)),
+                true,
+                (&hs[(t - 1) * h..], (steps * h, 1)),
+                (wh, (3 * h, 1)),
+            );
+        }
+        for b in 0..m {
+            let at = (b * steps + t) * h;
+            let gx = &gx[(b * steps + t) * 3 * h..][..3 * h];
+            let hp = &hp[b * 3 * h..][..3 * h];
+            // a = [gx_z + hp_z, gx_r + hp_r, ·], then z, r in place
+            a.iter_mut()
+                .zip(gx.iter().zip(hp))
+                .for_each(|(a, (x, p))| *a = x + p);
+            sigmoid_in_place(&mut a[..2 * h]);
+            let (zr, a_n) = a.split_at_mut(2 * h);
+            let (z, r) = zr.split_at(h);
+            let hp_n = &hp[2 * h..];
+            a_n.iter_mut()
+                .zip(&gx[2 * h..])
+                .zip(r.iter().zip(hp_n))
+                .for_each(|((a, x), (r, p))| *a = x + r * p);
+            tanh_in_place(a_n);
+            let n = &*a_n;
+            let (before, now) = hs.split_at_mut(at);
+            let h_prev = (t > 0).then(|| &before[at - h..]);
+            for j in 0..h {
+                let prev = h_prev.map_or(0.0, |p| p[j]);
+                now[j] = (1.0 - z[j]) * n[j] + z[j] * prev;
+            }
+            if let Some(saved) = saved.as_deref_mut() {
+                let saved = &mut saved[at * SAVED..][..SAVED * h];
+                saved[..h].copy_from_slice(z);
+                saved[h..2 * h].copy_from_slice(r);
+                saved[2 * h..3 * h].copy_from_slice(n);
+                saved[3 * h..].copy_from_slice(hp_n);
+            }
+        }
+    }
 }
 
 /// Gradients of the recurrence: from that of every hidden state `dhs` (`[batch, steps, hidden]`),
@@ -243,6 +273,34 @@ fn tanh_in_place(values: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hidden_states_are_those_of_the_forward_pass_that_saves_the_gates() {
+        // rows that do not split evenly between the threads, one row and step, a wider layer
+        for (batch, steps, hidden) in [(7, 5, 6), (1, 1, 3), (33, 4, 17)] {
+            let shape = Recurrence {
+                batch,
+                steps,
+                hidden,
+            };
+            // a fixed sequence of values in [-2, 2)
+            let mut seed = 1u32;
+            let mut values = |len: usize| -> Vec<f32> {
+                (0..len)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                        (seed >> 8) as f32 / (1 << 22) as f32 - 2.0
+                    })
+                    .collect()
+            };
+            let gx = values(batch * steps * 3 * hidden);
+            let wh = values(hidden * 3 * hidden);
+            let bh = values(3 * hidden);
+            let (hs, saved) = forward(&shape, &gx, &wh, &bh);
+            assert_eq!(saved.len(), batch * steps * SAVED * hidden);
+            assert_eq!(hidden_states(&shape, &gx, &wh, &bh), hs);
+        }
+    }
 
     #[test]
     fn exp_sigmoid_and_tanh_match_the_standard_library() {

@@ -11,12 +11,12 @@
 
 use rayon::prelude::*;
 
-use super::rectifier::Rectifier;
+use crate::kernels::rectifier::Rectifier;
 
 /// `Σ f(a_i, b_i)` over two slices of one length, in 16 lanes: a plain fold waits for each add to
 /// finish before the next (f32 addition is not reassociated), 16 sums side by side vectorise.
 #[inline]
-pub(super) fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+pub fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
     const LANES: usize = 16;
     let mut lanes = [0.0f32; LANES];
     let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
