@@ -196,10 +196,6 @@ impl CsvArgs {
     }
 }
 
-/// No flags of its own.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct NoOptions {}
-
 /// `neurons run <lab> [flags]`: the flags every lab takes, then the lab's own.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LabRun<O: clap::Args> {

@@ -116,8 +116,17 @@ pub fn load<M: ImageClassifierConfig + DeserializeOwned>(
     device: &Device,
 ) -> Result<(ClassifierConfig<M>, M::Model)> {
     let config: ClassifierConfig<M> = run.read_toml("config.toml")?;
-    let model = run.load_weights("model.bpk", config.model.init(device))?;
+    let model = load_model(run, &config.model, device)?;
     Ok((config, model))
+}
+
+/// The trained network of a run whose `[model]` table is `model`, from its `model.bpk`.
+pub fn load_model<M: ImageClassifierConfig>(
+    run: &RunDir,
+    model: &M,
+    device: &Device,
+) -> Result<M::Model> {
+    run.load_weights("model.bpk", model.init(device))
 }
 
 /// `neurons predict` with a classifier run: one line per input picture or IDX image, with the

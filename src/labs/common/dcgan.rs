@@ -23,9 +23,9 @@ use crate::train::Console;
 use crate::train::adversarial::{AdversarialSettings, METRICS, train_adversarial};
 
 /// DCGAN's settings (Radford et al.): batches of 64, Adam with η = 2·10⁻⁴ and β₁ = 0.5.
-pub const BATCH_SIZE: usize = 64;
-pub const LEARNING_RATE: f64 = 2e-4;
-pub const ADAM_BETA_1: f32 = 0.5;
+const BATCH_SIZE: usize = 64;
+const LEARNING_RATE: f64 = 2e-4;
+const ADAM_BETA_1: f32 = 0.5;
 
 /// The `[training]` table of a DCGAN run: Adam with β₁ = 0.5 for both networks, one
 /// discriminator step and one generator step per batch.

@@ -61,7 +61,7 @@ impl DigitJudge {
                 reason: "a judge must classify 28×28 images into 10 classes".to_string(),
             });
         }
-        let (_, model) = classifier::load::<CnnModelConfig>(run, &device)?;
+        let model = classifier::load_model(run, &config.model, &device)?;
         Ok(Self { model, device })
     }
 
