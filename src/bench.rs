@@ -1,4 +1,4 @@
-//! `neurons bench`: the six workloads of `bench/README.md`, timed as `bench/pytorch_reference.py`
+//! `neurons bench`: the eight workloads of `bench/README.md`, timed as `bench/pytorch_reference.py`
 //! times them, so that `bench/compare.sh` can put both side by side. Each workload trains a model
 //! of [`crate::models`] built by the very constructor its lab uses, at the benchmark's sizes.
 //!
@@ -14,14 +14,19 @@ use burn::tensor::{Device, Distribution, Int, Tensor};
 use serde::Serialize;
 
 use crate::data::table::Standardizer;
+use crate::data::text::{TextBatch, TextItem, encode_batch};
 use crate::models::cnn::{Cnn, CnnModelConfig};
 use crate::models::dcgan::DcganConfig;
 use crate::models::forecaster::RnnModelConfig;
 use crate::models::mlp::MlpModelConfig;
+use crate::models::sentiment::SentimentModelConfig;
+use crate::models::transformer::TransformerModelConfig;
 use crate::models::vae::{VaeModelConfig, kl_divergence, reconstruction_bce, reparameterize};
 use crate::train::adversarial::bce_with_logits;
 use crate::train::classify::ImageClassifier;
 use crate::train::forecast::Forecaster;
+use crate::train::optimizer::OptimizerKind;
+use crate::train::text::TextClassifier;
 
 /// The benchmark's workloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -33,16 +38,20 @@ pub enum Workload {
     VaeTrain,
     GanTrain,
     GruTrain,
+    TextGruTrain,
+    TransformerTrain,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 6] = [
+    pub const ALL: [Workload; 8] = [
         Workload::MlpTrain,
         Workload::CnnTrain,
         Workload::CnnInfer,
         Workload::VaeTrain,
         Workload::GanTrain,
         Workload::GruTrain,
+        Workload::TextGruTrain,
+        Workload::TransformerTrain,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +62,8 @@ impl Workload {
             Workload::VaeTrain => "vae_train",
             Workload::GanTrain => "gan_train",
             Workload::GruTrain => "gru_train",
+            Workload::TextGruTrain => "text_gru_train",
+            Workload::TransformerTrain => "transformer_train",
         }
     }
 
@@ -61,6 +72,7 @@ impl Workload {
             Workload::MlpTrain | Workload::CnnTrain => 128,
             Workload::CnnInfer => 1000,
             Workload::VaeTrain | Workload::GanTrain => 64,
+            Workload::TextGruTrain | Workload::TransformerTrain => 64,
             Workload::GruTrain => 32,
         }
     }
@@ -71,6 +83,7 @@ impl Workload {
             Workload::MlpTrain => 60_000,
             Workload::CnnTrain | Workload::CnnInfer => 20_000,
             Workload::VaeTrain | Workload::GanTrain | Workload::GruTrain => 6_400,
+            Workload::TextGruTrain | Workload::TransformerTrain => 6_400,
         }
     }
 }
@@ -98,6 +111,12 @@ pub fn run(workload: Workload, scale: f64, device: &Device) -> BenchResult {
         Workload::VaeTrain => vae_train(n, &device.clone().autodiff()),
         Workload::GanTrain => gan_train(n, &device.clone().autodiff()),
         Workload::GruTrain => gru_train(n, &device.clone().autodiff()),
+        Workload::TextGruTrain => text_train(n, &device.clone().autodiff(), |vocabulary| {
+            text_gru_config(vocabulary).init(&device.clone().autodiff())
+        }),
+        Workload::TransformerTrain => text_train(n, &device.clone().autodiff(), |vocabulary| {
+            transformer_config(vocabulary).init(&device.clone().autodiff())
+        }),
     };
     BenchResult {
         workload: workload.name(),
@@ -299,6 +318,89 @@ fn gru_train(n: usize, device: &Device) -> (usize, f64) {
         let (xb, yb) = (rows(&x, i, batch), rows(&y, i, batch));
         let (m, v) = step(model.clone(), &mut optimizer, 1e-3, |m| {
             (m.forward(xb) - yb).square().mean()
+        });
+        model = m;
+        v
+    });
+    (steps * batch, seconds)
+}
+
+/// The text workloads' sentences: this many words each, all real (no padding), ids drawn from
+/// a vocabulary of this size, as the movie reviews' (8,274 words).
+const SENTENCE: usize = 40;
+const VOCABULARY: usize = 8_000;
+
+/// The `sentiment` lab's network.
+fn text_gru_config(vocabulary: usize) -> SentimentModelConfig {
+    SentimentModelConfig {
+        vocabulary,
+        classes: 2,
+        embedding: 128,
+        hidden: 64,
+        word_dropout: 0.3,
+        dropout: 0.5,
+    }
+}
+
+/// The `transformer` lab's network.
+fn transformer_config(vocabulary: usize) -> TransformerModelConfig {
+    TransformerModelConfig {
+        vocabulary,
+        classes: 2,
+        max_len: SENTENCE,
+        width: 128,
+        heads: 4,
+        layers: 1,
+        feed_forward: 256,
+        dropout: 0.3,
+        word_dropout: 0.3,
+    }
+}
+
+/// A text classifier trained as its lab trains it: cross-entropy, AdamW (η 2·10⁻³, decay 0.01),
+/// batches of 64 sentences, made before the clock starts.
+fn text_train<M: TextClassifier>(
+    n: usize,
+    device: &Device,
+    init: impl FnOnce(usize) -> M,
+) -> (usize, f64) {
+    let batch = 64;
+    let mut model = init(VOCABULARY);
+    let ids = Tensor::<2, Int>::random(
+        [n, SENTENCE],
+        Distribution::Uniform(2.0, VOCABULARY as f64),
+        device,
+    )
+    .into_data()
+    .convert::<i64>()
+    .try_to_vec::<i64>()
+    .expect("ids as i64");
+    let classes = Tensor::<1, Int>::random([n], Distribution::Uniform(0.0, 2.0), device)
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .expect("labels as i64");
+    let steps = n / batch - 1;
+    let batches: Vec<TextBatch> = (0..=steps)
+        .map(|i| {
+            let items: Vec<TextItem> = (i * batch..(i + 1) * batch)
+                .map(|k| TextItem {
+                    ids: ids[k * SENTENCE..(k + 1) * SENTENCE]
+                        .iter()
+                        .map(|&v| v as u32)
+                        .collect(),
+                    label: classes[k] as u8,
+                })
+                .collect();
+            encode_batch(&items, device)
+        })
+        .collect();
+    let mut optimizer = OptimizerKind::Adamw.build(0.01);
+    let loss_fn = CrossEntropyLoss::new(None, device);
+    let seconds = timed(steps, |i| {
+        let b = &batches[i];
+        let (m, v) = step(model.clone(), &mut optimizer, 2e-3, |m| {
+            loss_fn.forward(m.forward(b), b.targets.clone())
         });
         model = m;
         v

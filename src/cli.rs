@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::Error;
-use crate::labs::{Lab, LabCommand};
+use crate::labs::{Lab, LabCommand, PredictRequest};
 use crate::report::{RunDir, Summary};
 use crate::train::progress::print_line;
 use crate::train::{Console, DeviceChoice};
@@ -104,9 +104,21 @@ pub struct PredictArgs {
     /// The run directory whose model predicts
     #[arg(long)]
     pub run: PathBuf,
-    /// Inputs: PNG pictures of a digit, or IDX image files
-    #[arg(required = true)]
+    /// Inputs: PNG pictures of a digit, IDX image files, or a CSV of features
+    #[arg(required_unless_present_any = ["text", "text_file"])]
     pub inputs: Vec<PathBuf>,
+    /// A text to classify (text labs); may be repeated
+    #[arg(long)]
+    pub text: Vec<String>,
+    /// A file of texts to classify, one per line (text labs)
+    #[arg(long, value_name = "FILE")]
+    pub text_file: Option<PathBuf>,
+    /// One JSON object per line (text labs)
+    #[arg(long)]
+    pub json: bool,
+    /// Also print the words the model weighed most (transformer)
+    #[arg(long)]
+    pub explain: bool,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -220,7 +232,17 @@ fn finish(run: &RunDir, summary: &Summary, console: &Console, json: bool) -> any
 fn predict(args: PredictArgs) -> anyhow::Result<()> {
     let run = RunDir::open(&args.run)?;
     let lab = Lab::of_run(&run)?;
-    for line in lab.predict(&run, &args.inputs)? {
+    let mut texts = args.text;
+    if let Some(path) = &args.text_file {
+        texts.extend(crate::data::text::read_lines(path)?);
+    }
+    let request = PredictRequest {
+        inputs: args.inputs,
+        texts,
+        json: args.json,
+        explain: args.explain,
+    };
+    for line in lab.predict(&run, &request)? {
         print_line(&line);
     }
     Ok(())

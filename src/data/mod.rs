@@ -1,4 +1,4 @@
-//! Data sets and how they reach a model: readers (IDX), the embedded and downloadable image sets,
+//! Data sets and how they reach a model: readers (IDX, CSV, text), the embedded and downloadable sets,
 //! batching for burn's data loader, and user inputs for `predict`.
 
 pub mod download;
@@ -9,6 +9,7 @@ pub mod mnist;
 pub mod points;
 pub mod synthetic;
 pub mod table;
+pub mod text;
 pub mod trajectory;
 pub mod wine;
 

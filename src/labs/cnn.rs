@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use burn::tensor::Device;
 
 use super::common::classifier::{self, ClassifierConfig};
-use super::{LabInfo, LabSpec, RunOptions, TrainingArgs};
+use super::{LabInfo, PredictRequest, LabSpec, RunOptions, TrainingArgs};
 use crate::data::images::{ImageDataset, images_tensor};
 use crate::data::mnist;
 use crate::error::{Error, Result};
@@ -53,7 +53,7 @@ impl LabSpec for CnnLab {
         run(options, args, dir, console)
     }
 
-    fn check(args: &Options) -> Result<()> {
+    fn check(_options: &RunOptions, args: &Options) -> Result<()> {
         args.training.validate()
     }
 
@@ -61,8 +61,8 @@ impl LabSpec for CnnLab {
         resume(dir, console)
     }
 
-    fn predict(dir: &RunDir, inputs: &[PathBuf]) -> Result<Vec<String>> {
-        predict(dir, inputs)
+    fn predict(dir: &RunDir, request: &PredictRequest) -> Result<Vec<String>> {
+        predict(dir, request.files(INFO.name)?)
     }
 }
 

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 
 use super::common::classifier::{self, ClassifierConfig};
-use super::{LabInfo, LabSpec, RunOptions, TrainingArgs};
+use super::{LabInfo, PredictRequest, LabSpec, RunOptions, TrainingArgs};
 use crate::data::mnist;
 use crate::error::Result;
 use crate::models::mlp::MlpModelConfig;
@@ -42,7 +42,7 @@ impl LabSpec for MlpClassifierLab {
         run(options, args, dir, console)
     }
 
-    fn check(args: &Options) -> Result<()> {
+    fn check(_options: &RunOptions, args: &Options) -> Result<()> {
         args.training.validate()
     }
 
@@ -50,8 +50,8 @@ impl LabSpec for MlpClassifierLab {
         resume(dir, console)
     }
 
-    fn predict(dir: &RunDir, inputs: &[PathBuf]) -> Result<Vec<String>> {
-        predict(dir, inputs)
+    fn predict(dir: &RunDir, request: &PredictRequest) -> Result<Vec<String>> {
+        predict(dir, request.files(INFO.name)?)
     }
 }
 

@@ -16,7 +16,7 @@ use burn::nn::{Linear, LinearConfig, Relu};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, RunOptions, LabSpec, TrainingArgs, CsvArgs};
+use super::{LabInfo, PredictRequest, RunOptions, LabSpec, TrainingArgs, CsvArgs};
 use crate::data::table::{
     Features, RowItem, Standardizer, read_columns, read_features, split_indices,
 };
@@ -59,7 +59,7 @@ impl LabSpec for MlpRegressionLab {
         run(options, args, dir, console)
     }
 
-    fn check(args: &Options) -> Result<()> {
+    fn check(_options: &RunOptions, args: &Options) -> Result<()> {
         args.training.validate()
     }
 
@@ -67,8 +67,8 @@ impl LabSpec for MlpRegressionLab {
         resume(dir, console)
     }
 
-    fn predict(dir: &RunDir, inputs: &[PathBuf]) -> Result<Vec<String>> {
-        predict(dir, inputs)
+    fn predict(dir: &RunDir, request: &PredictRequest) -> Result<Vec<String>> {
+        predict(dir, request.files(INFO.name)?)
     }
 }
 
@@ -114,6 +114,7 @@ const DEFAULTS: TrainingDefaults = TrainingDefaults {
     batch_size: 16,
     learning_rate: 1e-3,
     optimizer: OptimizerKind::Rmsprop,
+    weight_decay: 0.0,
     schedule: LrSchedule::Cosine,
 };
 

@@ -43,8 +43,9 @@ pub trait LabSpec {
         console: &Console,
     ) -> Result<Summary>;
 
-    /// Refuses bad values of the lab's own flags, before the run directory exists.
-    fn check(_args: &Self::Options) -> Result<()> {
+    /// Refuses bad values of the lab's own flags, or data it cannot read, before the run
+    /// directory exists.
+    fn check(_options: &RunOptions, _args: &Self::Options) -> Result<()> {
         Ok(())
     }
 
@@ -57,7 +58,7 @@ pub trait LabSpec {
     }
 
     /// Predicts every input with a run's model, one line each.
-    fn predict(_run: &RunDir, _inputs: &[PathBuf]) -> Result<Vec<String>> {
+    fn predict(_run: &RunDir, _request: &PredictRequest) -> Result<Vec<String>> {
         Err(Error::Usage(format!("{} has no predict", Self::INFO.name)))
     }
 
@@ -149,7 +150,8 @@ pub struct TrainingArgs {
     /// How the learning rate changes over the run (default: the lab's)
     #[arg(long, value_enum)]
     pub lr_schedule: Option<LrSchedule>,
-    /// Stop after N epochs without a better test loss, keeping the best weights
+    /// Stop after N epochs without a better validation loss (test loss where a lab holds no
+    /// validation split out), keeping the best weights
     #[arg(long, value_name = "N")]
     pub early_stopping: Option<usize>,
 }
@@ -205,6 +207,57 @@ pub struct LabRun<O: clap::Args> {
     pub lab: O,
 }
 
+/// What `neurons predict` asks for: files (pictures, IDX) or texts.
+#[derive(Debug, Clone, Default)]
+pub struct PredictRequest {
+    pub inputs: Vec<PathBuf>,
+    pub texts: Vec<String>,
+    /// One JSON object per line instead of prose.
+    pub json: bool,
+    /// Also say which words weighed most (the transformer).
+    pub explain: bool,
+}
+
+impl PredictRequest {
+    /// The files of a request to a lab that reads files only.
+    pub fn files(&self, lab: &str) -> Result<&[PathBuf]> {
+        let refuse = |flag: &str| {
+            Err(Error::Usage(format!(
+                "{lab} predicts pictures or IDX files given as arguments; {flag} is for the text labs"
+            )))
+        };
+        if !self.texts.is_empty() {
+            return refuse("--text/--text-file");
+        }
+        if self.json {
+            return refuse("--json");
+        }
+        if self.explain {
+            return refuse("--explain");
+        }
+        if self.inputs.is_empty() {
+            return Err(Error::Usage(format!("{lab}: name the files to predict")));
+        }
+        Ok(&self.inputs)
+    }
+
+    /// The texts of a request to a text lab.
+    pub fn texts(&self, lab: &str) -> Result<&[String]> {
+        if !self.inputs.is_empty() {
+            return Err(Error::Usage(format!(
+                "{lab} reads text: give it with --text \"...\" or --text-file FILE, not as a file argument ({})",
+                self.inputs[0].display()
+            )));
+        }
+        if self.texts.is_empty() {
+            return Err(Error::Usage(format!(
+                "{lab}: give a text with --text \"...\" or --text-file FILE"
+            )));
+        }
+        Ok(&self.texts)
+    }
+}
+
 /// What `neurons generate` asks for.
 #[derive(Debug, Clone)]
 pub struct GenerateRequest {
@@ -255,9 +308,9 @@ macro_rules! registry {
                 }
             }
 
-            pub fn predict(self, run: &RunDir, inputs: &[PathBuf]) -> Result<Vec<String>> {
+            pub fn predict(self, run: &RunDir, request: &PredictRequest) -> Result<Vec<String>> {
                 match self {
-                    $(Lab::$variant => <$module::$spec as LabSpec>::predict(run, inputs),)*
+                    $(Lab::$variant => <$module::$spec as LabSpec>::predict(run, request),)*
                 }
             }
 
@@ -287,7 +340,7 @@ macro_rules! registry {
                 match self {
                     $(LabCommand::$variant(args) => {
                         args.common.validate()?;
-                        <$module::$spec as LabSpec>::check(&args.lab)
+                        <$module::$spec as LabSpec>::check(&args.common, &args.lab)
                     })*
                 }
             }
@@ -315,6 +368,8 @@ registry! {
     MlpClassifier => mlp_classifier::MlpClassifierLab,
     Cnn => cnn::CnnLab,
     Rnn => rnn::RnnLab,
+    Sentiment => sentiment::SentimentLab,
+    Transformer => transformer::TransformerLab,
     Vae => vae::VaeLab,
     Gan => gan::GanLab,
     Cgan => cgan::CganLab,

@@ -55,7 +55,7 @@ impl LabSpec for RnnLab {
         run(options, args, dir, console)
     }
 
-    fn check(args: &Options) -> Result<()> {
+    fn check(_options: &RunOptions, args: &Options) -> Result<()> {
         args.training.validate()
     }
 

@@ -59,7 +59,7 @@ impl LabSpec for VaeLab {
         run(options, args, dir, console)
     }
 
-    fn check(args: &Options) -> Result<()> {
+    fn check(_options: &RunOptions, args: &Options) -> Result<()> {
         args.training.validate()
     }
 

@@ -2,8 +2,12 @@
 //! very same constructors. A file here is an architecture (and, for the VAE, its loss); training
 //! and pictures live elsewhere.
 
+pub mod bag_of_words;
 pub mod cnn;
 pub mod dcgan;
 pub mod forecaster;
 pub mod mlp;
+pub mod sentiment;
+pub mod sequence;
+pub mod transformer;
 pub mod vae;

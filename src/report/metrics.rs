@@ -11,6 +11,9 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Split {
     Train,
+    /// Held out of the training data and watched while training; the test split is then
+    /// measured once, at the end.
+    Validation,
     Test,
 }
 
@@ -18,6 +21,7 @@ impl Split {
     pub fn name(self) -> &'static str {
         match self {
             Split::Train => "train",
+            Split::Validation => "validation",
             Split::Test => "test",
         }
     }
@@ -138,6 +142,7 @@ impl MetricsLog {
             };
             let split = match &record[1] {
                 "train" => Split::Train,
+                "validation" => Split::Validation,
                 "test" => Split::Test,
                 other => return Err(bad(format!("row {row}: unknown split {other:?}"))),
             };

@@ -10,6 +10,7 @@ pub mod config;
 pub mod metrics;
 pub mod picture;
 pub mod plot;
+pub mod words;
 
 use std::fs;
 use std::io::Write;

@@ -105,10 +105,14 @@ pub fn learning_curves(
     metric: Option<&str>,
 ) -> Result<()> {
     use super::metrics::Split;
-    let curves = [Split::Train, Split::Test].map(|split| Curve {
-        label: split.name().to_string(),
-        points: log.series(split, metric),
-    });
+    let curves: Vec<Curve> = [Split::Train, Split::Validation, Split::Test]
+        .into_iter()
+        .map(|split| Curve {
+            label: split.name().to_string(),
+            points: log.series(split, metric),
+        })
+        .filter(|curve| !curve.points.is_empty())
+        .collect();
     line_chart(path, title, "epoch", y_label, &curves)
 }
 
@@ -178,6 +182,8 @@ pub struct Scatter<'a> {
     pub groups: Vec<PointGroup>,
     pub curves: Vec<Curve>,
     pub markers: Vec<(f64, f64)>,
+    /// Text written beside points (a word at its embedding's place).
+    pub annotations: Vec<((f64, f64), String)>,
     pub background: Option<&'a dyn Fn(f64, f64) -> f64>,
 }
 
@@ -190,6 +196,7 @@ impl<'a> Scatter<'a> {
             groups: Vec::new(),
             curves: Vec::new(),
             markers: Vec::new(),
+            annotations: Vec::new(),
             background: None,
         }
     }
@@ -297,6 +304,11 @@ pub fn scatter_chart(path: &Path, plot: &Scatter) -> Result<()> {
                 .label("centroids")
                 .legend(|(x, y)| Cross::new((x + 10, y), 5, BLACK.stroke_width(2)));
         }
+        chart.draw_series(
+            plot.annotations
+                .iter()
+                .map(|(p, text)| Text::new(text.clone(), *p, ("sans-serif", 12).into_font())),
+        )?;
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.85))

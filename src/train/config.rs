@@ -20,7 +20,7 @@ pub struct TrainingConfig {
     pub optimizer: OptimizerKind,
     pub weight_decay: f64,
     pub lr_schedule: LrSchedule,
-    /// Patience of early stopping on the test loss, if any.
+    /// Patience of early stopping on the watched (validation or test) loss, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stopping: Option<usize>,
     /// Whether `--quick` chose the settings.
@@ -55,6 +55,7 @@ pub struct TrainingDefaults {
     pub batch_size: usize,
     pub learning_rate: f64,
     pub optimizer: OptimizerKind,
+    pub weight_decay: f64,
     pub schedule: LrSchedule,
 }
 
@@ -68,6 +69,7 @@ impl TrainingDefaults {
             batch_size,
             learning_rate: 1e-3,
             optimizer: OptimizerKind::Adam,
+            weight_decay: 0.0,
             schedule: LrSchedule::Constant,
         }
     }
@@ -85,7 +87,7 @@ impl TrainingDefaults {
             batch_size: self.batch_size,
             learning_rate: self.learning_rate,
             optimizer: self.optimizer,
-            weight_decay: 0.0,
+            weight_decay: self.weight_decay,
             lr_schedule: self.schedule,
             early_stopping: None,
             quick,

@@ -53,6 +53,11 @@ pub trait Supervised {
     fn finish(&self, sums: &[f64], samples: usize) -> Vec<f64>;
     /// Loss and metrics on the validation split, `model` being out of autodiff.
     fn validate(&self, model: &Self::Model, device: &Device) -> Result<(f64, Vec<f64>)>;
+    /// What [`Supervised::validate`] measures on, as `metrics.csv` names it: the test split
+    /// (FIDLE's habit, kept by the image labs) unless the task holds a validation split out.
+    fn watched_split(&self) -> Split {
+        Split::Test
+    }
 }
 
 /// The settings of the loop.
@@ -268,7 +273,7 @@ pub fn fit<T: Supervised>(
         let train_metrics = task.finish(&sums, progress.samples());
         let (val_loss, val_metrics) = task.validate(&model.valid(), device)?;
         log.push(epoch, Split::Train, progress.mean_loss(), &train_metrics);
-        log.push(epoch, Split::Test, val_loss, &val_metrics);
+        log.push(epoch, task.watched_split(), val_loss, &val_metrics);
         if val_loss < state.best_loss {
             state.best_loss = val_loss;
             state.best_epoch = epoch;
@@ -291,10 +296,11 @@ pub fn fit<T: Supervised>(
                 .collect::<String>()
         };
         let line = format!(
-            "epoch {epoch:>3}/{}  train loss {:.4}{}  test loss {val_loss:.4}{}  {:.0} samples/s",
+            "epoch {epoch:>3}/{}  train loss {:.4}{}  {} loss {val_loss:.4}{}  {:.0} samples/s",
             settings.epochs,
             progress.mean_loss(),
             show(&train_metrics),
+            task.watched_split().name(),
             show(&val_metrics),
             progress.samples_per_second()
         );
@@ -317,8 +323,10 @@ pub fn fit<T: Supervised>(
             "finished"
         };
         console.line(&format!(
-            "{why}: keeping the weights of epoch {} (best test loss {:.4})",
-            state.best_epoch, state.best_loss
+            "{why}: keeping the weights of epoch {} (best {} loss {:.4})",
+            state.best_epoch,
+            task.watched_split().name(),
+            state.best_loss
         ));
     }
     Ok(Trained {

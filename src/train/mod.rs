@@ -10,6 +10,7 @@ pub mod optimizer;
 pub mod progress;
 pub mod regress;
 pub mod schedule;
+pub mod text;
 
 pub use device::DeviceChoice;
 pub use progress::Console;

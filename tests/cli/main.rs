@@ -6,12 +6,14 @@
 //! - `classical.rs`: the six labs from linear regression to PCA, and CSV input;
 //! - `training.rs`: resume, Ctrl-C, divergence, early stopping, optimizers; `mlp-regression`, `cnn`;
 //! - `generative.rs`: `vae`, `gan`, `cgan` and `neurons generate`;
-//! - `sequences.rs`: the `rnn` lab.
+//! - `sequences.rs`: the `rnn` lab;
+//! - `text.rs`: the `sentiment` and `transformer` labs, `predict --text`.
 
 mod classical;
 mod generative;
 mod mlp_classifier;
 mod sequences;
+mod text;
 mod training;
 
 use std::path::Path;

@@ -1,7 +1,9 @@
 //! What several labs share and no single lab owns: the run of an image classifier (the
 //! `mlp-classifier` and `cnn` labs, and the judge), the judge of generated digits (every
-//! generative lab), and the run of a DCGAN (`gan`, `cgan`). A lab may use these; they know no lab.
+//! generative lab), the run of a DCGAN (`gan`, `cgan`) and the run of a text classifier
+//! (`sentiment`, `transformer`). A lab may use these; they know no lab.
 
 pub mod classifier;
 pub mod dcgan;
 pub mod judge;
+pub mod text;
