@@ -112,10 +112,10 @@ pub fn run(workload: Workload, scale: f64, device: &Device) -> BenchResult {
         Workload::GanTrain => gan_train(n, &device.clone().autodiff()),
         Workload::GruTrain => gru_train(n, &device.clone().autodiff()),
         Workload::TextGruTrain => text_train(n, &device.clone().autodiff(), |vocabulary| {
-            text_gru_config(vocabulary).init(&device.clone().autodiff())
+            SentimentModelConfig::lab(vocabulary, 2).init(&device.clone().autodiff())
         }),
         Workload::TransformerTrain => text_train(n, &device.clone().autodiff(), |vocabulary| {
-            transformer_config(vocabulary).init(&device.clone().autodiff())
+            TransformerModelConfig::lab(vocabulary, 2, SENTENCE).init(&device.clone().autodiff())
         }),
     };
     BenchResult {
@@ -329,33 +329,6 @@ fn gru_train(n: usize, device: &Device) -> (usize, f64) {
 /// a vocabulary of this size, as the movie reviews' (8,274 words).
 const SENTENCE: usize = 40;
 const VOCABULARY: usize = 8_000;
-
-/// The `sentiment` lab's network.
-fn text_gru_config(vocabulary: usize) -> SentimentModelConfig {
-    SentimentModelConfig {
-        vocabulary,
-        classes: 2,
-        embedding: 128,
-        hidden: 64,
-        word_dropout: 0.3,
-        dropout: 0.5,
-    }
-}
-
-/// The `transformer` lab's network.
-fn transformer_config(vocabulary: usize) -> TransformerModelConfig {
-    TransformerModelConfig {
-        vocabulary,
-        classes: 2,
-        max_len: SENTENCE,
-        width: 128,
-        heads: 4,
-        layers: 1,
-        feed_forward: 256,
-        dropout: 0.3,
-        word_dropout: 0.3,
-    }
-}
 
 /// A text classifier trained as its lab trains it: cross-entropy, AdamW (η 2·10⁻³, decay 0.01),
 /// batches of 64 sentences, made before the clock starts.

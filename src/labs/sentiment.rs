@@ -15,7 +15,7 @@
 use burn::tensor::Device;
 
 use super::common::text::{
-    self as text, Reading, TextArgs, TextLab, TextModelConfig, TextOutcome,
+    self as text, TextArgs, TextLab, TextModelConfig, TextOutcome,
 };
 use super::{LabInfo, LabSpec, PredictRequest, RunOptions};
 use crate::data::text::{TextItem, encode_batch};
@@ -26,9 +26,6 @@ use crate::report::plot::{PointGroup, Scatter, scatter_chart};
 use crate::report::words::{WordColumn, ranked_words};
 use crate::report::{RunDir, Summary};
 use crate::train::Console;
-use crate::train::config::TrainingDefaults;
-use crate::train::optimizer::OptimizerKind;
-use crate::train::schedule::LrSchedule;
 use crate::train::text::{TextClassifier, class_probabilities};
 
 pub const INFO: LabInfo = LabInfo {
@@ -69,31 +66,12 @@ impl LabSpec for SentimentLab {
     }
 }
 
-/// AdamW with a cosine decay: a constant η left the validation accuracy falling after its
-/// peak at epoch 6; the decay of the weights (0.01) and of η keep it.
+/// The text labs' training and reading; 10 epochs.
 const LAB: TextLab<SentimentModelConfig> = TextLab {
     name: INFO.name,
-    defaults: TrainingDefaults {
-        epochs: 10,
-        quick_epochs: 2,
-        batch_size: 64,
-        learning_rate: 2e-3,
-        optimizer: OptimizerKind::Adamw,
-        weight_decay: 0.01,
-        schedule: LrSchedule::Cosine,
-    },
-    reading: Reading {
-        min_count: 2,
-        max_len: 56,
-    },
-    model: |vocabulary, classes, _| SentimentModelConfig {
-        vocabulary,
-        classes,
-        embedding: 128,
-        hidden: 64,
-        word_dropout: 0.3,
-        dropout: 0.5,
-    },
+    defaults: text::TRAINING,
+    reading: text::READING,
+    model: |vocabulary, classes, _| SentimentModelConfig::lab(vocabulary, classes),
 };
 
 impl TextModelConfig for SentimentModelConfig {

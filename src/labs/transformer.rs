@@ -14,7 +14,7 @@
 
 use burn::tensor::Device;
 
-use super::common::text::{self as text, Reading, TextArgs, TextLab, TextModelConfig, TextOutcome};
+use super::common::text::{self as text, TextArgs, TextLab, TextModelConfig, TextOutcome};
 use super::{LabInfo, LabSpec, PredictRequest, RunOptions};
 use crate::data::text::{TextBatch, TextItem, encode_batch};
 use crate::error::{Error, Result};
@@ -23,8 +23,6 @@ use crate::report::words::{SentenceAttention, attention_maps};
 use crate::report::{RunDir, Summary};
 use crate::train::Console;
 use crate::train::config::TrainingDefaults;
-use crate::train::optimizer::OptimizerKind;
-use crate::train::schedule::LrSchedule;
 
 pub const INFO: LabInfo = LabInfo {
     name: "transformer",
@@ -68,7 +66,7 @@ impl LabSpec for TransformerLab {
                 args.layers
             )));
         }
-        if args.heads == 0 || shape.width % args.heads != 0 {
+        if args.heads == 0 || !shape.width.is_multiple_of(args.heads) {
             return Err(Error::Usage(format!(
                 "--heads {}: the number of heads must divide the width {}",
                 args.heads, shape.width
@@ -86,33 +84,18 @@ impl LabSpec for TransformerLab {
     }
 }
 
-/// The settings of the `sentiment` lab, measured best here too; one layer: a second one gave
-/// nothing on 7,610 sentences.
+/// The text labs' training, for 16 epochs: with dropout on the input vectors (as in the paper)
+/// it learns more slowly and overfits less (validation accuracy 0.773; 0.753 after 10). One
+/// layer: a second gave nothing on 7,610 sentences.
 const LAB: TextLab<TransformerModelConfig> = TextLab {
     name: INFO.name,
     defaults: TrainingDefaults {
-        epochs: 10,
-        quick_epochs: 2,
-        batch_size: 64,
-        learning_rate: 2e-3,
-        optimizer: OptimizerKind::Adamw,
-        weight_decay: 0.01,
-        schedule: LrSchedule::Cosine,
+        epochs: 16,
+        ..text::TRAINING
     },
-    reading: Reading {
-        min_count: 2,
-        max_len: 56,
-    },
-    model: |vocabulary, classes, reading| TransformerModelConfig {
-        vocabulary,
-        classes,
-        max_len: reading.max_len,
-        width: 128,
-        heads: 4,
-        layers: 1,
-        feed_forward: 256,
-        dropout: 0.3,
-        word_dropout: 0.3,
+    reading: text::READING,
+    model: |vocabulary, classes, reading| {
+        TransformerModelConfig::lab(vocabulary, classes, reading.max_len)
     },
 };
 

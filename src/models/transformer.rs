@@ -34,7 +34,8 @@ pub struct TransformerModelConfig {
     pub layers: usize,
     /// The hidden width of the feed-forward part.
     pub feed_forward: usize,
-    /// Dropout on the attention weights, after each sub-layer and on the pooled vector.
+    /// Dropout on the input vectors, the attention weights, after each sub-layer and on the
+    /// pooled vector.
     pub dropout: f64,
     /// The probability that a word is hidden from the encoder while training.
     pub word_dropout: f64,
@@ -138,6 +139,22 @@ pub struct TransformerClassifier {
 }
 
 impl TransformerModelConfig {
+    /// The `transformer` lab's network (and the benchmark's `transformer_train`): one layer,
+    /// d 128, 4 heads, feed-forward 256, dropout 0.3, word dropout 0.3.
+    pub fn lab(vocabulary: usize, classes: usize, max_len: usize) -> Self {
+        Self {
+            vocabulary,
+            classes,
+            max_len,
+            width: 128,
+            heads: 4,
+            layers: 1,
+            feed_forward: 256,
+            dropout: 0.3,
+            word_dropout: 0.3,
+        }
+    }
+
     pub fn init(&self, device: &Device) -> TransformerClassifier {
         let layers = (0..self.layers)
             .map(|_| EncoderLayer {
@@ -165,7 +182,7 @@ impl TransformerModelConfig {
 
     /// Refuses a shape the encoder cannot have.
     pub fn check(&self) -> Result<(), String> {
-        if self.heads == 0 || self.width % self.heads != 0 {
+        if self.heads == 0 || !self.width.is_multiple_of(self.heads) {
             return Err(format!(
                 "the width {} must be a multiple of the number of heads {}",
                 self.width, self.heads
@@ -185,7 +202,11 @@ impl TransformerClassifier {
             .val()
             .narrow(0, 0, steps)
             .reshape([1, steps, width]);
-        let mut x = word_dropout(&self.word_dropout, words) + positions;
+        // dropout on the sum of the word and position vectors, as in the paper (§5.4)
+        let mut x = crate::kernels::dropout(
+            &self.dropout,
+            word_dropout(&self.word_dropout, words) + positions,
+        );
         let mut weights = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
             let (next, w) = layer.forward(x, batch.mask.clone());
@@ -314,7 +335,7 @@ mod tests {
             ids: vec![3, 5, 6, 8, 2, 11, 12],
             label: 1,
         };
-        let alone = model.forward(&encode_batch(&[short.clone()], &device));
+        let alone = model.forward(&encode_batch(std::slice::from_ref(&short), &device));
         let padded = model.forward(&encode_batch(&[short, long], &device));
         let padded_first = padded.narrow(0, 0, 1);
         alone

@@ -10,12 +10,13 @@ use crate::error::Result;
 /// How many misclassified images the grid shows at most.
 const MISCLASSIFIED_SHOWN: usize = 40;
 
-/// Draws `loss.png`, `accuracy.png`, `confusion-matrix.png` and `misclassified.png`.
-pub fn write_pictures(
+/// Draws `loss.png`, `accuracy.png` (every split of `log`) and `confusion-matrix.png` (the
+/// test split's true `labels` against the `predicted` classes): what every classifier shows.
+pub fn curves_and_confusion(
     run: &RunDir,
     title: &str,
     log: &MetricsLog,
-    test: &ImageSet,
+    labels: &[u8],
     classes: &[String],
     predicted: &[u8],
 ) -> Result<()> {
@@ -31,14 +32,24 @@ pub fn write_pictures(
             metric,
         )?;
     }
-
-    let counts = confusion(&test.labels, predicted, classes.len());
     confusion_matrix(
         &run.file("confusion-matrix.png"),
         &format!("{title}: confusion matrix (test)"),
-        &counts,
+        &confusion(labels, predicted, classes.len()),
         classes,
-    )?;
+    )
+}
+
+/// Draws `loss.png`, `accuracy.png`, `confusion-matrix.png` and `misclassified.png`.
+pub fn write_pictures(
+    run: &RunDir,
+    title: &str,
+    log: &MetricsLog,
+    test: &ImageSet,
+    classes: &[String],
+    predicted: &[u8],
+) -> Result<()> {
+    curves_and_confusion(run, title, log, &test.labels, classes, predicted)?;
 
     let wrong: Vec<usize> = (0..test.len())
         .filter(|&i| predicted[i] != test.labels[i])

@@ -104,6 +104,23 @@ fn a_cnn_with_dropout_resumes_to_the_same_metrics() {
     );
 }
 
+#[test]
+fn a_sentiment_run_with_word_dropout_resumes_to_the_same_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["run", "sentiment", "--quick", "--epochs", "3"];
+    kill_and_resume(&args, dir.path(), "killed", 1);
+    let whole = neurons(&[&args[..], &["--out", "whole"]].concat(), dir.path());
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("killed/metrics.csv")).unwrap(),
+        std::fs::read_to_string(dir.path().join("whole/metrics.csv")).unwrap()
+    );
+    assert_eq!(
+        metrics_of(&dir.path().join("killed")),
+        metrics_of(&dir.path().join("whole"))
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn ctrl_c_keeps_the_checkpoint_and_says_how_to_resume() {
