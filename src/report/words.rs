@@ -9,6 +9,11 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::plot::{PALETTE, render_png};
 use crate::error::Result;
 
+/// Text of `size` points, anchored at its vertical middle and at `h`.
+fn font(size: u32, h: HPos) -> TextStyle<'static> {
+    TextStyle::from(("sans-serif", size).into_font()).pos(Pos::new(h, VPos::Center))
+}
+
 /// One column of a [`ranked_words`] chart: a heading and its words with their scores in 0..=1.
 pub struct WordColumn {
     pub heading: String,
@@ -25,9 +30,6 @@ pub fn ranked_words(path: &Path, title: &str, columns: &[WordColumn]) -> Result<
     );
     render_png(path, size, |root| {
         root.fill(&WHITE)?;
-        let font = |size: u32, h: HPos| {
-            TextStyle::from(("sans-serif", size).into_font()).pos(Pos::new(h, VPos::Center))
-        };
         root.draw(&Text::new(
             title,
             (size.0 as i32 / 2, 20),
@@ -94,9 +96,6 @@ pub fn attention_maps(path: &Path, title: &str, sentences: &[SentenceAttention])
     );
     render_png(path, size, |root| {
         root.fill(&WHITE)?;
-        let font = |size: u32, h: HPos| {
-            TextStyle::from(("sans-serif", size).into_font()).pos(Pos::new(h, VPos::Center))
-        };
         root.draw(&Text::new(
             title,
             (size.0 as i32 / 2, 20),
