@@ -12,8 +12,8 @@
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{
-    Adam, AdamConfig, AdamState, AdamWConfig, AdaptiveMomentumState, LearningRate, ModuleOptimizer,
-    Optimizer, RmsPropConfig, SgdConfig,
+    Adam, AdamConfig, AdamState, AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState,
+    LearningRate, ModuleOptimizer, Optimizer, RmsPropConfig, SgdConfig,
 };
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -58,10 +58,7 @@ impl OptimizerKind {
                 .with_weight_decay(decay)
                 .init(),
             OptimizerKind::Adam => adam(0.9, EPSILON, weight_decay.max(0.0) as f32),
-            OptimizerKind::Adamw => AdamWConfig::new()
-                .with_epsilon(EPSILON)
-                .with_weight_decay(weight_decay.max(0.0) as f32)
-                .init(),
+            OptimizerKind::Adamw => adamw(EPSILON, weight_decay.max(0.0) as f32),
             OptimizerKind::Rmsprop => RmsPropConfig::new()
                 .with_alpha(0.9)
                 .with_momentum(0.0)
@@ -148,6 +145,66 @@ impl Optimizer for FusedAdam {
     }
 }
 
+/// AdamW (β 0.9, 0.999) with `epsilon` and the decoupled decay `weight_decay`, through
+/// [`FusedAdamW`].
+pub fn adamw(epsilon: f32, weight_decay: f32) -> ModuleOptimizer {
+    let config = AdamWConfig::new()
+        .with_epsilon(epsilon)
+        .with_weight_decay(weight_decay);
+    ModuleOptimizer::from(FusedAdamW {
+        epsilon,
+        weight_decay,
+        burn: config.build(),
+    })
+}
+
+/// burn's AdamW, the Adam part of each step done by [`crate::kernels::adam_step`] after the
+/// decoupled decay θ ← θ·(1 − η·λ), as burn does it; burn's own step where the kernel does not
+/// apply. Its state is burn's `AdamWState`, so that checkpoints are the same either way.
+#[derive(Clone)]
+pub struct FusedAdamW {
+    epsilon: f32,
+    weight_decay: f32,
+    burn: AdamW,
+}
+
+impl Optimizer for FusedAdamW {
+    type State<const D: usize> = AdamWState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        if !adam_applies(&tensor) {
+            return self.burn.step(lr, tensor, grad, state);
+        }
+        let (time, moments) = match state {
+            Some(s) => (
+                s.momentum.time + 1,
+                (s.momentum.moment_1, s.momentum.moment_2),
+            ),
+            None => (1, (tensor.zeros_like(), tensor.zeros_like())),
+        };
+        let decay = lr * self.weight_decay as f64;
+        let tensor = if decay == 0.0 {
+            tensor
+        } else {
+            tensor.mul_scalar(1.0 - decay)
+        };
+        let step = AdamStep::new(lr, (0.9, 0.999), self.epsilon, 0.0, time as i32);
+        let (param, moment_1, moment_2) = adam_step(tensor, grad, moments, &step);
+        let momentum = AdaptiveMomentumState::new(time, moment_1, moment_2);
+        (param, Some(AdamWState::new(momentum)))
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
+        <AdamW as Optimizer>::to_device(state, device)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,8 +236,35 @@ mod tests {
         values
     }
 
+    /// AdamW's check, run from the Adam test: both seed the one flex device, and tests run in
+    /// parallel would draw from each other's seeds.
+    fn fused_adamw_follows_burns_adamw_step_by_step() {
+        let device = Device::flex().autodiff();
+        for weight_decay in [0.0, 0.01, 0.3] {
+            device.seed(7);
+            let layer = LinearConfig::new(5, 3).init(&device);
+            let burn = AdamWConfig::new()
+                .with_epsilon(1e-8)
+                .with_weight_decay(weight_decay)
+                .init();
+            let start = layer.weight.val().into_data();
+            let fused = train(layer.clone(), adamw(1e-8, weight_decay), 5);
+            let plain = train(layer, burn, 5);
+            burn::tensor::TensorData::from(fused.as_slice()).assert_approx_eq::<f32>(
+                &burn::tensor::TensorData::from(plain.as_slice()),
+                Tolerance::rel_abs(1e-5, 1e-6),
+            );
+            assert_ne!(
+                start.try_to_vec::<f32>().unwrap()[..15],
+                fused[..15],
+                "it moved"
+            );
+        }
+    }
+
     #[test]
-    fn fused_adam_follows_burns_adam_step_by_step() {
+    fn fused_adam_and_adamw_follow_burns_step_by_step() {
+        fused_adamw_follows_burns_adamw_step_by_step();
         let device = Device::flex().autodiff();
         for (beta_1, weight_decay) in [(0.9, 0.0), (0.5, 0.0), (0.9, 0.1)] {
             device.seed(7);
