@@ -118,31 +118,43 @@ impl Optimizer for FusedAdam {
         if !adam_applies(&tensor) {
             return self.burn.step(lr, tensor, grad, state);
         }
-        // AMSGrad (a third moment) is never configured here. The moments are taken out of the
-        // state, which is then gone: nothing else holds them, and the kernel updates them in
-        // their own storage.
-        let (time, moments) = match state {
-            Some(s) => (
-                s.momentum.time + 1,
-                (s.momentum.moment_1, s.momentum.moment_2),
-            ),
-            None => (1, (tensor.zeros_like(), tensor.zeros_like())),
-        };
-        let step = AdamStep::new(
+        let (param, momentum) = fused_step(
             lr,
+            tensor,
+            grad,
+            state.map(|s| s.momentum),
             (self.beta_1, self.beta_2),
             self.epsilon,
             self.penalty,
-            time as i32,
         );
-        let (param, moment_1, moment_2) = adam_step(tensor, grad, moments, &step);
-        let momentum = AdaptiveMomentumState::new(time, moment_1, moment_2);
         (param, Some(AdamState::new(momentum)))
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
         <Adam as Optimizer>::to_device(state, device)
     }
+}
+
+/// One Adam step of `tensor` by the kernel, from the moments of `momentum` (zero at the first
+/// step). AMSGrad (a third moment) is never configured here. The moments are taken out of the
+/// state, which is then gone: nothing else holds them, and the kernel updates them in their own
+/// storage.
+fn fused_step<const D: usize>(
+    lr: LearningRate,
+    tensor: Tensor<D>,
+    grad: Tensor<D>,
+    momentum: Option<AdaptiveMomentumState<D>>,
+    betas: (f32, f32),
+    epsilon: f32,
+    penalty: f32,
+) -> (Tensor<D>, AdaptiveMomentumState<D>) {
+    let (time, moments) = match momentum {
+        Some(m) => (m.time + 1, (m.moment_1, m.moment_2)),
+        None => (1, (tensor.zeros_like(), tensor.zeros_like())),
+    };
+    let step = AdamStep::new(lr, betas, epsilon, penalty, time as i32);
+    let (param, moment_1, moment_2) = adam_step(tensor, grad, moments, &step);
+    (param, AdaptiveMomentumState::new(time, moment_1, moment_2))
 }
 
 /// AdamW (β 0.9, 0.999) with `epsilon` and the decoupled decay `weight_decay`, through
@@ -181,22 +193,21 @@ impl Optimizer for FusedAdamW {
         if !adam_applies(&tensor) {
             return self.burn.step(lr, tensor, grad, state);
         }
-        let (time, moments) = match state {
-            Some(s) => (
-                s.momentum.time + 1,
-                (s.momentum.moment_1, s.momentum.moment_2),
-            ),
-            None => (1, (tensor.zeros_like(), tensor.zeros_like())),
-        };
         let decay = lr * self.weight_decay as f64;
         let tensor = if decay == 0.0 {
             tensor
         } else {
             tensor.mul_scalar(1.0 - decay)
         };
-        let step = AdamStep::new(lr, (0.9, 0.999), self.epsilon, 0.0, time as i32);
-        let (param, moment_1, moment_2) = adam_step(tensor, grad, moments, &step);
-        let momentum = AdaptiveMomentumState::new(time, moment_1, moment_2);
+        let (param, momentum) = fused_step(
+            lr,
+            tensor,
+            grad,
+            state.map(|s| s.momentum),
+            (0.9, 0.999),
+            self.epsilon,
+            0.0,
+        );
         (param, Some(AdamWState::new(momentum)))
     }
 
