@@ -53,7 +53,7 @@ pub struct BenchArgs {
     /// Threads for the computations
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
-    /// Workloads to run (default: all six)
+    /// Workloads to run (default: all of them)
     #[arg(value_enum)]
     pub workloads: Vec<crate::bench::Workload>,
 }

@@ -83,8 +83,7 @@ impl SelfAttention {
         let [batch, steps, width] = x.dims();
         let head_width = width / self.heads;
         let heads = |linear: &Linear| {
-            linear
-                .forward(x.clone())
+            per_word(linear, x.clone())
                 .reshape([batch, steps, self.heads, head_width])
                 .swap_dims(1, 2) // [batch, heads, steps, head_width]
         };
@@ -97,10 +96,21 @@ impl SelfAttention {
             .swap_dims(1, 2)
             .reshape([batch, steps, width]);
         Attended {
-            context: self.output.forward(context),
+            context: per_word(&self.output, context),
             weights,
         }
     }
+}
+
+/// `linear` applied to every word of `x` `[batch, steps, width]`, as one product of all the words
+/// `[batch·steps, width]` by the weight. Given the 3-D tensor itself, burn's `Linear` broadcasts
+/// the weight to a batched product, whose backward pass makes one weight gradient per sentence
+/// and then sums them: a quarter of `transformer_train`'s time.
+fn per_word(linear: &Linear, x: Tensor<3>) -> Tensor<3> {
+    let [batch, steps, width] = x.dims();
+    let y = linear.forward(x.reshape([batch * steps, width]));
+    let out = y.dims()[1];
+    y.reshape([batch, steps, out])
 }
 
 /// One encoder layer: x ← LayerNorm(x + Dropout(Attention(x))), then
@@ -120,10 +130,10 @@ impl EncoderLayer {
         let dropout = |t| crate::kernels::dropout(&self.dropout, t);
         let attended = self.attention.forward(x.clone(), mask);
         let x = self.attention_norm.forward(x + dropout(attended.context));
-        let hidden = dropout(relu(self.expand.forward(x.clone())));
+        let hidden = dropout(relu(per_word(&self.expand, x.clone())));
         let x = self
             .feed_forward_norm
-            .forward(x + dropout(self.contract.forward(hidden)));
+            .forward(x + dropout(per_word(&self.contract, hidden)));
         (x, attended.weights)
     }
 }
