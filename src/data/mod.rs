@@ -2,6 +2,7 @@
 //! batching for burn's data loader, and user inputs for `predict`.
 
 pub mod download;
+pub mod graph;
 pub mod idx;
 pub mod images;
 pub mod iris;

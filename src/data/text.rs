@@ -305,7 +305,7 @@ pub fn read_labelled_texts(
 }
 
 /// One line for a CSV reader's error at `row`, naming what the user can fix.
-fn csv_reason(error: &csv::Error, row: usize) -> String {
+pub(super) fn csv_reason(error: &csv::Error, row: usize) -> String {
     match error.kind() {
         csv::ErrorKind::Utf8 { err, .. } => format!(
             "row {row}, column {}: the bytes are not UTF-8 text",
@@ -319,7 +319,7 @@ fn csv_reason(error: &csv::Error, row: usize) -> String {
 }
 
 /// The distinct targets, sorted as numbers when every one is an integer, else as strings.
-fn class_names(targets: &[String]) -> Vec<String> {
+pub(super) fn class_names(targets: &[String]) -> Vec<String> {
     let distinct: std::collections::BTreeSet<&String> = targets.iter().collect();
     let numbers: Option<BTreeMap<i64, &String>> = distinct
         .iter()

@@ -11,6 +11,8 @@
 //! - `gru/`: a GRU's recurrence over every step as one operation ([`gru()`]);
 //! - `adam.rs`: one Adam step of a parameter in one parallel pass ([`adam_step`], [`AdamStep`]);
 //! - `dropout.rs`: dropout whose mask is drawn from one seed per call ([`dropout()`]);
+//! - `sparse.rs`: a sparse matrix (CSR) times a dense one, a graph network's message passing
+//!   ([`sparse_matmul`]);
 //! - `rectifier.rs`: the rectifier that ends the convolution and batch-norm kernels, and the
 //!   leaky ReLU on its own ([`leaky_relu`]).
 //!
@@ -22,7 +24,7 @@
 //! kernel applies (f32 values on the `flex` backend, a layer configuration it covers) and falls
 //! back to burn's own operation otherwise. Where it applies, it calls a method of the backend
 //! extension trait that the kernel's module declares with `#[backend_extension(Flex, Autodiff)]`
-//! (`ConvKernels`, `PoolKernels`, `NormKernels`, `GruKernels`, `AdamKernels`) on `Dispatch`
+//! (`ConvKernels`, `PoolKernels`, `NormKernels`, `GruKernels`, `AdamKernels`, `SparseKernels`) on `Dispatch`
 //! tensors, and burn routes the call to one of the trait's two implementations:
 //! - for `Flex`, the forward pass: the flex tensors' values as slices, the kernel on them, a new
 //!   flex tensor;
@@ -45,6 +47,7 @@ mod norm;
 mod pool;
 mod product;
 mod rectifier;
+mod sparse;
 #[cfg(test)]
 mod testing;
 
@@ -55,3 +58,4 @@ pub use gru::gru;
 pub use norm::{batch_norm, batch_norm_leaky_relu, batch_norm_relu};
 pub use pool::max_pool2d;
 pub use rectifier::leaky_relu;
+pub use sparse::{Csr, SparseMatrix, sparse_matmul, sparse_matmul_by_burn};
