@@ -105,7 +105,7 @@ pub struct PredictArgs {
     #[arg(long)]
     pub run: PathBuf,
     /// Inputs: PNG pictures of a digit, IDX image files, or a CSV of features
-    #[arg(required_unless_present_any = ["text", "text_file"])]
+    #[arg(required_unless_present_any = ["text", "text_file", "node"])]
     pub inputs: Vec<PathBuf>,
     /// A text to classify (text labs); may be repeated
     #[arg(long)]
@@ -119,6 +119,9 @@ pub struct PredictArgs {
     /// Also print the words the model weighed most (transformer)
     #[arg(long)]
     pub explain: bool,
+    /// A node of the run's graph whose class to predict (gcn), by its id; may be repeated
+    #[arg(long)]
+    pub node: Vec<String>,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -241,6 +244,7 @@ fn predict(args: PredictArgs) -> anyhow::Result<()> {
         texts,
         json: args.json,
         explain: args.explain,
+        nodes: args.node,
     };
     for line in lab.predict(&run, &request)? {
         print_line(&line);

@@ -23,6 +23,8 @@ const CORA_NPZ: &[u8] = include_bytes!("../../data/cora.npz");
 #[derive(Debug, Clone)]
 pub struct Graph {
     pub nodes: usize,
+    /// Each node's id: as written in a nodes CSV, else its index.
+    pub ids: Vec<String>,
     /// Undirected edges `[a, b]` with `a < b`, each once.
     pub edges: Vec<[u32; 2]>,
     /// Row-major `[nodes, feature_count]`.
@@ -331,6 +333,7 @@ pub fn read_csv_graph(
     }
     Graph {
         nodes,
+        ids: node_rows.iter().map(|r| r[0].trim().to_string()).collect(),
         edges: undirected(pairs),
         features,
         feature_count,
@@ -436,6 +439,7 @@ pub fn read_npz(bytes: &[u8], source: &str) -> Result<Graph> {
     }
     Graph {
         nodes,
+        ids: (0..nodes).map(|n| n.to_string()).collect(),
         edges: undirected(pairs),
         features,
         feature_count,

@@ -216,6 +216,8 @@ pub struct PredictRequest {
     pub json: bool,
     /// Also say which words weighed most (the transformer).
     pub explain: bool,
+    /// Nodes of the run's graph, by id (gcn).
+    pub nodes: Vec<String>,
 }
 
 impl PredictRequest {
@@ -228,6 +230,9 @@ impl PredictRequest {
         };
         if !self.texts.is_empty() {
             return refuse("--text/--text-file");
+        }
+        if !self.nodes.is_empty() {
+            return refuse("--node");
         }
         if self.json {
             return refuse("--json");
@@ -370,6 +375,7 @@ registry! {
     Rnn => rnn::RnnLab,
     Sentiment => sentiment::SentimentLab,
     Transformer => transformer::TransformerLab,
+    Gcn => gcn::GcnLab,
     Vae => vae::VaeLab,
     Gan => gan::GanLab,
     Cgan => cgan::CganLab,

@@ -6,6 +6,7 @@ pub mod bag_of_words;
 pub mod cnn;
 pub mod dcgan;
 pub mod forecaster;
+pub mod gcn;
 pub mod mlp;
 pub mod sentiment;
 pub mod sequence;

@@ -7,6 +7,7 @@
 
 pub mod classification;
 pub mod config;
+pub mod graph;
 pub mod metrics;
 pub mod picture;
 pub mod plot;

@@ -58,6 +58,15 @@ pub trait Supervised {
     fn watched_split(&self) -> Split {
         Split::Test
     }
+    /// A second split measured after every epoch for the curves only (the graph lab's test
+    /// nodes beside its validation nodes); it chooses nothing.
+    fn also_measured(
+        &self,
+        _model: &Self::Model,
+        _device: &Device,
+    ) -> Result<Option<(Split, f64, Vec<f64>)>> {
+        Ok(None)
+    }
 }
 
 /// The settings of the loop.
@@ -271,9 +280,13 @@ pub fn fit<T: Supervised>(
         state.train_seconds += progress.seconds();
         state.samples_seen += progress.samples();
         let train_metrics = task.finish(&sums, progress.samples());
-        let (val_loss, val_metrics) = task.validate(&model.valid(), device)?;
+        let valid = model.valid();
+        let (val_loss, val_metrics) = task.validate(&valid, device)?;
         log.push(epoch, Split::Train, progress.mean_loss(), &train_metrics);
         log.push(epoch, task.watched_split(), val_loss, &val_metrics);
+        if let Some((split, loss, values)) = task.also_measured(&valid, device)? {
+            log.push(epoch, split, loss, &values);
+        }
         if val_loss < state.best_loss {
             state.best_loss = val_loss;
             state.best_epoch = epoch;

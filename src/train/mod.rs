@@ -6,6 +6,7 @@ pub mod config;
 pub mod device;
 pub mod fit;
 pub mod forecast;
+pub mod graph;
 pub mod optimizer;
 pub mod progress;
 pub mod regress;
