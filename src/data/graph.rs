@@ -229,38 +229,48 @@ pub fn read_csv_graph(
         source_name: name.to_string(),
         reason,
     };
-    let records =
-        |bytes: &[u8], name: &str, min_columns: usize| -> Result<Vec<csv::StringRecord>> {
-            if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-                return Err(bad(name, "empty file: no header row".to_string()));
-            }
-            let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
-            let header = reader.headers().map_err(|e| bad(name, csv_reason(&e, 1)))?;
-            if header.len() < min_columns {
-                return Err(bad(
-                    name,
-                    format!(
-                        "{} columns; at least {min_columns} are needed",
-                        header.len()
-                    ),
-                ));
-            }
-            let rows = reader
-                .records()
-                .enumerate()
-                .map(|(i, r)| r.map_err(|e| bad(name, csv_reason(&e, i + 2))))
-                .collect::<Result<Vec<_>>>()?;
-            if rows.is_empty() {
-                return Err(bad(name, "no data row under the header".to_string()));
-            }
-            Ok(rows)
-        };
-    let node_rows = records(nodes, nodes_name, 2)?;
+    let records = |bytes: &[u8],
+                   name: &str,
+                   min_columns: usize|
+     -> Result<(csv::StringRecord, Vec<csv::StringRecord>)> {
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return Err(bad(name, "empty file: no header row".to_string()));
+        }
+        let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
+        let header = reader
+            .headers()
+            .map_err(|e| bad(name, csv_reason(&e, 1)))?
+            .clone();
+        if header.len() < min_columns {
+            return Err(bad(
+                name,
+                format!(
+                    "{} columns; at least {min_columns} are needed",
+                    header.len()
+                ),
+            ));
+        }
+        let rows = reader
+            .records()
+            .enumerate()
+            .map(|(i, r)| r.map_err(|e| bad(name, csv_reason(&e, i + 2))))
+            .collect::<Result<Vec<_>>>()?;
+        if rows.is_empty() {
+            return Err(bad(name, "no data row under the header".to_string()));
+        }
+        Ok((header, rows))
+    };
+    let (node_header, node_rows) = records(nodes, nodes_name, 2)?;
     let mut index = HashMap::new();
     for (i, row) in node_rows.iter().enumerate() {
         let id = row[0].trim();
         if id.is_empty() {
-            return Err(cell(nodes_name, i + 2, "id", "the node id is empty"));
+            return Err(cell(
+                nodes_name,
+                i + 2,
+                &node_header[0],
+                "the node id is empty",
+            ));
         }
         if index.insert(id.to_string(), i as u32).is_some() {
             return Err(cell(
@@ -284,7 +294,7 @@ pub fn read_csv_graph(
                     cell(
                         nodes_name,
                         i + 2,
-                        &format!("column {}", column + 1),
+                        &node_header[column],
                         &format!("{text:?} is not a number"),
                     )
                 })?;
@@ -317,14 +327,15 @@ pub fn read_csv_graph(
         .collect();
 
     let mut pairs = Vec::new();
-    for (i, row) in records(edges, edges_name, 2)?.iter().enumerate() {
+    let (edge_header, edge_rows) = records(edges, edges_name, 2)?;
+    for (i, row) in edge_rows.iter().enumerate() {
         let end = |column: usize| -> Result<u32> {
             let id = row[column].trim();
             index.get(id).copied().ok_or_else(|| {
                 cell(
                     edges_name,
                     i + 2,
-                    &format!("column {}", column + 1),
+                    &edge_header[column],
                     &format!("node {id:?} is not in {nodes_name}"),
                 )
             })
@@ -752,15 +763,137 @@ mod tests {
         let error = |edges: &str, nodes: &str| csv_graph(edges, nodes).unwrap_err().to_string();
         assert!(
             error("s,t\na,z\n", nodes)
-                .contains("row 2, column \"column 2\": node \"z\" is not in nodes.csv")
+                .contains("row 2, column \"t\": node \"z\" is not in nodes.csv")
         );
         assert!(error("s,t\na,a\n", nodes).contains("no edge between two different nodes"));
         assert!(error("s,t\na,b\n", "id,label\na,red\nb,\n").contains("at least two"));
         assert!(
             error("s,t\na,b\n", "id,label,x\na,red,1\nb,blue,one\n")
-                .contains("row 3, column \"column 3\": \"one\" is not a number")
+                .contains("row 3, column \"x\": \"one\" is not a number")
         );
         assert!(error("", nodes).contains("edges.csv: empty file"));
         assert!(error("s,t\na,b\n", "id,label\na,red\na,blue\n").contains("listed twice"));
+    }
+
+    /// The arrays of a graph `.npz`, changed at will by the tests before being written.
+    #[derive(Clone)]
+    struct NpzParts {
+        adj_data: Vec<f32>,
+        adj_indices: Vec<i32>,
+        adj_indptr: Vec<i32>,
+        adj_shape: Vec<i64>,
+        attr_data: Vec<f32>,
+        attr_indices: Vec<i32>,
+        attr_indptr: Vec<i32>,
+        attr_shape: Vec<i64>,
+        labels: Vec<i64>,
+        skip: Option<&'static str>,
+    }
+
+    impl NpzParts {
+        /// A triangle 0-1-2 with a tail 2-3; 2 features; node 2 unlabelled.
+        fn valid() -> Self {
+            Self {
+                adj_data: vec![1.0; 4],
+                adj_indices: vec![1, 2, 2, 3],
+                adj_indptr: vec![0, 2, 3, 4, 4],
+                adj_shape: vec![4, 4],
+                attr_data: vec![1.0, 2.0, 3.0],
+                attr_indices: vec![0, 1, 1],
+                attr_indptr: vec![0, 1, 2, 2, 3],
+                attr_shape: vec![4, 2],
+                labels: vec![0, 1, -1, 1],
+                skip: None,
+            }
+        }
+
+        fn bytes(&self) -> Vec<u8> {
+            use npyz::WriterBuilder;
+            use npyz::npz::NpzWriter;
+            fn write<T: npyz::AutoSerialize + Copy, W: std::io::Write + std::io::Seek>(
+                npz: &mut NpzWriter<W>,
+                name: &str,
+                values: &[T],
+            ) {
+                npz.array(name, Default::default())
+                    .unwrap()
+                    .default_dtype()
+                    .shape(&[values.len() as u64])
+                    .begin_nd()
+                    .unwrap()
+                    .extend(values.iter().copied())
+                    .unwrap();
+            }
+            let mut buffer = Cursor::new(Vec::new());
+            {
+                let mut npz = NpzWriter::new(&mut buffer);
+                let keep = |name: &str| self.skip != Some(name);
+                if keep("adj_data") {
+                    write(&mut npz, "adj_data", &self.adj_data);
+                }
+                if keep("adj_indices") {
+                    write(&mut npz, "adj_indices", &self.adj_indices);
+                }
+                write(&mut npz, "adj_indptr", &self.adj_indptr);
+                write(&mut npz, "adj_shape", &self.adj_shape);
+                write(&mut npz, "attr_data", &self.attr_data);
+                write(&mut npz, "attr_indices", &self.attr_indices);
+                write(&mut npz, "attr_indptr", &self.attr_indptr);
+                write(&mut npz, "attr_shape", &self.attr_shape);
+                if keep("labels") {
+                    write(&mut npz, "labels", &self.labels);
+                }
+            }
+            buffer.into_inner()
+        }
+    }
+
+    #[test]
+    fn a_hand_made_npz_reads_back_edges_features_and_labels() {
+        let graph = read_npz(&NpzParts::valid().bytes(), "g.npz").unwrap();
+        assert_eq!(graph.nodes, 4);
+        assert_eq!(graph.edges, [[0, 1], [0, 2], [1, 2], [2, 3]]);
+        assert_eq!(graph.features, [1.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 3.0]);
+        assert_eq!(graph.labels, [Some(0), Some(1), None, Some(1)]);
+        assert_eq!(graph.classes, ["0", "1"]);
+        assert_eq!(graph.ids, ["0", "1", "2", "3"]);
+    }
+
+    #[test]
+    fn every_bad_npz_is_refused_with_the_array_named() {
+        let refused = |change: &dyn Fn(&mut NpzParts), expected: &str| {
+            let mut parts = NpzParts::valid();
+            change(&mut parts);
+            let error = read_npz(&parts.bytes(), "g.npz").unwrap_err().to_string();
+            assert!(error.starts_with("g.npz: "), "{error}");
+            assert!(error.contains(expected), "{expected:?} not in {error:?}");
+        };
+        refused(&|p| p.skip = Some("labels"), "no array labels");
+        refused(&|p| p.skip = Some("adj_indices"), "no array adj_indices");
+        refused(
+            &|p| p.labels.push(0),
+            "labels holds 5 values but the graph 4 nodes",
+        );
+        refused(
+            &|p| p.adj_indptr.pop().map(drop).unwrap_or(()),
+            "adj_indptr holds 4 values",
+        );
+        refused(&|p| p.adj_indices[0] = 9, "adj_indices holds the column 9");
+        refused(
+            &|p| p.adj_data.push(1.0),
+            "adj_indices holds 4 values but adj_data 5",
+        );
+        refused(&|p| p.attr_shape[0] = 5, "attr_shape has 5 rows");
+        refused(&|p| p.adj_shape = vec![4, 5], "square");
+        refused(&|p| p.labels = vec![0, 0, -1, 0], "1 class");
+        refused(
+            &|p| {
+                p.adj_indices = vec![0, 1, 2, 3];
+                p.adj_indptr = vec![0, 1, 2, 3, 4];
+            },
+            "no edge between two different nodes",
+        );
+        let error = read_npz(b"not a zip", "g.npz").unwrap_err().to_string();
+        assert!(error.contains("not an .npz"), "{error}");
     }
 }

@@ -223,22 +223,22 @@ pub struct PredictRequest {
 impl PredictRequest {
     /// The files of a request to a lab that reads files only.
     pub fn files(&self, lab: &str) -> Result<&[PathBuf]> {
-        let refuse = |flag: &str| {
+        let refuse = |flag: &str, labs: &str| {
             Err(Error::Usage(format!(
-                "{lab} predicts pictures or IDX files given as arguments; {flag} is for the text labs"
+                "{lab} predicts pictures or IDX files given as arguments; {flag} is for {labs}"
             )))
         };
         if !self.texts.is_empty() {
-            return refuse("--text/--text-file");
+            return refuse("--text/--text-file", "the text labs");
         }
         if !self.nodes.is_empty() {
-            return refuse("--node");
+            return refuse("--node", "the gcn lab");
         }
         if self.json {
-            return refuse("--json");
+            return refuse("--json", "the text and graph labs");
         }
         if self.explain {
-            return refuse("--explain");
+            return refuse("--explain", "the transformer");
         }
         if self.inputs.is_empty() {
             return Err(Error::Usage(format!("{lab}: name the files to predict")));
@@ -248,6 +248,11 @@ impl PredictRequest {
 
     /// The texts of a request to a text lab.
     pub fn texts(&self, lab: &str) -> Result<&[String]> {
+        if !self.nodes.is_empty() {
+            return Err(Error::Usage(format!(
+                "{lab} reads text: --node is for the gcn lab"
+            )));
+        }
         if !self.inputs.is_empty() {
             return Err(Error::Usage(format!(
                 "{lab} reads text: give it with --text \"...\" or --text-file FILE, not as a file argument ({})",

@@ -7,10 +7,12 @@
 //! - `training.rs`: resume, Ctrl-C, divergence, early stopping, optimizers; `mlp-regression`, `cnn`;
 //! - `generative.rs`: `vae`, `gan`, `cgan` and `neurons generate`;
 //! - `sequences.rs`: the `rnn` lab;
-//! - `text.rs`: the `sentiment` and `transformer` labs, `predict --text`.
+//! - `text.rs`: the `sentiment` and `transformer` labs, `predict --text`;
+//! - `graph.rs`: the `gcn` lab, `predict --node`.
 
 mod classical;
 mod generative;
+mod graph;
 mod mlp_classifier;
 mod sequences;
 mod text;

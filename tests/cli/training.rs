@@ -11,7 +11,7 @@ fn metrics_of(run: &Path) -> serde_json::Value {
 
 /// Starts a run, kills it with SIGKILL once `checkpoint.toml` shows `epochs_done` epochs and
 /// a little more time has passed (so that it dies inside an epoch), then resumes it.
-fn kill_and_resume(args: &[&str], dir: &Path, out: &str, epochs_done: usize) {
+pub fn kill_and_resume(args: &[&str], dir: &Path, out: &str, epochs_done: usize) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_neurons"))
         .args(args)
         .args(["--out", out])
