@@ -1,4 +1,4 @@
-//! `neurons bench`: the eight workloads of `bench/README.md`, timed as `bench/pytorch_reference.py`
+//! `neurons bench`: the ten workloads of `bench/README.md`, timed as `bench/pytorch_reference.py`
 //! times them, so that `bench/compare.sh` can put both side by side. Each workload trains a model
 //! of [`crate::models`] built by the very constructor its lab uses, at the benchmark's sizes.
 //!
@@ -40,10 +40,12 @@ pub enum Workload {
     GruTrain,
     TextGruTrain,
     TransformerTrain,
+    GcnTrain,
+    GcnTrainLarge,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 10] = [
         Workload::MlpTrain,
         Workload::CnnTrain,
         Workload::CnnInfer,
@@ -52,6 +54,8 @@ impl Workload {
         Workload::GruTrain,
         Workload::TextGruTrain,
         Workload::TransformerTrain,
+        Workload::GcnTrain,
+        Workload::GcnTrainLarge,
     ];
 
     pub fn name(self) -> &'static str {
@@ -64,6 +68,8 @@ impl Workload {
             Workload::GruTrain => "gru_train",
             Workload::TextGruTrain => "text_gru_train",
             Workload::TransformerTrain => "transformer_train",
+            Workload::GcnTrain => "gcn_train",
+            Workload::GcnTrainLarge => "gcn_train_large",
         }
     }
 
@@ -74,6 +80,9 @@ impl Workload {
             Workload::VaeTrain | Workload::GanTrain => 64,
             Workload::TextGruTrain | Workload::TransformerTrain => 64,
             Workload::GruTrain => 32,
+            // a graph step reads every node: its "batch" is the graph
+            Workload::GcnTrain => CORA.nodes,
+            Workload::GcnTrainLarge => LARGE_GRAPH.nodes,
         }
     }
 
@@ -84,6 +93,8 @@ impl Workload {
             Workload::CnnTrain | Workload::CnnInfer => 20_000,
             Workload::VaeTrain | Workload::GanTrain | Workload::GruTrain => 6_400,
             Workload::TextGruTrain | Workload::TransformerTrain => 6_400,
+            Workload::GcnTrain => CORA.nodes * 100,
+            Workload::GcnTrainLarge => LARGE_GRAPH.nodes * 10,
         }
     }
 }
@@ -117,6 +128,8 @@ pub fn run(workload: Workload, scale: f64, device: &Device) -> BenchResult {
         Workload::TransformerTrain => text_train(n, &device.clone().autodiff(), |vocabulary| {
             TransformerModelConfig::lab(vocabulary, 2, SENTENCE).init(&device.clone().autodiff())
         }),
+        Workload::GcnTrain => gcn_train(n, &CORA, &device.clone().autodiff()),
+        Workload::GcnTrainLarge => gcn_train(n, &LARGE_GRAPH, &device.clone().autodiff()),
     };
     BenchResult {
         workload: workload.name(),
@@ -379,4 +392,100 @@ fn text_train<M: TextClassifier>(
         v
     });
     (steps * batch, seconds)
+}
+
+/// The sizes of a random graph for the GCN workloads.
+struct GraphSize {
+    nodes: usize,
+    edges: usize,
+    features: usize,
+    /// The labelled nodes the loss counts.
+    train: usize,
+}
+
+/// Cora's sizes.
+const CORA: GraphSize = GraphSize {
+    nodes: 2_708,
+    edges: 5_278,
+    features: 1_433,
+    train: 140,
+};
+
+/// How the cost grows with the graph: 200,000 nodes, 2,000,000 edges, 128 features.
+const LARGE_GRAPH: GraphSize = GraphSize {
+    nodes: 200_000,
+    edges: 2_000_000,
+    features: 128,
+    train: 20_000,
+};
+
+/// The gcn lab's step, its loss as the lab computes it ([`NodeClassification`]), on a random
+/// graph of `size` (self-pairs dropped, repeats kept and added up, as the reference does): the
+/// whole graph forward, Adam η 0.01. A sample is a node; `n` samples are `n / nodes` steps.
+fn gcn_train(n: usize, size: &GraphSize, device: &Device) -> (usize, f64) {
+    use std::sync::Arc;
+
+    use rand::{Rng, SeedableRng};
+
+    use crate::kernels::SparseMatrix;
+    use crate::models::gcn::{GcnModelConfig, normalized_adjacency};
+    use crate::train::fit::Supervised;
+    use crate::train::graph::{GraphBatch, GraphInput, LabelledNodes, NodeClassification};
+
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
+    let nodes = size.nodes as u32;
+    let edges: Vec<[u32; 2]> = (0..size.edges)
+        .map(|_| [rng.random_range(0..nodes), rng.random_range(0..nodes)])
+        .filter(|[a, b]| a != b)
+        .collect();
+    let adjacency = Arc::new(SparseMatrix::new(normalized_adjacency(size.nodes, &edges)));
+    let classes = 7;
+    let train = LabelledNodes {
+        nodes: (0..size.train as u32).collect(),
+        labels: (0..size.train)
+            .map(|_| rng.random_range(0..classes))
+            .collect(),
+    };
+    let features = Tensor::<2>::random(
+        [size.nodes, size.features],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    );
+    let task = NodeClassification {
+        graph: GraphInput {
+            features: Arc::new(Vec::new()), // the batch below carries them
+            feature_count: size.features,
+            adjacency: adjacency.clone(),
+        },
+        train: train.clone(),
+        watched: (crate::report::metrics::Split::Test, train.clone()),
+        also: None,
+        first_layer_decay: 5e-4,
+    };
+    let index = |values: Vec<u32>| {
+        Tensor::<1, Int>::from_data(
+            burn::tensor::TensorData::new(
+                values.iter().map(|&v| v as i64).collect::<Vec<_>>(),
+                [values.len()],
+            ),
+            device,
+        )
+    };
+    let batch = GraphBatch {
+        features,
+        adjacency,
+        nodes: index(train.nodes.clone()),
+        targets: index(train.labels.clone()),
+    };
+    let mut model = GcnModelConfig::lab(size.features, classes as usize).init(device);
+    let mut optimizer = adam();
+    let steps = n / size.nodes - 1;
+    let seconds = timed(steps, |_| {
+        let (m, v) = step(model.clone(), &mut optimizer, 0.01, |m| {
+            task.batch(m, batch.clone()).loss
+        });
+        model = m;
+        v
+    });
+    (steps * size.nodes, seconds)
 }

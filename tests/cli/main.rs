@@ -89,6 +89,7 @@ mod bench {
                 "mlp_train",
                 "gru_train",
                 "cnn_infer",
+                "gcn_train",
             ],
             dir.path(),
         );
@@ -101,7 +102,7 @@ mod bench {
             .iter()
             .map(|l| l["workload"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["mlp_train", "gru_train", "cnn_infer"]);
+        assert_eq!(names, ["mlp_train", "gru_train", "cnn_infer", "gcn_train"]);
         for line in &lines {
             let (samples, seconds, rate) = (
                 line["samples"].as_f64().unwrap(),
@@ -115,6 +116,11 @@ mod bench {
             lines[0]["samples"],
             1000 / 128 * 128 - 128,
             "the reference's count: (n / batch − 1) batches"
+        );
+        // a graph step reads the whole graph: two at least, one warm-up, one timed
+        assert_eq!(
+            lines[3]["samples"], 2708,
+            "one timed step over Cora's 2,708 nodes"
         );
         let err = assert_one_line_error(&neurons(&["bench", "--scale", "0"], dir.path()), 2);
         assert!(err.contains("--scale"), "{err}");
