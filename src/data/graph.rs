@@ -884,6 +884,10 @@ mod tests {
         refused(&|p| p.adj_shape = vec![4, 5], "square");
         refused(&|p| p.labels = vec![0, 0, -1, 0], "1 class");
         refused(
+            &|p| p.labels = vec![0, 2, -1, 2],
+            "no labelled node of the class \"1\"",
+        );
+        refused(
             &|p| {
                 p.adj_indices = vec![0, 1, 2, 3];
                 p.adj_indptr = vec![0, 1, 2, 3, 4];

@@ -130,6 +130,33 @@ fn a_graph_whose_classes_are_its_components_is_learnt_perfectly() {
 }
 
 #[test]
+fn a_users_npz_graph_trains_like_the_embedded_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let cora = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/cora.npz");
+    std::fs::copy(cora, dir.path().join("papers.npz")).unwrap();
+    let args = [
+        "run",
+        "gcn",
+        "--data",
+        "papers.npz",
+        "--quick",
+        "--out",
+        "p",
+    ];
+    let out = neurons(&args, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = dir.path().join("p");
+    assert_eq!(summary(&run)["dataset"], "papers.npz");
+    assert!(metric(&run, "accuracy") > 0.70, "{}", summary(&run));
+    let predicted = neurons(&["predict", "--run", "p", "--node", "2707"], dir.path());
+    assert!(
+        stdout(&predicted).starts_with("node 2707: "),
+        "{}",
+        stdout(&predicted)
+    );
+}
+
+#[test]
 fn a_cora_run_killed_by_sigkill_resumes_to_the_same_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let args = ["run", "gcn", "--dataset", "cora", "--epochs", "120"];
