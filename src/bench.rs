@@ -461,6 +461,7 @@ fn gcn_train(n: usize, size: &GraphSize, device: &Device) -> (usize, f64) {
         watched: (crate::report::metrics::Split::Test, train.clone()),
         also: None,
         first_layer_decay: 5e-4,
+        _model: std::marker::PhantomData,
     };
     let index = |values: Vec<u32>| {
         Tensor::<1, Int>::from_data(

@@ -124,6 +124,9 @@ pub struct PredictArgs {
     pub node: Vec<String>,
 }
 
+/// The largest `bench --scale`: the biggest workload's inputs then take about 2 GB.
+const MAX_BENCH_SCALE: f64 = 10.0;
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     // Everything runs on the worker threads of one pool (as many as the cores, or `bench
     // --threads`): with the main thread outside the pool, N workers spinning for work and the
@@ -278,9 +281,14 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
 }
 
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    if !(args.scale.is_finite() && args.scale > 0.0) || args.threads == 0 {
+    if !(args.scale.is_finite() && args.scale > 0.0 && args.scale <= MAX_BENCH_SCALE)
+        || args.threads == 0
+    {
         return Err(
-            Error::Usage("--scale must be above 0 and --threads at least 1".to_string()).into(),
+            Error::Usage(format!(
+                "--scale must be above 0 and at most {MAX_BENCH_SCALE} (the inputs are made in memory first), --threads at least 1"
+            ))
+            .into(),
         );
     }
     let device = DeviceChoice::Cpu.device()?;

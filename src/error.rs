@@ -13,11 +13,12 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
-    #[error("{}: {source}", path.display())]
+    /// The I/O error is written into the message, not chained as a source: `{err:#}` would
+    /// print it a second time.
+    #[error("{}: {cause}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     #[error("{}: not an IDX {kind} file (magic number {found:#010x}, expected {expected:#010x})", path.display())]
@@ -116,7 +117,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 }

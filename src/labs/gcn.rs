@@ -299,6 +299,7 @@ fn train(config: &GcnConfig, run: &RunDir, console: &Console, resume: bool) -> R
         watched,
         also,
         first_layer_decay: config.first_layer_decay,
+        _model: std::marker::PhantomData,
     };
     let layout = (graph.nodes <= DRAWN_NODES).then(|| spring_layout(graph.nodes, &graph.edges, 300, 1));
     if let Some(layout) = &layout

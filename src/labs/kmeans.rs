@@ -341,7 +341,14 @@ fn draw(run: &RunDir, set: &PointSet, c: &Clustering) -> Result<()> {
         &[curve],
     )?;
     // in more than two dimensions, show the first two principal axes
-    let (project, x_label, y_label): (Projection, String, String) = if set.dims() == 2 {
+    let (project, x_label, y_label): (Projection, String, String) = if set.dims() == 1 {
+        // one feature: the points on a line
+        (
+            Box::new(|p: &[f64]| (p[0], 0.0)),
+            set.feature_names[0].clone(),
+            "(one feature)".to_string(),
+        )
+    } else if set.dims() == 2 {
         (
             Box::new(|p: &[f64]| (p[0], p[1])),
             set.feature_names[0].clone(),

@@ -55,12 +55,33 @@ pub struct Options {
 
 pub struct LinearRegressionLab;
 
+/// The fewest synthetic points: three to fit the line on, one to test it.
+const MIN_POINTS: usize = 4;
+
 impl LabSpec for LinearRegressionLab {
     const INFO: LabInfo = INFO;
     type Options = Options;
 
     fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
         run(options, args, dir, console)
+    }
+
+    fn check(options: &RunOptions, args: &Options) -> Result<()> {
+        if options.data.is_none() {
+            if let Some(name) = &options.dataset {
+                return Err(Error::Usage(format!(
+                    "{}: no named data set {name:?}; use the synthetic line or --data FILE.csv --target COLUMN",
+                    INFO.name
+                )));
+            }
+            let noise = args.noise.unwrap_or(7.0);
+            if args.n.unwrap_or(100) < MIN_POINTS || !noise.is_finite() || noise < 0.0 {
+                return Err(Error::Usage(format!(
+                    "--n must be at least {MIN_POINTS} (a line fitted on 3 points, tested on 1) and --noise at least 0"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -252,11 +273,6 @@ pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console
                 args.intercept.unwrap_or(2.0),
                 args.noise.unwrap_or(7.0),
             );
-            if n < 2 || !noise.is_finite() || noise < 0.0 {
-                return Err(Error::Usage(
-                    "--n must be at least 2 and --noise at least 0".to_string(),
-                ));
-            }
             let f = synthetic::line(n, slope, intercept, noise, options.seed);
             (
                 LinearData::Synthetic {

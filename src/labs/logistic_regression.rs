@@ -43,12 +43,36 @@ pub struct Options {
 
 pub struct LogisticRegressionLab;
 
+/// The fewest synthetic students.
+const MIN_STUDENTS: usize = 20;
+
 impl LabSpec for LogisticRegressionLab {
     const INFO: LabInfo = INFO;
     type Options = Options;
 
     fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
         run(options, args, dir, console)
+    }
+
+    fn check(options: &RunOptions, args: &Options) -> Result<()> {
+        if args.n.is_some_and(|n| n < MIN_STUDENTS) {
+            return Err(Error::Usage(format!(
+                "--n {}: at least {MIN_STUDENTS} students, so that both classes reach the test split",
+                args.n.unwrap_or(0)
+            )));
+        }
+        if args.poly == Some(0) {
+            return Err(Error::Usage(
+                "--poly 0: the degree is at least 1 (the features alone)".to_string(),
+            ));
+        }
+        if options.data.is_none() && options.dataset.is_some() {
+            return Err(Error::Usage(format!(
+                "{}: no named data set; use the synthetic students or --data FILE.csv --target COLUMN",
+                INFO.name
+            )));
+        }
+        Ok(())
     }
 }
 

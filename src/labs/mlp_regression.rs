@@ -106,6 +106,41 @@ pub struct MlpRegressionModelConfig {
     pub standardizer: Standardizer,
 }
 
+impl MlpRegressionModelConfig {
+    /// Refuses a model that cannot be built or fed: no feature, an empty layer, or a
+    /// standardizer whose μ and σ do not match the features one to one (σ > 0, finite).
+    fn validate(&self, file: &std::path::Path) -> Result<()> {
+        let bad = |reason: String| {
+            Err(Error::BadRunDir {
+                path: file.to_path_buf(),
+                reason: format!("[model] {reason}"),
+            })
+        };
+        let n = self.features.len();
+        if n == 0 {
+            return bad("features: empty; the network reads at least one".to_string());
+        }
+        if self.hidden.contains(&0) {
+            return bad(format!("hidden = {:?}: a layer of 0 neurons", self.hidden));
+        }
+        let s = &self.standardizer;
+        if s.mean.len() != n || s.std.len() != n {
+            return bad(format!(
+                "standardizer: {} means and {} standard deviations for {n} features",
+                s.mean.len(),
+                s.std.len()
+            ));
+        }
+        if let Some(i) = (0..n).find(|&i| !(s.mean[i].is_finite() && s.std[i].is_finite() && s.std[i] > 0.0)) {
+            return bad(format!(
+                "standardizer of {:?}: mean {} and standard deviation {} (σ must be positive)",
+                self.features[i], s.mean[i], s.std[i]
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// RMSprop as FIDLE; a cosine decay of η settles the final epochs, which a constant η leaves
 /// jumping between test MAEs of 0.50 and 0.55.
 const DEFAULTS: TrainingDefaults = TrainingDefaults {
@@ -244,6 +279,7 @@ pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console
 /// Continues a run from its last checkpoint.
 pub fn resume(run: &RunDir, console: &Console) -> Result<Summary> {
     let config: MlpRegressionConfig = run.read_toml("config.toml")?;
+    config.model.validate(&run.file("config.toml"))?;
     let (train_set, test_set) = load(&config.data, config.training.seed)?;
     train(&config, train_set, test_set, run, console, true)
 }
@@ -315,6 +351,7 @@ fn train(
 /// Predicts every row of each CSV, which must hold the run's feature columns (in any order).
 pub fn predict(run: &RunDir, inputs: &[PathBuf]) -> Result<Vec<String>> {
     let config: MlpRegressionConfig = run.read_toml("config.toml")?;
+    config.model.validate(&run.file("config.toml"))?;
     let device = Device::flex();
     let model = run.load_weights("model.bpk", config.model.init(&device))?;
     let separator = config.data.separator.bytes().next().unwrap_or(b',');

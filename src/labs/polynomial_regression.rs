@@ -45,12 +45,34 @@ pub struct Options {
 
 pub struct PolynomialRegressionLab;
 
+/// The share of the points held out to test each fit.
+const TEST_FRACTION: f64 = 0.2;
+
 impl LabSpec for PolynomialRegressionLab {
     const INFO: LabInfo = INFO;
     type Options = Options;
 
     fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
         run(options, args, dir, console)
+    }
+
+    fn check(options: &RunOptions, args: &Options) -> Result<()> {
+        if options.data.is_some() || options.dataset.is_some() {
+            return Err(Error::Usage(format!(
+                "{} works on its own synthetic polynomial: no --data or --dataset",
+                INFO.name
+            )));
+        }
+        let n = args.n.unwrap_or(100);
+        let degrees = args.degrees.clone().unwrap_or_else(|| vec![1, 5, 24]);
+        let most = degrees.iter().copied().max().unwrap_or(0);
+        let n_train = n - (n as f64 * TEST_FRACTION).round() as usize;
+        if degrees.is_empty() || most + 1 > n_train || n_train == n {
+            return Err(Error::Usage(format!(
+                "--degrees: fitting degree {most} needs more than {most} training points, and a test point beside them; {n_train} of --n {n} are for training"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -144,7 +166,7 @@ pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console
         n: args.n.unwrap_or(100),
         true_degree: TRUE_DEGREE,
         noise: args.noise.unwrap_or(4.0),
-        test_fraction: 0.2,
+        test_fraction: TEST_FRACTION,
         degrees: args.degrees.clone().unwrap_or_else(|| vec![1, 5, 24]),
     };
     let most = config.degrees.iter().copied().max().unwrap_or(0);

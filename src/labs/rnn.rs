@@ -91,6 +91,46 @@ pub struct TrajectoryData {
     pub steps: usize,
 }
 
+impl TrajectoryData {
+    /// Refuses a path that cannot make windows to train on and to test (a `config.toml` edited
+    /// by hand): both parts must hold a window and the positions forecast after it.
+    fn validate(&self, file: &std::path::Path) -> Result<()> {
+        let bad = |reason: String| {
+            Err(Error::BadRunDir {
+                path: file.to_path_buf(),
+                reason: format!("[data] {reason}"),
+            })
+        };
+        if !(self.train_fraction > 0.0 && self.train_fraction < 1.0) {
+            return bad(format!(
+                "train_fraction = {}: a share strictly between 0 and 1",
+                self.train_fraction
+            ));
+        }
+        if !(self.dt.is_finite() && self.dt > 0.0) {
+            return bad(format!("dt = {}: a positive time step", self.dt));
+        }
+        if self.steps < 2 || self.steps > 10_000 {
+            return bad(format!("steps = {}: 2 to 10,000 positions a window", self.steps));
+        }
+        if self.points > 10_000_000 {
+            return bad(format!("points = {}: at most 10,000,000", self.points));
+        }
+        let cut = (self.points as f64 * self.train_fraction) as usize;
+        // the forecasts start from 100 places of the test part and go HORIZON steps ahead
+        let needed = self.steps + HORIZON + 100;
+        if cut <= self.steps || self.points - cut < needed {
+            return bad(format!(
+                "points = {}: {cut} to train on and {} to test; each part needs more than a window ({} positions), the test part {needed}",
+                self.points,
+                self.points - cut,
+                self.steps
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Adam and batches of 32, as FIDLE.
 const DEFAULTS: TrainingDefaults = TrainingDefaults::adam(5, 2, 32);
 
@@ -156,6 +196,15 @@ pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console
 /// Continues a run from its last checkpoint.
 pub fn resume(run: &RunDir, console: &Console) -> Result<Summary> {
     let config: RnnConfig = run.read_toml("config.toml")?;
+    config.data.validate(&run.file("config.toml"))?;
+    let model = &config.model;
+    let s = &model.standardizer;
+    if model.hidden == 0 || s.mean.len() != 2 || s.std.len() != 2 || s.std.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+        return Err(Error::BadRunDir {
+            path: run.file("config.toml"),
+            reason: "[model] hidden must be at least 1 and the standardizer hold two means and two positive standard deviations".to_string(),
+        });
+    }
     train(&config, run, console, true)
 }
 

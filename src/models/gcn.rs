@@ -12,6 +12,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::kernels::{Csr, SparseMatrix, sparse_matmul};
+use crate::train::graph::NodeClassifier;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,6 +89,16 @@ impl Gcn {
     pub fn forward(&self, adjacency: &Arc<SparseMatrix>, features: Tensor<2>) -> Tensor<2> {
         let h = crate::kernels::dropout(&self.dropout, self.hidden(adjacency, features));
         self.second.forward(adjacency, h)
+    }
+}
+
+impl NodeClassifier for Gcn {
+    fn forward(&self, adjacency: &Arc<SparseMatrix>, features: Tensor<2>) -> Tensor<2> {
+        Gcn::forward(self, adjacency, features)
+    }
+
+    fn decayed_weights(&self) -> Tensor<2> {
+        self.first.weight.weight.val()
     }
 }
 

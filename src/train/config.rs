@@ -40,6 +40,39 @@ impl TrainingConfig {
         }
     }
 
+    /// Refuses settings no training can run with (a `config.toml` edited by hand, or damaged),
+    /// naming the file and the field, before any tensor is built.
+    pub fn validate(&self, file: &std::path::Path) -> crate::error::Result<()> {
+        let bad = |field: &str, reason: String| {
+            Err(crate::error::Error::BadRunDir {
+                path: file.to_path_buf(),
+                reason: format!("[training] {field}: {reason}"),
+            })
+        };
+        if self.epochs == 0 {
+            return bad("epochs", "0; at least 1".to_string());
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "0; at least 1".to_string());
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return bad(
+                "learning_rate",
+                format!("{}; a positive number", self.learning_rate),
+            );
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad(
+                "weight_decay",
+                format!("{}; a number ≥ 0", self.weight_decay),
+            );
+        }
+        if self.early_stopping == Some(0) {
+            return bad("early_stopping", "0; at least 1".to_string());
+        }
+        Ok(())
+    }
+
     /// The device this run trains on.
     pub fn device(&self) -> crate::error::Result<burn::tensor::Device> {
         let choice: DeviceChoice = self.device.parse().map_err(crate::error::Error::Usage)?;

@@ -131,6 +131,7 @@ pub fn train_model<T: Supervised>(
     console: &Console,
     resume: bool,
 ) -> Result<(Trained<T::Model>, Device)> {
+    training.validate(&run.file("config.toml"))?;
     let device = training.device()?;
     device.seed(training.seed);
     let autodiff = device.clone().autodiff();
@@ -223,6 +224,10 @@ pub fn fit<T: Supervised>(
             "resuming after epoch {} of {}",
             state.epoch, settings.epochs
         ));
+    } else if resume {
+        // killed before its first checkpoint: every random choice comes from (seed, epoch), so
+        // starting over from the saved settings is the run it would have been
+        console.line("no checkpoint yet (killed during the first epoch): starting from epoch 1 with the run's settings");
     }
 
     let batches = task.train_len().div_ceil(settings.batch_size);

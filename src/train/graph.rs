@@ -13,8 +13,15 @@ use super::classify::METRICS;
 use super::fit::{BatchOutcome, Supervised};
 use crate::error::{Error, Result};
 use crate::kernels::SparseMatrix;
-use crate::models::gcn::Gcn;
 use crate::report::metrics::Split;
+
+/// A network that classifies every node of a graph from its features and neighbours.
+pub trait NodeClassifier: burn::module::Module {
+    /// Every node's class logits `[nodes, classes]`.
+    fn forward(&self, adjacency: &Arc<SparseMatrix>, features: Tensor<2>) -> Tensor<2>;
+    /// The weights the L2 penalty applies to (the paper's: the first layer's).
+    fn decayed_weights(&self) -> Tensor<2>;
+}
 
 /// The graph as the network reads it: features and normalized adjacency.
 #[derive(Debug, Clone)]
@@ -57,7 +64,7 @@ pub struct GraphBatch {
     pub targets: Tensor<1, Int>,
 }
 
-pub struct NodeClassification {
+pub struct NodeClassification<M> {
     pub graph: GraphInput,
     pub train: LabelledNodes,
     /// What is watched while training (validation nodes, or the test nodes where the graph
@@ -67,6 +74,7 @@ pub struct NodeClassification {
     pub also: Option<(Split, LabelledNodes)>,
     /// L2 penalty λ on the first layer's weights: λ/2·‖W⁽⁰⁾‖² joins the loss.
     pub first_layer_decay: f64,
+    pub _model: std::marker::PhantomData<M>,
 }
 
 /// One item: the whole graph, batched by [`WholeGraph`].
@@ -120,9 +128,9 @@ fn loss_and_correct(logits: Tensor<2>, part: &LabelledNodes) -> (Tensor<1>, usiz
     (loss, correct as usize)
 }
 
-impl NodeClassification {
+impl<M: NodeClassifier> NodeClassification<M> {
     /// Loss and accuracy of `model` (out of autodiff) on `part`.
-    pub fn measure(&self, model: &Gcn, part: &LabelledNodes, device: &Device) -> (f64, f64) {
+    pub fn measure(&self, model: &M, part: &LabelledNodes, device: &Device) -> (f64, f64) {
         let device = device.clone().inner();
         let logits = model.forward(&self.graph.adjacency, self.graph.features(&device));
         let (loss, correct) = loss_and_correct(logits, part);
@@ -133,8 +141,8 @@ impl NodeClassification {
     }
 }
 
-impl Supervised for NodeClassification {
-    type Model = Gcn;
+impl<M: NodeClassifier> Supervised for NodeClassification<M> {
+    type Model = M;
     type Batch = GraphBatch;
 
     fn metric_names(&self) -> &'static [&'static str] {
@@ -158,10 +166,10 @@ impl Supervised for NodeClassification {
         )
     }
 
-    fn batch(&self, model: &Gcn, batch: GraphBatch) -> BatchOutcome {
+    fn batch(&self, model: &M, batch: GraphBatch) -> BatchOutcome {
         let logits = model.forward(&batch.adjacency, batch.features);
         let (loss, correct) = loss_and_correct(logits, &self.train);
-        let weight = model.first.weight.weight.val();
+        let weight = model.decayed_weights();
         let penalty = weight.clone().powf_scalar(2.0).sum() * (self.first_layer_decay / 2.0);
         BatchOutcome {
             loss: loss + penalty,
@@ -174,7 +182,7 @@ impl Supervised for NodeClassification {
         vec![sums[0] / samples.max(1) as f64]
     }
 
-    fn validate(&self, model: &Gcn, device: &Device) -> Result<(f64, Vec<f64>)> {
+    fn validate(&self, model: &M, device: &Device) -> Result<(f64, Vec<f64>)> {
         let (loss, accuracy) = self.measure(model, &self.watched.1, device);
         if !loss.is_finite() {
             return Err(Error::Numerical(format!(
@@ -189,11 +197,7 @@ impl Supervised for NodeClassification {
         self.watched.0
     }
 
-    fn also_measured(
-        &self,
-        model: &Gcn,
-        device: &Device,
-    ) -> Result<Option<(Split, f64, Vec<f64>)>> {
+    fn also_measured(&self, model: &M, device: &Device) -> Result<Option<(Split, f64, Vec<f64>)>> {
         Ok(self.also.as_ref().map(|(split, part)| {
             let (loss, accuracy) = self.measure(model, part, device);
             (*split, loss, vec![accuracy])

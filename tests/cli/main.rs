@@ -8,12 +8,14 @@
 //! - `generative.rs`: `vae`, `gan`, `cgan` and `neurons generate`;
 //! - `sequences.rs`: the `rnn` lab;
 //! - `text.rs`: the `sentiment` and `transformer` labs, `predict --text`;
-//! - `graph.rs`: the `gcn` lab, `predict --node`.
+//! - `graph.rs`: the `gcn` lab, `predict --node`;
+//! - `robustness.rs`: damaged run directories and out-of-range flags.
 
 mod classical;
 mod generative;
 mod graph;
 mod mlp_classifier;
+mod robustness;
 mod sequences;
 mod text;
 mod training;
