@@ -379,10 +379,7 @@ fn undirected(pairs: impl IntoIterator<Item = [u32; 2]>) -> Vec<[u32; 2]> {
 /// arrays (`adj_data`, `adj_indices`, `adj_indptr`, `adj_shape`, and `attr_…`), `labels`, and
 /// optionally `class_names`. Only numeric and text arrays are read: nothing is unpickled.
 pub fn read_npz(bytes: &[u8], source: &str) -> Result<Graph> {
-    let bad = |reason: String| Error::BadCsv {
-        source_name: source.to_string(),
-        reason,
-    };
+    let bad = |reason: String| npz_error(source, reason);
     let mut archive = NpzArchive::new(Cursor::new(bytes))
         .map_err(|e| bad(format!("not an .npz (a zip of .npy arrays): {e}")))?;
     let shape = |archive: &mut NpzArchive<_>, name: &str| -> Result<[usize; 2]> {
@@ -484,10 +481,7 @@ fn csr(
     [rows, columns]: [usize; 2],
     source: &str,
 ) -> Result<NpzCsr> {
-    let bad = |reason: String| Error::BadCsv {
-        source_name: source.to_string(),
-        reason,
-    };
+    let bad = |reason: String| npz_error(source, reason);
     let values = floats(archive, &format!("{prefix}_data"), source)?;
     let indices = ints(archive, &format!("{prefix}_indices"), source)?;
     let indptr = ints(archive, &format!("{prefix}_indptr"), source)?;
@@ -537,66 +531,53 @@ fn array<'a>(
 ) -> Result<npyz::NpyFile<impl std::io::Read + 'a>> {
     archive
         .by_name(name)
-        .map_err(|e| Error::BadCsv {
-            source_name: source.to_string(),
-            reason: format!("{name}: {e}"),
-        })?
-        .ok_or_else(|| Error::BadCsv {
-            source_name: source.to_string(),
-            reason: format!("no array {name} in the archive"),
-        })
+        .map_err(|e| npz_error(source, format!("{name}: {e}")))?
+        .ok_or_else(|| npz_error(source, format!("no array {name} in the archive")))
 }
 
 /// An integer array of any width, as i64.
 fn ints(archive: &mut NpzArchive<Cursor<&[u8]>>, name: &str, source: &str) -> Result<Vec<i64>> {
     let file = array(archive, name, source)?;
     let dtype = file.dtype().descr();
-    let fail = |e: std::io::Error| Error::BadCsv {
-        source_name: source.to_string(),
-        reason: format!("{name}: {e}"),
-    };
-    let widen = |v: Vec<i64>| Ok(v);
+    let fail = |e: std::io::Error| npz_error(source, format!("{name}: {e}"));
     match dtype.trim_matches('\'').trim_start_matches(['<', '|', '=']) {
-        "i1" => file
-            .into_vec::<i8>()
-            .map(|v| v.into_iter().map(i64::from).collect())
-            .map_err(fail),
-        "i2" => file
-            .into_vec::<i16>()
-            .map(|v| v.into_iter().map(i64::from).collect())
-            .map_err(fail),
-        "i4" => file
-            .into_vec::<i32>()
-            .map(|v| v.into_iter().map(i64::from).collect())
-            .map_err(fail),
-        "i8" => file.into_vec::<i64>().map_err(fail).and_then(widen),
-        "u1" => file
-            .into_vec::<u8>()
-            .map(|v| v.into_iter().map(i64::from).collect())
-            .map_err(fail),
-        "u2" => file
-            .into_vec::<u16>()
-            .map(|v| v.into_iter().map(i64::from).collect())
-            .map_err(fail),
-        "u4" => file
-            .into_vec::<u32>()
-            .map(|v| v.into_iter().map(i64::from).collect())
-            .map_err(fail),
-        _ => Err(Error::BadCsv {
-            source_name: source.to_string(),
-            reason: format!("{name}: the values are {dtype}, not little-endian integers"),
-        }),
+        "i1" => widened::<i8>(file),
+        "i2" => widened::<i16>(file),
+        "i4" => widened::<i32>(file),
+        "i8" => widened::<i64>(file),
+        "u1" => widened::<u8>(file),
+        "u2" => widened::<u16>(file),
+        "u4" => widened::<u32>(file),
+        _ => {
+            return Err(npz_error(
+                source,
+                format!("{name}: the values are {dtype}, not little-endian integers"),
+            ));
+        }
     }
+    .map_err(fail)
+}
+
+/// An `.npz`'s error: the file, then what is wrong with it.
+fn npz_error(source: &str, reason: String) -> Error {
+    Error::BadCsv {
+        source_name: source.to_string(),
+        reason,
+    }
+}
+
+/// The values of `file`, read as `T` and widened to i64.
+fn widened<T: npyz::Deserialize + Into<i64>>(
+    file: npyz::NpyFile<impl std::io::Read>,
+) -> std::io::Result<Vec<i64>> {
+    Ok(file.into_vec::<T>()?.into_iter().map(Into::into).collect())
 }
 
 /// A float (or integer) array as f32.
 fn floats(archive: &mut NpzArchive<Cursor<&[u8]>>, name: &str, source: &str) -> Result<Vec<f32>> {
     let file = array(archive, name, source)?;
     let dtype = file.dtype().descr();
-    let fail = |e: std::io::Error| Error::BadCsv {
-        source_name: source.to_string(),
-        reason: format!("{name}: {e}"),
-    };
+    let fail = |e: std::io::Error| npz_error(source, format!("{name}: {e}"));
     match dtype.trim_matches('\'').trim_start_matches(['<', '|', '=']) {
         "f4" => return file.into_vec::<f32>().map_err(fail),
         "f8" => {

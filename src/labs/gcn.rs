@@ -196,12 +196,8 @@ fn configure(options: &RunOptions, args: &Options) -> Result<GcnConfig> {
     }
     let mut training = options.training(&args.training, &DEFAULTS);
     training.batch_size = parts.train.len();
-    let first_layer_decay = training.weight_decay.max(0.0);
-    let first_layer_decay = if args.training.weight_decay.is_some() {
-        first_layer_decay
-    } else {
-        FIRST_LAYER_DECAY
-    };
+    // --weight-decay is the first layer's penalty (validated ≥ 0); the optimizer decays nothing
+    let first_layer_decay = args.training.weight_decay.unwrap_or(FIRST_LAYER_DECAY);
     training.weight_decay = 0.0;
     if !parts.validation.is_empty() && training.early_stopping.is_none() {
         // keep the weights of the best validation epoch (patience: the whole run)
@@ -238,7 +234,8 @@ fn load(config: &GcnConfig) -> Result<LoadedGraph> {
         &graph.edges,
     )));
     let input = GraphInput {
-        features: Arc::new(graph.features.clone()),
+        // the network reads them from here; the graph keeps its edges, labels and ids
+        features: Arc::new(std::mem::take(&mut graph.features)),
         feature_count: graph.feature_count,
         adjacency,
     };

@@ -55,10 +55,9 @@ impl LabSpec for LogisticRegressionLab {
     }
 
     fn check(options: &RunOptions, args: &Options) -> Result<()> {
-        if args.n.is_some_and(|n| n < MIN_STUDENTS) {
+        if let Some(n) = args.n.filter(|&n| n < MIN_STUDENTS) {
             return Err(Error::Usage(format!(
-                "--n {}: at least {MIN_STUDENTS} students, so that both classes reach the test split",
-                args.n.unwrap_or(0)
+                "--n {n}: at least {MIN_STUDENTS} students, so that both classes reach the test split"
             )));
         }
         if args.poly == Some(0) {

@@ -2,12 +2,6 @@
 
 use super::*;
 
-fn metric(run: &Path, name: &str) -> f64 {
-    summary(run)["metrics"][name]
-        .as_f64()
-        .unwrap_or_else(|| panic!("no metric {name} in {}", summary(run)))
-}
-
 fn assert_png(path: &Path) -> image::DynamicImage {
     image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -3,12 +3,6 @@
 
 use super::*;
 
-fn metric(run: &Path, name: &str) -> f64 {
-    summary(run)["metrics"][name]
-        .as_f64()
-        .unwrap_or_else(|| panic!("{name} in {}", summary(run)))
-}
-
 #[test]
 fn the_karate_club_is_split_from_two_labelled_members_and_nodes_are_predicted() {
     let dir = tempfile::tempdir().unwrap();

@@ -50,6 +50,13 @@ pub fn assert_one_line_error(out: &Output, code: i32) -> String {
     err
 }
 
+/// The final metric `name` of the run in `run`.
+pub fn metric(run: &Path, name: &str) -> f64 {
+    summary(run)["metrics"][name]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no metric {name} in {}", summary(run)))
+}
+
 pub fn summary(run: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(run.join("summary.json")).unwrap();
     serde_json::from_str(&text).unwrap()

@@ -3,12 +3,6 @@
 
 use super::*;
 
-fn metric(run: &Path, name: &str) -> f64 {
-    summary(run)["metrics"][name]
-        .as_f64()
-        .unwrap_or_else(|| panic!("{name} in {}", summary(run)))
-}
-
 #[test]
 fn a_quick_sentiment_run_reads_reviews_well_above_chance_and_predicts_texts() {
     let dir = tempfile::tempdir().unwrap();
