@@ -193,13 +193,19 @@ fn run_lab(args: RunArgs) -> anyhow::Result<()> {
     let (lab, common) = (command.lab(), command.common());
     let console = Console::new(common.json);
     let run = RunDir::create(common.out.as_deref(), lab.info().name)?;
-    let summary = command.run(&run, &console).with_context(|| {
-        format!(
-            "{} failed (run directory {})",
-            lab.info().name,
-            run.path().display()
-        )
-    })?;
+    let summary = match command.run(&run, &console) {
+        Ok(summary) => summary,
+        // A lab that fails before writing anything (its data refused once read, say) leaves no
+        // empty run directory behind to mislead: the error alone says what went wrong.
+        Err(err) if run.remove_if_untouched() => return Err(err.into()),
+        Err(err) => {
+            return Err(anyhow::Error::from(err).context(format!(
+                "{} failed (run directory {})",
+                lab.info().name,
+                run.path().display()
+            )));
+        }
+    };
     finish(&run, &summary, &console, common.json)
 }
 
@@ -267,6 +273,11 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         return Err(
             Error::Usage(format!("--count {}: between 1 and 1024 images", args.count)).into(),
         );
+    }
+    if let Some(z) = &args.z
+        && let Some(v) = z.iter().find(|v| !v.is_finite())
+    {
+        return Err(Error::Usage(format!("--z: {v} is not a point of the latent space")).into());
     }
     let request = crate::labs::GenerateRequest {
         z: args.z,

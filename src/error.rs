@@ -79,6 +79,13 @@ pub enum Error {
         found: String,
     },
 
+    #[error("{}: the data changed since the run started (SHA-256 {expected}, now {found}); a run continues, and predicts, only on the data it began with", path.display())]
+    DataChanged {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+
     #[error("{}: these weights do not fit the model described by config.toml ({reason})", path.display())]
     WeightsMismatch { path: PathBuf, reason: String },
 

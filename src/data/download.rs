@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::io::{IsTerminal, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -26,6 +26,31 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         hasher.update(&buf[..n]);
     }
     Ok(hex(&hasher.finalize()))
+}
+
+/// One SHA-256 over several files in order: what identifies a user's data set, so that a
+/// resumed run can refuse data that changed since it started.
+pub fn sha256_files(paths: &[PathBuf]) -> Result<String> {
+    let mut hasher = Sha256::new();
+    for path in paths {
+        let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        std::io::copy(&mut file, &mut hasher).map_err(|e| Error::io(path, e))?;
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Refuses `paths` when their SHA-256 is no longer `expected`; `data` names them in the error
+/// (the file, or the folder that holds them).
+pub fn refuse_changed(data: &Path, paths: &[PathBuf], expected: &str) -> Result<()> {
+    let found = sha256_files(paths)?;
+    if found == expected {
+        return Ok(());
+    }
+    Err(Error::DataChanged {
+        path: data.to_path_buf(),
+        expected: expected.to_string(),
+        found,
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -137,17 +137,13 @@ impl GraphDataConfig {
             nodes_path: nodes.map(absolute).transpose()?,
             sha256: None,
         };
-        config.sha256 = Some(config.digest()?);
+        config.sha256 = Some(super::download::sha256_files(&config.files())?);
         Ok(config)
     }
 
-    fn digest(&self) -> Result<String> {
-        use sha2::{Digest, Sha256};
-        let mut hasher = Sha256::new();
-        for path in self.path.iter().chain(&self.nodes_path) {
-            hasher.update(std::fs::read(path).map_err(|e| Error::io(path, e))?);
-        }
-        Ok(format!("{:x}", hasher.finalize()))
+    /// The user's files, the edges (or `.npz`) first.
+    fn files(&self) -> Vec<std::path::PathBuf> {
+        self.path.iter().chain(&self.nodes_path).cloned().collect()
     }
 
     /// Reads the graph, refusing a user's file that changed since the run started.
@@ -161,14 +157,8 @@ impl GraphDataConfig {
                 ))),
             },
             (Some(path), nodes) => {
-                if let Some(expected) = &self.sha256
-                    && self.digest()? != *expected
-                {
-                    return Err(Error::BadCsv {
-                        source_name: path.display().to_string(),
-                        reason: "the file changed since the run started (SHA-256 differs)"
-                            .to_string(),
-                    });
+                if let Some(expected) = &self.sha256 {
+                    super::download::refuse_changed(path, &self.files(), expected)?;
                 }
                 read_graph(path, nodes.as_deref())
             }

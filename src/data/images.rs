@@ -107,6 +107,75 @@ pub struct ImageDataset {
     pub classes: Vec<String>,
     pub train: ImageSet,
     pub test: ImageSet,
+    /// The user's folder (absolute) and the SHA-256 of its four IDX files; none for the
+    /// embedded and downloaded sets, which are known by their name.
+    pub folder: Option<(PathBuf, String)>,
+}
+
+/// The image sizes a lab's network takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageShape {
+    /// Any size of at least one pixel (a dense network sizes its input from the data).
+    Any,
+    /// At least `rows`×`cols` (two poolings of a CNN).
+    AtLeast(usize, usize),
+    /// Exactly `rows`×`cols` (a network built for MNIST's 28×28).
+    Exactly(usize, usize),
+}
+
+impl ImageDataset {
+    /// The first `train` and `test` images only (`--quick` runs, and resumed ones).
+    pub fn truncated(self, train: usize, test: usize) -> Self {
+        Self {
+            train: self.train.truncated(train),
+            test: self.test.truncated(test),
+            ..self
+        }
+    }
+
+    /// Refuses a data set that `lab` cannot learn from, before any run directory exists: an
+    /// empty split, or images of a size its network does not take. The error names the file.
+    pub fn require(&self, lab: &str, shape: ImageShape) -> Result<()> {
+        let file = |i: usize| match &self.folder {
+            Some((dir, _)) => dir.join(super::mnist::IDX_FILES[i]).display().to_string(),
+            None => format!("{}/{}", self.name, super::mnist::IDX_FILES[i]),
+        };
+        for (split, set, index) in [("training", &self.train, 0), ("test", &self.test, 2)] {
+            if set.is_empty() {
+                return Err(Error::BadIdx {
+                    path: file(index).into(),
+                    reason: format!("no {split} images: {lab} needs at least one"),
+                });
+            }
+        }
+        let (rows, cols) = (self.train.rows, self.train.cols);
+        if (self.test.rows, self.test.cols) != (rows, cols) {
+            return Err(Error::BadIdx {
+                path: file(2).into(),
+                reason: format!(
+                    "test images of {}×{} pixels, training images of {rows}×{cols}: both splits must have one size",
+                    self.test.rows, self.test.cols
+                ),
+            });
+        }
+        let fits = match shape {
+            ImageShape::Any => rows >= 1 && cols >= 1,
+            ImageShape::AtLeast(r, c) => rows >= r && cols >= c,
+            ImageShape::Exactly(r, c) => (rows, cols) == (r, c),
+        };
+        if fits {
+            return Ok(());
+        }
+        let wanted = match shape {
+            ImageShape::Any => "at least 1×1".to_string(),
+            ImageShape::AtLeast(r, c) => format!("at least {r}×{c}"),
+            ImageShape::Exactly(r, c) => format!("{r}×{c}"),
+        };
+        Err(Error::BadIdx {
+            path: file(0).into(),
+            reason: format!("images of {rows}×{cols} pixels: {lab} takes images of {wanted}"),
+        })
+    }
 }
 
 /// One image and its label, as burn's data loader hands them to the batcher.

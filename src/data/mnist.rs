@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::download::fetch_verified;
+use super::download::{fetch_verified, refuse_changed, sha256_files};
 use super::idx;
-use super::images::{ImageDataset, ImageSet};
+use super::images::{ImageDataset, ImageSet, ImageShape};
 use crate::error::{Error, Result};
 
 /// The four files of an MNIST-format data set, in the order train images, train labels, test
@@ -147,15 +147,35 @@ pub fn choose(dataset: Option<&str>, data: Option<&Path>) -> Result<ImageDataset
     if let Some(dir) = data {
         return load_dir(dir, &DIGITS);
     }
-    let source = match dataset {
-        None => ImageSource::Mnist10k,
-        Some(name) => <ImageSource as clap::ValueEnum>::from_str(name, true).map_err(|_| {
-            Error::Usage(format!(
-                "unknown image data set {name:?}: expected mnist-10k, mnist or fashion-mnist"
-            ))
-        })?,
-    };
-    source.load()
+    match dataset {
+        None => ImageSource::Mnist10k.load(),
+        Some(name) => source_named(name)?.load(),
+    }
+}
+
+fn source_named(name: &str) -> Result<ImageSource> {
+    <ImageSource as clap::ValueEnum>::from_str(name, true).map_err(|_| {
+        Error::Usage(format!(
+            "unknown image data set {name:?}: expected mnist-10k, mnist or fashion-mnist"
+        ))
+    })
+}
+
+/// Refuses, before any run directory exists, a choice of data that `lab` cannot learn from: an
+/// unknown name, or a folder that cannot be read or holds images its network does not take. The
+/// named sets are known good (and fetched only once the run starts); a folder is read whole, so
+/// that its labels are checked too.
+pub fn check_choice(
+    dataset: Option<&str>,
+    data: Option<&Path>,
+    lab: &str,
+    shape: ImageShape,
+) -> Result<()> {
+    match (data, dataset) {
+        (Some(dir), _) => load_dir(dir, &DIGITS)?.require(lab, shape),
+        (None, Some(name)) => source_named(name).map(|_| ()),
+        (None, None) => Ok(()),
+    }
 }
 
 /// [`choose`], keeping only the first `quick.0` train and `quick.1` test images when given
@@ -165,24 +185,22 @@ pub fn choose_subset(
     data: Option<&Path>,
     quick: Option<(usize, usize)>,
 ) -> Result<ImageDataset> {
-    let mut set = choose(dataset, data)?;
-    if let Some((train, test)) = quick {
-        set.train = set.train.truncated(train);
-        set.test = set.test.truncated(test);
-    }
-    Ok(set)
+    let set = choose(dataset, data)?;
+    Ok(match quick {
+        Some((train, test)) => set.truncated(train, test),
+        None => set,
+    })
 }
 
-/// Loads again the data of a run, from the `dataset` its `config.toml` names (a data set's name or
-/// a folder), keeping the first `train` and `test` images as the run did.
+/// Loads again the data of a run, from the `dataset` its `config.toml` names (a data set's name,
+/// or a folder in runs made before the folder had its own field), keeping the first `train` and
+/// `test` images as the run did.
 pub fn reload(dataset: &str, train: usize, test: usize) -> Result<ImageDataset> {
-    let mut data = match <ImageSource as clap::ValueEnum>::from_str(dataset, false) {
+    let data = match <ImageSource as clap::ValueEnum>::from_str(dataset, false) {
         Ok(source) => source.load()?,
         Err(_) => load_dir(Path::new(dataset), &DIGITS)?,
     };
-    data.train = data.train.truncated(train);
-    data.test = data.test.truncated(test);
-    Ok(data)
+    Ok(data.truncated(train, test))
 }
 
 /// Where downloaded data sets are kept: `$NEURONS_DATA`, else the user's cache directory.
@@ -207,11 +225,13 @@ fn load_embedded() -> Result<ImageDataset> {
         classes: DIGITS.iter().map(|s| s.to_string()).collect(),
         train: ImageSet::new(train_images, train_labels, (&name(0), &name(1)), 10)?,
         test: ImageSet::new(test_images, test_labels, (&name(2), &name(3)), 10)?,
+        folder: None,
     })
 }
 
 /// Loads the four IDX files of a folder (`--data DIR`), each raw or gzipped.
-pub fn load_dir(dir: &Path, class_names: &[&str; 10]) -> Result<ImageDataset> {
+/// The four IDX files of a folder, each raw or gzipped.
+fn idx_paths(dir: &Path) -> Result<Vec<PathBuf>> {
     if !dir.is_dir() {
         return Err(Error::Usage(format!(
             "{}: no such directory",
@@ -234,6 +254,11 @@ pub fn load_dir(dir: &Path, class_names: &[&str; 10]) -> Result<ImageDataset> {
             )));
         });
     }
+    Ok(paths)
+}
+
+pub fn load_dir(dir: &Path, class_names: &[&str; 10]) -> Result<ImageDataset> {
+    let paths = idx_paths(dir)?;
     let train = ImageSet::new(
         idx::read_images(&paths[0])?,
         idx::read_labels(&paths[1])?,
@@ -246,13 +271,74 @@ pub fn load_dir(dir: &Path, class_names: &[&str; 10]) -> Result<ImageDataset> {
         (&paths[2], &paths[3]),
         10,
     )?;
+    let absolute = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
     Ok(ImageDataset {
         name: dir.display().to_string(),
-        origin: format!("IDX files in {}", dir.display()),
+        origin: format!("IDX files in {}", absolute.display()),
         classes: class_names.iter().map(|s| s.to_string()).collect(),
         train,
         test,
+        folder: Some((absolute, sha256_files(&paths)?)),
     })
+}
+
+/// Which data a run learnt from.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// `--dataset` name (mnist-10k, mnist, fashion-mnist), or the folder as `--data` gave it.
+    pub dataset: String,
+    /// The folder of `--data`, made absolute: a data set's name never stands for a path.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// SHA-256 of the folder's four IDX files: resume and predict refuse data that changed.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Where the data came from: embedded, downloaded, a folder.
+    pub origin: String,
+    pub train_samples: usize,
+    pub test_samples: usize,
+}
+
+impl DataConfig {
+    /// Loads again the images of a run from this record (to resume it), refusing a record that
+    /// cannot be right and a folder whose files changed; `file` is the `config.toml` it came from.
+    pub fn reload(&self, file: &Path) -> Result<ImageDataset> {
+        for (field, count) in [
+            ("train_samples", self.train_samples),
+            ("test_samples", self.test_samples),
+        ] {
+            if count == 0 {
+                return Err(Error::BadRunDir {
+                    path: file.to_path_buf(),
+                    reason: format!("[data] {field}: 0; at least 1"),
+                });
+            }
+        }
+        match (&self.path, &self.sha256) {
+            (Some(dir), Some(expected)) => {
+                refuse_changed(dir, &idx_paths(dir)?, expected)?;
+                Ok(load_dir(dir, &DIGITS)?.truncated(self.train_samples, self.test_samples))
+            }
+            (Some(_), None) => Err(Error::BadRunDir {
+                path: file.to_path_buf(),
+                reason: "[data] path without its sha256".to_string(),
+            }),
+            (None, _) => reload(&self.dataset, self.train_samples, self.test_samples),
+        }
+    }
+
+    /// The record of an image data set a run learns from.
+    pub fn of(data: &ImageDataset) -> Self {
+        Self {
+            dataset: data.name.clone(),
+            path: data.folder.as_ref().map(|(dir, _)| dir.clone()),
+            sha256: data.folder.as_ref().map(|(_, sha)| sha.clone()),
+            origin: data.origin.clone(),
+            train_samples: data.train.len(),
+            test_samples: data.test.len(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -333,34 +419,5 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("train-labels-idx1-ubyte"), "{err}");
-    }
-}
-
-/// Which data a run learnt from.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataConfig {
-    /// `--dataset` name, or the folder given by `--data`.
-    pub dataset: String,
-    /// Where the data came from: embedded, downloaded, a folder.
-    pub origin: String,
-    pub train_samples: usize,
-    pub test_samples: usize,
-}
-
-impl DataConfig {
-    /// Loads again the images of a run from this record (to resume it).
-    pub fn reload(&self) -> Result<ImageDataset> {
-        reload(&self.dataset, self.train_samples, self.test_samples)
-    }
-
-    /// The record of an image data set a run learns from.
-    pub fn of(data: &ImageDataset) -> Self {
-        Self {
-            dataset: data.name.clone(),
-            origin: data.origin.clone(),
-            train_samples: data.train.len(),
-            test_samples: data.test.len(),
-        }
     }
 }

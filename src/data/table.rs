@@ -75,12 +75,16 @@ impl Table {
                         format!("{cell:?} is not a number")
                     },
                 })?;
-                if !value.is_finite() {
+                // Training computes in f32: a value beyond its range would become infinite there
+                // (and its column's σ in f64 could overflow), so it is refused here, by name.
+                if !value.is_finite() || value.abs() > f32::MAX as f64 {
                     return Err(Error::BadCell {
                         source_name: source.to_string(),
                         row,
                         column: columns[c].clone(),
-                        reason: format!("{cell:?} is not a finite number"),
+                        reason: format!(
+                            "{cell:?} is not a finite number within ±3.4e38 (32-bit floats)"
+                        ),
                     });
                 }
                 values.push(value);
@@ -332,6 +336,16 @@ mod tests {
 
     fn parse(text: &str) -> Result<Table> {
         Table::parse_csv("t.csv", text.as_bytes(), b',')
+    }
+
+    #[test]
+    fn a_value_beyond_f32_is_refused_by_row_and_column() {
+        let err = parse("a,b\n1,2\n3,1e300\n").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "t.csv: row 3, column \"b\": \"1e300\" is not a finite number within ±3.4e38 (32-bit floats)"
+        );
+        assert!(parse("a\n3e38\n").is_ok());
     }
 
     #[test]

@@ -155,15 +155,7 @@ impl TextDataConfig {
             ))),
             (None, Some(path)) => {
                 if let Some(expected) = &self.sha256 {
-                    let found = super::download::sha256_file(path)?;
-                    if &found != expected {
-                        return Err(Error::BadCsv {
-                            source_name: path.display().to_string(),
-                            reason: format!(
-                                "the file changed since the run started (SHA-256 {expected}, now {found}): a run continues only on the data it began with"
-                            ),
-                        });
-                    }
+                    super::download::refuse_changed(path, std::slice::from_ref(path), expected)?;
                 }
                 let separator = self.separator.unwrap_or(',');
                 if !separator.is_ascii() {

@@ -13,7 +13,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::{GenerateRequest, LabInfo, LabSpec, RunOptions};
 use crate::error::{Error, Result};
-use super::common::dcgan::{DcganLab, DcganRun, load_generator};
+use super::common::dcgan::{self, DcganLab, DcganRun, load_generator};
 use super::common::judge::DigitJudge;
 use crate::data::images::ImageDataset;
 use crate::models::dcgan::{DcganConfig, Generator};
@@ -45,6 +45,10 @@ impl LabSpec for CganLab {
 
     fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
         run(options, args, dir, console)
+    }
+
+    fn check(options: &RunOptions, args: &Options) -> Result<()> {
+        dcgan::check(INFO.name, options, args.judge.as_deref())
     }
 
     fn generate(dir: &RunDir, request: &GenerateRequest) -> Result<()> {

@@ -17,7 +17,7 @@ use burn::tensor::Device;
 
 use super::common::classifier::{self, ClassifierConfig};
 use super::{LabInfo, PredictRequest, LabSpec, RunOptions, TrainingArgs};
-use crate::data::images::{ImageDataset, images_tensor};
+use crate::data::images::{ImageDataset, ImageShape, images_tensor};
 use crate::data::mnist;
 use crate::error::{Error, Result};
 use crate::models::cnn::{Cnn, CnnModelConfig};
@@ -25,6 +25,7 @@ use crate::report::picture::{GreyImage, image_grid, pixel_grid};
 use crate::report::{RunDir, Summary};
 use crate::train::Console;
 use crate::train::config::TrainingDefaults;
+use crate::train::FloatValues;
 
 pub const INFO: LabInfo = LabInfo {
     name: "cnn",
@@ -53,8 +54,17 @@ impl LabSpec for CnnLab {
         run(options, args, dir, console)
     }
 
-    fn check(_options: &RunOptions, args: &Options) -> Result<()> {
-        args.training.validate()
+    fn check(options: &RunOptions, args: &Options) -> Result<()> {
+        args.training.validate()?;
+        if args.width == Some(0) {
+            return Err(Error::Usage("--width must be at least 1".to_string()));
+        }
+        mnist::check_choice(
+            options.dataset.as_deref(),
+            options.data.as_deref(),
+            INFO.name,
+            ImageShape::AtLeast(14, 14),
+        )
     }
 
     fn resume(dir: &RunDir, console: &Console) -> Result<Summary> {
@@ -82,11 +92,6 @@ pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console
     let quick = options.quick.then_some((QUICK_TRAIN, QUICK_TEST));
     let data = mnist::choose_subset(options.dataset.as_deref(), options.data.as_deref(), quick)?;
     let width = args.width.unwrap_or(1);
-    if width == 0 || data.train.rows < 14 || data.train.cols < 14 {
-        return Err(Error::Usage(
-            "--width must be at least 1, and images at least 14×14".to_string(),
-        ));
-    }
     let config = CnnConfig::new(
         INFO.name,
         &data,
@@ -135,9 +140,7 @@ fn draw_filters(run: &RunDir, model: &Cnn, data: &ImageDataset) -> Result<()> {
         .conv1
         .weight
         .val()
-        .into_data()
-        .try_into_vec::<f32>()
-        .unwrap_or_default();
+        .floats();
     let filters: Vec<Vec<f32>> = weights.chunks(9).map(stretch).collect();
     let captions: Vec<String> = (1..=filters.len()).map(|k| format!("filter {k}")).collect();
     pixel_grid(
@@ -158,7 +161,7 @@ fn draw_filters(run: &RunDir, model: &Cnn, data: &ImageDataset) -> Result<()> {
         &device,
     ));
     let [_, channels, h, w] = maps.dims();
-    let values: Vec<f32> = maps.into_data().try_into_vec::<f32>().unwrap_or_default();
+    let values: Vec<f32> = maps.floats();
     let mut pictures = vec![digit];
     pictures.extend(values.chunks(h * w).take(channels).map(stretch));
     let images: Vec<GreyImage> = pictures

@@ -15,7 +15,7 @@ use burn::tensor::{Device, Int, Tensor};
 use super::{GenerateRequest, LabInfo, LabSpec, RunOptions};
 use crate::error::{Error, Result};
 use crate::linalg::frechet_distance;
-use super::common::dcgan::{DcganLab, DcganRun, load_generator};
+use super::common::dcgan::{self, DcganLab, DcganRun, load_generator};
 use super::common::judge::DigitJudge;
 use crate::data::images::ImageDataset;
 use crate::models::dcgan::{DcganConfig, Generator};
@@ -47,6 +47,10 @@ impl LabSpec for GanLab {
 
     fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
         run(options, args, dir, console)
+    }
+
+    fn check(options: &RunOptions, args: &Options) -> Result<()> {
+        dcgan::check(INFO.name, options, args.judge.as_deref())
     }
 
     fn generate(dir: &RunDir, request: &GenerateRequest) -> Result<()> {

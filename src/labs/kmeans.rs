@@ -57,6 +57,15 @@ impl LabSpec for KmeansLab {
     fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
         run(options, args, dir, console)
     }
+
+    fn check(_options: &RunOptions, args: &Options) -> Result<()> {
+        if args.restarts == Some(0) || args.k == Some(0) {
+            return Err(Error::Usage(
+                "--k and --restarts must be at least 1".to_string(),
+            ));
+        }
+        args.csv.separator().map(|_| ())
+    }
 }
 
 // --- Config ------------------------------------------------------------------------------------
@@ -176,7 +185,8 @@ pub fn lloyd(x: &[Vec<f64>], mut centroids: Vec<Vec<f64>>, max_iterations: usize
     }
 }
 
-/// The best of `restarts` k-means runs, each seeded from `seed`.
+/// The best of `restarts` k-means runs (at least one; the command line refuses 0), each seeded
+/// from `seed`.
 pub fn kmeans(
     x: &[Vec<f64>],
     k: usize,

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use super::common::classifier::{self, ClassifierConfig};
 use super::{LabInfo, PredictRequest, LabSpec, RunOptions, TrainingArgs};
+use crate::data::images::ImageShape;
 use crate::data::mnist;
 use crate::error::Result;
 use crate::models::mlp::MlpModelConfig;
@@ -42,8 +43,14 @@ impl LabSpec for MlpClassifierLab {
         run(options, args, dir, console)
     }
 
-    fn check(_options: &RunOptions, args: &Options) -> Result<()> {
-        args.training.validate()
+    fn check(options: &RunOptions, args: &Options) -> Result<()> {
+        args.training.validate()?;
+        mnist::check_choice(
+            options.dataset.as_deref(),
+            options.data.as_deref(),
+            INFO.name,
+            ImageShape::Any,
+        )
     }
 
     fn resume(dir: &RunDir, console: &Console) -> Result<Summary> {

@@ -9,7 +9,7 @@
 //! `--data FILE.csv --target COLUMN [--sep ';']` for any numeric CSV. Expected: test MAE 0.51
 //! (seed 1; 0.48–0.51 over seeds 1–3; FIDLE: 0.537) in a third of a second; `--quick` about 0.6.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig, Relu};
@@ -20,6 +20,7 @@ use super::{LabInfo, PredictRequest, RunOptions, LabSpec, TrainingArgs, CsvArgs}
 use crate::data::table::{
     Features, RowItem, Standardizer, read_columns, read_features, split_indices,
 };
+use crate::data::download::{refuse_changed, sha256_files};
 use crate::data::wine;
 use crate::error::{Error, Result};
 use crate::report::config::VERSION;
@@ -59,8 +60,10 @@ impl LabSpec for MlpRegressionLab {
         run(options, args, dir, console)
     }
 
-    fn check(_options: &RunOptions, args: &Options) -> Result<()> {
-        args.training.validate()
+    fn check(options: &RunOptions, args: &Options) -> Result<()> {
+        args.training.validate()?;
+        // the table is read here too, so that a bad file is refused before the run directory
+        load(&choose_data(options, args)?, options.seed).map(|_| ())
     }
 
     fn resume(dir: &RunDir, console: &Console) -> Result<Summary> {
@@ -87,8 +90,14 @@ pub struct MlpRegressionConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegressionData {
-    /// `red-wine` or the CSV file.
+    /// `red-wine`, or the CSV file's name as `--data` gave it.
     pub dataset: String,
+    /// The CSV file of `--data`, made absolute: a data set's name never stands for a path.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// SHA-256 of that file: resume refuses a file that changed.
+    #[serde(default)]
+    pub sha256: Option<String>,
     pub target: String,
     pub separator: String,
     pub test_fraction: f64,
@@ -209,36 +218,45 @@ impl Regressor for MlpRegressor {
 
 /// The table and its split: features and target of the train and test rows.
 fn load(data: &RegressionData, seed: u64) -> Result<(Features, Features)> {
-    let features = if data.dataset == "red-wine" {
-        wine::red_wine()?.features_and_target(wine::TARGET)?
-    } else {
-        let separator = data.separator.bytes().next().unwrap_or(b',');
-        read_features(
-            std::path::Path::new(&data.dataset),
-            Some(&data.target),
-            separator,
-            5,
-        )?
+    let separator = data.separator.bytes().next().unwrap_or(b',');
+    let features = match (&data.path, &data.sha256) {
+        (Some(path), expected) => {
+            if let Some(expected) = expected {
+                refuse_changed(path, std::slice::from_ref(path), expected)?;
+            }
+            read_features(path, Some(&data.target), separator, 5)?
+        }
+        (None, _) if data.dataset == "red-wine" => {
+            wine::red_wine()?.features_and_target(wine::TARGET)?
+        }
+        // runs made before the file had its own field kept its path as the name
+        (None, _) => read_features(Path::new(&data.dataset), Some(&data.target), separator, 5)?,
     };
     let (train, test) = split_indices(features.len(), data.test_fraction, seed);
     Ok((features.select(&train), features.select(&test)))
 }
 
-pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
-    let data = match &options.data {
-        Some(path) => RegressionData {
-            dataset: path.display().to_string(),
-            target: args.csv.target.clone().ok_or_else(|| {
-                Error::Usage(format!(
-                    "--data {}: name the column to predict with --target COLUMN",
-                    path.display()
-                ))
-            })?,
-            separator: (args.csv.separator()? as char).to_string(),
-            test_fraction: 0.2,
-            train_samples: 0,
-            test_samples: 0,
-        },
+/// The data the command line asks for: the embedded red wines, or a CSV file with its target.
+fn choose_data(options: &RunOptions, args: &Options) -> Result<RegressionData> {
+    Ok(match &options.data {
+        Some(path) => {
+            let absolute = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+            RegressionData {
+                dataset: path.display().to_string(),
+                target: args.csv.target.clone().ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--data {}: name the column to predict with --target COLUMN",
+                        path.display()
+                    ))
+                })?,
+                separator: (args.csv.separator()? as char).to_string(),
+                test_fraction: 0.2,
+                train_samples: 0,
+                test_samples: 0,
+                sha256: Some(sha256_files(std::slice::from_ref(&absolute))?),
+                path: Some(absolute),
+            }
+        }
         None => {
             if options.dataset.as_deref().is_some_and(|d| d != "red-wine") {
                 return Err(Error::Usage(format!(
@@ -248,6 +266,8 @@ pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console
             }
             RegressionData {
                 dataset: "red-wine".to_string(),
+                path: None,
+                sha256: None,
                 target: wine::TARGET.to_string(),
                 separator: ",".to_string(),
                 test_fraction: 0.2,
@@ -255,7 +275,11 @@ pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console
                 test_samples: 0,
             }
         }
-    };
+    })
+}
+
+pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
+    let data = choose_data(options, args)?;
     let (train_set, test_set) = load(&data, options.seed)?;
     let config = MlpRegressionConfig {
         lab: INFO.name.to_string(),
@@ -280,6 +304,13 @@ pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console
 pub fn resume(run: &RunDir, console: &Console) -> Result<Summary> {
     let config: MlpRegressionConfig = run.read_toml("config.toml")?;
     config.model.validate(&run.file("config.toml"))?;
+    let fraction = config.data.test_fraction;
+    if !(fraction > 0.0 && fraction < 1.0) {
+        return Err(Error::BadRunDir {
+            path: run.file("config.toml"),
+            reason: format!("[data] test_fraction: {fraction}; between 0 and 1"),
+        });
+    }
     let (train_set, test_set) = load(&config.data, config.training.seed)?;
     train(&config, train_set, test_set, run, console, true)
 }

@@ -18,7 +18,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{GenerateRequest, LabInfo, RunOptions, LabSpec, TrainingArgs};
-use crate::data::images::{ImageBatch, ImageDataset, images_tensor};
+use crate::data::images::{ImageBatch, ImageDataset, ImageShape, images_tensor};
 use crate::data::mnist;
 use crate::error::{Error, Result};
 use crate::models::vae::{Vae, VaeModelConfig, kl_divergence, reconstruction_bce, reparameterize};
@@ -31,6 +31,7 @@ use crate::report::plot::{PointGroup, Scatter, learning_curves, scatter_chart};
 use crate::report::{MetricsLog, RunDir, Summary};
 use crate::train::Console;
 use crate::train::fit::{BatchOutcome, Supervised, train_model};
+use crate::train::FloatValues;
 
 pub const INFO: LabInfo = LabInfo {
     name: "vae",
@@ -59,8 +60,19 @@ impl LabSpec for VaeLab {
         run(options, args, dir, console)
     }
 
-    fn check(_options: &RunOptions, args: &Options) -> Result<()> {
-        args.training.validate()
+    fn check(options: &RunOptions, args: &Options) -> Result<()> {
+        args.training.validate()?;
+        if let Some(beta) = args.beta
+            && !(beta.is_finite() && beta >= 0.0)
+        {
+            return Err(Error::Usage(format!("--beta {beta}: must be a number ≥ 0")));
+        }
+        mnist::check_choice(
+            options.dataset.as_deref(),
+            options.data.as_deref(),
+            INFO.name,
+            ImageShape::Exactly(28, 28),
+        )
     }
 
     fn resume(dir: &RunDir, console: &Console) -> Result<Summary> {
@@ -177,9 +189,6 @@ pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console
     let quick = options.quick.then_some((QUICK_TRAIN, QUICK_TEST));
     let data = mnist::choose_subset(options.dataset.as_deref(), options.data.as_deref(), quick)?;
     let beta = args.beta.unwrap_or(1.0);
-    if !(beta.is_finite() && beta >= 0.0) {
-        return Err(Error::Usage(format!("--beta {beta}: must be a number ≥ 0")));
-    }
     let config = VaeConfig {
         lab: INFO.name.to_string(),
         neurons_version: VERSION.to_string(),
@@ -194,9 +203,19 @@ pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console
     train(&config, &data, run, console, false)
 }
 
-pub fn resume(run: &RunDir, console: &Console) -> Result<Summary> {
+/// A run's `config.toml`, its `[model]` table checked before any tensor is built.
+fn read_config(run: &RunDir) -> Result<VaeConfig> {
     let config: VaeConfig = run.read_toml("config.toml")?;
-    let data = config.data.reload()?;
+    config.model.validate().map_err(|reason| Error::BadRunDir {
+        path: run.file("config.toml"),
+        reason,
+    })?;
+    Ok(config)
+}
+
+pub fn resume(run: &RunDir, console: &Console) -> Result<Summary> {
+    let config = read_config(run)?;
+    let data = config.data.reload(&run.file("config.toml"))?;
     train(&config, &data, run, console, true)
 }
 
@@ -252,7 +271,7 @@ pub fn generate(run: &RunDir, request: &GenerateRequest) -> Result<()> {
             "a VAE is not conditioned on a digit: use --z X,Y".to_string(),
         ));
     }
-    let config: VaeConfig = run.read_toml("config.toml")?;
+    let config = read_config(run)?;
     let device = Device::flex();
     let model = run.load_weights("model.bpk", config.model.init(&device))?;
     let z = request
@@ -286,9 +305,7 @@ fn decode(model: &Vae, zs: &[Vec<f32>], device: &Device) -> Vec<Vec<f32>> {
     );
     let values: Vec<f32> = model
         .decode(z)
-        .into_data()
-        .try_into_vec::<f32>()
-        .unwrap_or_default();
+        .floats();
     values.chunks(784).map(<[f32]>::to_vec).collect()
 }
 
@@ -377,7 +394,7 @@ fn draw(
     let mut means = Vec::with_capacity(test.len());
     for chunk in test.chunks(500) {
         let (mu, _) = model.encode(images_tensor(chunk, 28, 28, device));
-        let values: Vec<f32> = mu.into_data().try_into_vec::<f32>().unwrap_or_default();
+        let values: Vec<f32> = mu.floats();
         means.extend(values.chunks(2).map(|c| (c[0] as f64, c[1] as f64)));
     }
     let mut plot = Scatter::new("VAE: the test digits in the latent space (μ)", "z₁", "z₂");
@@ -409,7 +426,7 @@ fn draw(
     // ten originals above their reconstructions (decoded from μ)
     let originals = &test[..test.len().min(10)];
     let (mu, _) = model.encode(images_tensor(originals, 28, 28, device));
-    let mu_rows: Vec<f32> = mu.into_data().try_into_vec::<f32>().unwrap_or_default();
+    let mu_rows: Vec<f32> = mu.floats();
     let rebuilt = decode(
         model,
         &mu_rows.chunks(2).map(<[f32]>::to_vec).collect::<Vec<_>>(),

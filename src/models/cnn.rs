@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::mlp::standardize;
 use crate::kernels::{conv2d_relu, dropout, max_pool2d};
-use crate::train::classify::{ImageClassifier, ImageClassifierConfig};
+use crate::train::classify::{ImageClassifier, ImageClassifierConfig, validate_image_model};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -132,5 +132,24 @@ impl ImageClassifierConfig for CnnModelConfig {
 
     fn image_size(&self) -> [usize; 2] {
         self.image_size
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.channels.contains(&0) || self.dense == 0 {
+            return Err(format!(
+                "[model] channels {:?}, dense {}: each at least 1",
+                self.channels, self.dense
+            ));
+        }
+        if let Some(p) = self.dropout.iter().find(|p| !(0.0..1.0).contains(*p)) {
+            return Err(format!("[model] dropout: {p}; a rate in 0..1"));
+        }
+        // two 3×3 convolutions and two 2×2 poolings need 14×14 images at least
+        validate_image_model(
+            self.image_size,
+            14,
+            &self.classes,
+            (self.input_mean, self.input_std),
+        )
     }
 }

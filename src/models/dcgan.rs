@@ -31,6 +31,20 @@ pub struct DcganConfig {
     pub label_embedding: usize,
 }
 
+impl DcganConfig {
+    /// Refuses a `[model]` table read from a run that cannot make a working DCGAN, naming the
+    /// field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.noise_dim == 0 {
+            return Err("[model] noise_dim: 0; at least 1".to_string());
+        }
+        if self.classes > 0 && self.label_embedding == 0 {
+            return Err("[model] label_embedding: 0 with classes; at least 1".to_string());
+        }
+        Ok(())
+    }
+}
+
 #[derive(Module, Debug)]
 pub struct Generator {
     label: Option<Embedding>,

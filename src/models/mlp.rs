@@ -7,7 +7,7 @@ use burn::nn::{Linear, LinearConfig, Relu};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::train::classify::{ImageClassifier, ImageClassifierConfig};
+use crate::train::classify::{ImageClassifier, ImageClassifierConfig, validate_image_model};
 
 /// The network's shape.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,5 +86,19 @@ impl ImageClassifierConfig for MlpModelConfig {
 
     fn image_size(&self) -> [usize; 2] {
         self.image_size
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if let Some(width) = self.hidden.iter().find(|&&h| h == 0) {
+            return Err(format!(
+                "[model] hidden: a layer of {width} neurons; at least 1"
+            ));
+        }
+        validate_image_model(
+            self.image_size,
+            1,
+            &self.classes,
+            (self.input_mean, self.input_std),
+        )
     }
 }

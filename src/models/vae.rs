@@ -19,6 +19,19 @@ pub struct VaeModelConfig {
     pub beta: f64,
 }
 
+impl VaeModelConfig {
+    /// Refuses a `[model]` table read from a run that cannot make a working VAE, naming the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.latent_dim == 0 {
+            return Err("[model] latent_dim: 0; at least 1".to_string());
+        }
+        if !(self.beta.is_finite() && self.beta >= 0.0) {
+            return Err(format!("[model] beta: {}; a number ≥ 0", self.beta));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Module, Debug)]
 pub struct Vae {
     // encoder: 28×28 → 28 → 14 → 7 → 7

@@ -48,6 +48,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 #[derive(Debug, Clone)]
 pub struct RunDir {
     path: PathBuf,
+    /// Whether [`RunDir::create`] made the directory (rather than finding an empty `--out`).
+    created: bool,
 }
 
 impl RunDir {
@@ -66,8 +68,16 @@ impl RunDir {
                 )));
             }
         }
+        let created = !path.exists();
         fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
-        Ok(Self { path })
+        Ok(Self { path, created })
+    }
+
+    /// Removes the directory if this run created it and wrote nothing in it; says whether it did.
+    /// A directory the user made, or one holding anything, is never touched.
+    pub fn remove_if_untouched(&self) -> bool {
+        let empty = fs::read_dir(&self.path).is_ok_and(|mut entries| entries.next().is_none());
+        self.created && empty && fs::remove_dir(&self.path).is_ok()
     }
 
     /// Opens an existing run directory, for `predict`, `generate` and `--resume`.
@@ -80,6 +90,7 @@ impl RunDir {
         }
         Ok(Self {
             path: path.to_path_buf(),
+            created: false,
         })
     }
 
@@ -165,14 +176,51 @@ impl RunDir {
         let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         toml::from_str(&text).map_err(|e| Error::BadRunDir {
             path,
-            reason: e.message().to_string(),
+            reason: toml_error(&text, &e),
         })
+    }
+}
+
+/// A TOML error on one line, with its line and column: toml's own display spans several lines
+/// (the offending line quoted, a caret under it).
+fn toml_error(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim().replace('\n', "; ");
+    match error.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.chars().rev().take_while(|&c| c != '\n').count() + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_toml_error_is_one_line_with_its_position() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Settings {
+            epochs: usize,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("config.toml"),
+            "# a run\nepochs = \"ten\"\n",
+        )
+        .unwrap();
+        let run = RunDir::open(dir.path()).unwrap();
+        let err = run
+            .read_toml::<Settings>("config.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains('\n'), "{err}");
+        assert!(err.contains("config.toml: line 2, column 10:"), "{err}");
+    }
 
     #[test]
     fn atomic_write_replaces_whole_file_and_leaves_no_temporary() {

@@ -20,6 +20,7 @@ use crate::data::images::{ImageSet, image_loader};
 use crate::error::{Error, Result};
 use crate::report::MetricsLog;
 use crate::report::metrics::Split;
+use crate::train::FloatValues;
 
 /// A generator and a discriminator that play against each other.
 pub trait Adversarial {
@@ -182,10 +183,6 @@ pub fn fixed_noise(n: usize, noise_dim: usize, seed: u64, device: &Device) -> Te
 
 /// Images `[n, 1, 28, 28]` in −1..=1 as rows of floats in 0..=1.
 pub fn to_unit_pixels(images: Tensor<4>) -> Vec<Vec<f32>> {
-    let values: Vec<f32> = ((images + 1.0) * 0.5)
-        .clamp(0.0, 1.0)
-        .into_data()
-        .try_into_vec::<f32>()
-        .unwrap_or_default();
+    let values: Vec<f32> = ((images + 1.0) * 0.5).clamp(0.0, 1.0).floats();
     values.chunks(784).map(<[f32]>::to_vec).collect()
 }

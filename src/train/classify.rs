@@ -13,6 +13,7 @@ use burn::tensor::{Device, Int, Tensor};
 use super::fit::{BatchOutcome, Supervised};
 use crate::data::images::{ImageBatch, ImageDataset, ImageSet, image_loader};
 use crate::error::{Error, Result};
+use crate::train::FloatValues;
 
 /// A network that maps images `[batch, 1, rows, cols]` to class logits `[batch, classes]`.
 pub trait ImageClassifier: Module {
@@ -142,10 +143,7 @@ pub fn evaluate<M: ImageClassifier>(
 /// The most probable class of each row of logits, and its softmax probability.
 pub fn top_class(logits: Tensor<2>) -> (Vec<u8>, Vec<f32>) {
     let [_, classes] = logits.dims();
-    let probs: Vec<f32> = softmax(logits, 1)
-        .into_data()
-        .try_into_vec::<f32>()
-        .unwrap_or_default();
+    let probs: Vec<f32> = softmax(logits, 1).floats();
     probs
         .chunks(classes)
         .map(|row| {
@@ -169,4 +167,36 @@ pub trait ImageClassifierConfig {
     fn classes(&self) -> &[String];
     /// `[rows, cols]` of the input images.
     fn image_size(&self) -> [usize; 2];
+    /// Refuses a `[model]` table read from a run that cannot make a working network, naming the
+    /// field: checked before any tensor is built.
+    fn validate(&self) -> std::result::Result<(), String>;
+}
+
+/// What every image classifier's `[model]` table must satisfy: images of at least `min_size`,
+/// at least two classes, and a finite input standardization with σ > 0 (σ = 0 would make every
+/// probability NaN or infinite).
+pub fn validate_image_model(
+    image_size: [usize; 2],
+    min_size: usize,
+    classes: &[String],
+    (mean, std): (f32, f32),
+) -> std::result::Result<(), String> {
+    if image_size.iter().any(|&s| s < min_size) {
+        return Err(format!(
+            "[model] image_size: {image_size:?}; at least {min_size}×{min_size}"
+        ));
+    }
+    if classes.len() < 2 {
+        return Err(format!(
+            "[model] classes: {} given; at least 2",
+            classes.len()
+        ));
+    }
+    if !mean.is_finite() {
+        return Err(format!("[model] input_mean: {mean}; a finite number"));
+    }
+    if !(std.is_finite() && std > 0.0) {
+        return Err(format!("[model] input_std: {std}; a positive number"));
+    }
+    Ok(())
 }

@@ -164,6 +164,44 @@ struct CheckpointState {
     epochs_without_improvement: usize,
 }
 
+impl CheckpointState {
+    /// Refuses a checkpoint that cannot belong to a run of `epochs` epochs, naming the field.
+    fn validate(&self, epochs: usize, file: &std::path::Path) -> Result<()> {
+        let reason = if self.epoch > epochs {
+            Some(format!(
+                "epoch: {}; the run has {epochs} epochs",
+                self.epoch
+            ))
+        } else if self.best_epoch > self.epoch {
+            Some(format!(
+                "best_epoch: {}; after the checkpoint's epoch {}",
+                self.best_epoch, self.epoch
+            ))
+        } else if self.epochs_without_improvement > self.epoch {
+            Some(format!(
+                "epochs_without_improvement: {}; more than the {} epochs done",
+                self.epochs_without_improvement, self.epoch
+            ))
+        } else if !(self.train_seconds.is_finite() && self.train_seconds >= 0.0) {
+            Some(format!(
+                "train_seconds: {}; a duration ≥ 0",
+                self.train_seconds
+            ))
+        } else if self.best_loss.is_nan() {
+            Some("best_loss: nan".to_string())
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => Err(Error::BadRunDir {
+                path: file.to_path_buf(),
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
 const CHECKPOINT: &str = "checkpoint.toml";
 const BEST_WEIGHTS: &str = "best.bpk";
 
@@ -205,6 +243,7 @@ pub fn fit<T: Supervised>(
     };
     if resume && run.file(CHECKPOINT).is_file() {
         state = run.read_toml(CHECKPOINT)?;
+        state.validate(settings.epochs, &run.file(CHECKPOINT))?;
         let dir = checkpoint_dir(state.epoch);
         model = run.load_weights(&format!("{dir}/model.bpk"), model)?;
         let path = run.file(&format!("{dir}/optimizer.bpk"));

@@ -12,6 +12,7 @@ use super::fit::{BatchOutcome, Supervised};
 use crate::data::trajectory::{SequenceBatcher, SequenceItem};
 use crate::data::{SharedItems, batches};
 use crate::error::{Error, Result};
+use crate::train::FloatValues;
 
 /// A network mapping windows `[batch, steps, d]` to the next point `[batch, d]`.
 pub trait Forecaster: Module {
@@ -82,7 +83,7 @@ impl<M: Forecaster> Supervised for Forecast<M> {
         let [size, d] = batch.y.dims();
         let predicted = model.forward(batch.x);
         let loss = (predicted.clone() - batch.y.clone()).square().mean();
-        let values = |t: Tensor<2>| t.into_data().try_into_vec::<f32>().unwrap_or_default();
+        let values = |t: Tensor<2>| t.floats();
         let (distance, squared) = error_sums(&values(predicted.detach()), &values(batch.y), d);
         BatchOutcome {
             loss: loss.reshape([1]),
@@ -126,11 +127,7 @@ pub fn predict<M: Forecaster>(
     for batch in loader.iter() {
         let batch = batch.map_err(|e| Error::DataLoader(e.to_string()))?;
         let [_, d] = batch.y.dims();
-        let values: Vec<f32> = model
-            .forward(batch.x)
-            .into_data()
-            .try_into_vec::<f32>()
-            .unwrap_or_default();
+        let values: Vec<f32> = model.forward(batch.x).floats();
         out.extend(values.chunks(d).map(<[f32]>::to_vec));
     }
     Ok(out)

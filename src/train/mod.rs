@@ -16,6 +16,21 @@ pub mod text;
 pub use device::DeviceChoice;
 pub use progress::Console;
 
+/// A tensor's values as `f32`, whatever float type the device computes in: converted first, so
+/// reading them cannot fail (where `try_into_vec::<f32>()` alone fails on f16 or bf16 tensors).
+pub trait FloatValues {
+    fn floats(self) -> Vec<f32>;
+}
+
+impl<const D: usize> FloatValues for burn::tensor::Tensor<D> {
+    fn floats(self) -> Vec<f32> {
+        self.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("values converted to f32 just before")
+    }
+}
+
 /// The seed of epoch `epoch`'s shuffle, derived from the run's seed so that every epoch has its
 /// own order and a run resumed at any epoch shuffles exactly as an uninterrupted one.
 pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {

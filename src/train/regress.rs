@@ -11,6 +11,7 @@ use super::fit::{BatchOutcome, Supervised};
 use crate::data::table::{RowBatch, RowBatcher, RowItem};
 use crate::data::{SharedItems, batches};
 use crate::error::{Error, Result};
+use crate::train::FloatValues;
 
 /// A network mapping features `[batch, d]` to one number each `[batch, 1]`.
 pub trait Regressor: Module {
@@ -68,7 +69,7 @@ impl<M: Regressor> Supervised for TabularRegression<M> {
         let [size, _] = batch.y.dims();
         let error = model.forward(batch.x) - batch.y; // [batch, 1]
         let loss = error.clone().square().mean(); // MSE
-        let errors: Vec<f32> = error.into_data().try_into_vec::<f32>().unwrap_or_default();
+        let errors: Vec<f32> = error.floats();
         let absolute: f64 = errors.iter().map(|e| e.abs() as f64).sum();
         let squared: f64 = errors.iter().map(|e| (e * e) as f64).sum();
         BatchOutcome {
@@ -110,11 +111,7 @@ pub fn predict<M: Regressor>(model: &M, rows: &[RowItem], device: &Device) -> Re
     );
     for batch in loader.iter() {
         let batch = batch.map_err(|e| Error::DataLoader(e.to_string()))?;
-        let y: Vec<f32> = model
-            .forward(batch.x)
-            .into_data()
-            .try_into_vec::<f32>()
-            .unwrap_or_default();
+        let y: Vec<f32> = model.forward(batch.x).floats();
         out.extend(y.into_iter().map(f64::from));
     }
     Ok(out)

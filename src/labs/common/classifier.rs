@@ -104,10 +104,21 @@ pub fn train<M: ImageClassifierConfig>(
 }
 
 /// A run's `config.toml` and its data loaded again, to resume it.
-pub fn reload<M: DeserializeOwned>(run: &RunDir) -> Result<(ClassifierConfig<M>, ImageDataset)> {
+pub fn reload<M: ImageClassifierConfig + DeserializeOwned>(
+    run: &RunDir,
+) -> Result<(ClassifierConfig<M>, ImageDataset)> {
     let config: ClassifierConfig<M> = run.read_toml("config.toml")?;
-    let data = config.data.reload()?;
+    checked_model(run, &config.model)?;
+    let data = config.data.reload(&run.file("config.toml"))?;
     Ok((config, data))
+}
+
+/// Refuses a run's `[model]` table that cannot make a working network, naming `config.toml`.
+fn checked_model<M: ImageClassifierConfig>(run: &RunDir, model: &M) -> Result<()> {
+    model.validate().map_err(|reason| Error::BadRunDir {
+        path: run.file("config.toml"),
+        reason,
+    })
 }
 
 /// A finished run's model, rebuilt from its `config.toml` and `model.bpk`.
@@ -126,6 +137,7 @@ pub fn load_model<M: ImageClassifierConfig>(
     model: &M,
     device: &Device,
 ) -> Result<M::Model> {
+    checked_model(run, model)?;
     run.load_weights("model.bpk", model.init(device))
 }
 

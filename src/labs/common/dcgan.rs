@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::judge::DigitJudge;
-use crate::data::images::ImageDataset;
+use crate::data::images::{ImageDataset, ImageShape};
 use crate::data::mnist::{self, DataConfig};
 use crate::error::Result;
 use crate::labs::RunOptions;
@@ -78,6 +78,21 @@ pub struct TrainedDcgan {
     pub generator: Generator,
     pub train_seconds: f64,
     pub samples_seen: usize,
+}
+
+/// Refuses, before the run directory exists, data a DCGAN cannot learn from (its networks are
+/// built for 28×28 digits) and a `--judge` that is not a finished 28×28 cnn run.
+pub fn check(lab: &str, options: &RunOptions, judge: Option<&Path>) -> Result<()> {
+    mnist::check_choice(
+        options.dataset.as_deref(),
+        options.data.as_deref(),
+        lab,
+        ImageShape::Exactly(28, 28),
+    )?;
+    if let Some(dir) = judge {
+        DigitJudge::load(&RunDir::open(dir)?)?;
+    }
+    Ok(())
 }
 
 impl DcganRun {
@@ -206,6 +221,13 @@ impl DcganRun {
 /// A finished DCGAN run's generator, on the CPU, with its `config.toml`.
 pub fn load_generator(run: &RunDir) -> Result<(DcganRunConfig, Generator, Device)> {
     let config: DcganRunConfig = run.read_toml("config.toml")?;
+    config
+        .model
+        .validate()
+        .map_err(|reason| crate::error::Error::BadRunDir {
+            path: run.file("config.toml"),
+            reason,
+        })?;
     let device = Device::flex();
     let generator = run.load_weights("generator.bpk", config.model.generator(&device))?;
     Ok((config, generator, device))

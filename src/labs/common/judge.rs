@@ -15,6 +15,7 @@ use crate::labs::RunOptions;
 use crate::models::cnn::{Cnn, CnnModelConfig};
 use crate::report::RunDir;
 use crate::train::Console;
+use crate::train::FloatValues;
 use crate::train::config::TrainingDefaults;
 
 /// The judge's training when none is given: the `cnn` lab's defaults (FIDLE MNIST2 on the
@@ -112,14 +113,8 @@ impl DigitJudge {
         let [_, width] = features.dims();
         let logits = self.model.output.forward(features.clone());
         let [_, classes] = logits.dims();
-        let p: Vec<f32> = softmax(logits, 1)
-            .into_data()
-            .try_into_vec::<f32>()
-            .unwrap_or_default();
-        let f: Vec<f32> = features
-            .into_data()
-            .try_into_vec::<f32>()
-            .unwrap_or_default();
+        let p: Vec<f32> = softmax(logits, 1).floats();
+        let f: Vec<f32> = features.floats();
         (
             p.chunks(classes).map(<[f32]>::to_vec).collect(),
             f.chunks(width)
