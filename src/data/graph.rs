@@ -70,14 +70,19 @@ impl Graph {
         true
     }
 
-    /// Checks what every graph must be, naming `source` in the error.
-    fn validate(self, source: &str) -> Result<Self> {
+    /// Checks what every graph must be, naming in the error the file that holds the edges
+    /// (`edges_source`) or the labels (`labels_source`).
+    fn validate(self, edges_source: &str, labels_source: &str) -> Result<Self> {
+        let bad_edges = |reason: String| Error::BadCsv {
+            source_name: edges_source.to_string(),
+            reason,
+        };
         let bad = |reason: String| Error::BadCsv {
-            source_name: source.to_string(),
+            source_name: labels_source.to_string(),
             reason,
         };
         if self.edges.is_empty() {
-            return Err(bad(
+            return Err(bad_edges(
                 "no edge between two different nodes: a graph network needs neighbours".to_string(),
             ));
         }
@@ -341,7 +346,7 @@ pub fn read_csv_graph(
         labels,
         classes,
     }
-    .validate(edges_name)
+    .validate(edges_name, nodes_name)
 }
 
 fn cell(source: &str, row: usize, column: &str, reason: &str) -> Error {
@@ -444,7 +449,7 @@ pub fn read_npz(bytes: &[u8], source: &str) -> Result<Graph> {
         labels,
         classes,
     }
-    .validate(source)
+    .validate(source, source)
 }
 
 /// A sparse matrix as read from an `.npz`: row pointers, column indices, values.

@@ -155,7 +155,8 @@ impl Table {
         })
     }
 
-    /// Checks that every value of `column` is 0 or 1, for binary classification.
+    /// Checks that every value of `column` is 0 or 1, and that both occur: a classifier learns
+    /// nothing from one class (sklearn refuses it too).
     pub fn require_binary(&self, column: &str) -> Result<()> {
         let c = self.column_index(column)?;
         if let Some((i, row)) = self
@@ -169,6 +170,16 @@ impl Table {
                 row: i + 2,
                 column: column.to_string(),
                 reason: format!("{} is not a class: a binary target must be 0 or 1", row[c]),
+            });
+        }
+        let ones = self.rows.iter().filter(|r| r[c] == 1.0).count();
+        if ones == 0 || ones == self.rows.len() {
+            return Err(Error::BadCsv {
+                source_name: self.source.clone(),
+                reason: format!(
+                    "column {column:?} holds one class only ({}); a classifier needs both 0 and 1",
+                    if ones == 0 { 0 } else { 1 }
+                ),
             });
         }
         Ok(())

@@ -217,6 +217,9 @@ fn configure(options: &RunOptions, args: &Options) -> Result<GcnConfig> {
 
 // --- Training ----------------------------------------------------------------------------------
 
+/// The graphs embedded in the binary, by name.
+const EMBEDDED_GRAPHS: [&str; 2] = ["karate", "cora"];
+
 /// The run's graph, read again from its `config.toml`, ready for the network.
 struct LoadedGraph {
     graph: Graph,
@@ -224,7 +227,15 @@ struct LoadedGraph {
     split: GraphSplit,
 }
 
-fn load(config: &GcnConfig) -> Result<LoadedGraph> {
+fn load(config: &GcnConfig, run: &RunDir) -> Result<LoadedGraph> {
+    if let (None, name) = (&config.data.path, config.data.dataset.as_str())
+        && !EMBEDDED_GRAPHS.contains(&name)
+    {
+        return Err(Error::BadRunDir {
+            path: run.file("config.toml"),
+            reason: format!("[data] dataset: {name:?}; the embedded graphs are karate and cora"),
+        });
+    }
     let mut graph = config.data.load()?;
     if config.row_normalized {
         graph.normalize_rows();
@@ -265,7 +276,7 @@ fn train(config: &GcnConfig, run: &RunDir, console: &Console, resume: bool) -> R
         graph,
         input,
         split,
-    } = load(config)?;
+    } = load(config, run)?;
     let training = &config.training;
     console.line(&format!(
         "{}: {} nodes, {} edges, {} features, {} classes; {} labelled to learn from, {} validation, {} test; {} epochs, {} η={}",
@@ -458,7 +469,7 @@ fn predict(run: &RunDir, request: &PredictRequest) -> Result<Vec<String>> {
         ));
     }
     let config: GcnConfig = run.read_toml("config.toml")?;
-    let loaded = load(&config)?;
+    let loaded = load(&config, run)?;
     let index: std::collections::HashMap<&str, usize> = loaded
         .graph
         .ids

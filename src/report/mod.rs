@@ -48,8 +48,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 #[derive(Debug, Clone)]
 pub struct RunDir {
     path: PathBuf,
-    /// Whether [`RunDir::create`] made the directory (rather than finding an empty `--out`).
-    created: bool,
+    /// The outermost directory that [`RunDir::create`] made (`runs/` on a first run, else the
+    /// run directory itself); none when it found an empty `--out` or opened an earlier run.
+    created: Option<PathBuf>,
 }
 
 impl RunDir {
@@ -68,16 +69,32 @@ impl RunDir {
                 )));
             }
         }
-        let created = !path.exists();
+        let created = path
+            .ancestors()
+            .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+            .last()
+            .map(Path::to_path_buf);
         fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
         Ok(Self { path, created })
     }
 
-    /// Removes the directory if this run created it and wrote nothing in it; says whether it did.
-    /// A directory the user made, or one holding anything, is never touched.
+    /// Removes the directory if this run created it and wrote nothing in it (and `runs/` if it
+    /// was made for it and holds nothing else); says whether it did. A directory the user made,
+    /// or one holding anything, is never touched.
     pub fn remove_if_untouched(&self) -> bool {
-        let empty = fs::read_dir(&self.path).is_ok_and(|mut entries| entries.next().is_none());
-        self.created && empty && fs::remove_dir(&self.path).is_ok()
+        let Some(outermost) = &self.created else {
+            return false;
+        };
+        for dir in self.path.ancestors() {
+            // remove_dir fails on a directory that holds anything: nothing is lost
+            if fs::remove_dir(dir).is_err() {
+                return false;
+            }
+            if dir == outermost {
+                break;
+            }
+        }
+        true
     }
 
     /// Opens an existing run directory, for `predict`, `generate` and `--resume`.
@@ -90,7 +107,7 @@ impl RunDir {
         }
         Ok(Self {
             path: path.to_path_buf(),
-            created: false,
+            created: None,
         })
     }
 

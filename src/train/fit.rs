@@ -245,6 +245,12 @@ pub fn fit<T: Supervised>(
         state = run.read_toml(CHECKPOINT)?;
         state.validate(settings.epochs, &run.file(CHECKPOINT))?;
         let dir = checkpoint_dir(state.epoch);
+        if !run.file(&dir).is_dir() {
+            return Err(Error::BadRunDir {
+                path: run.file(CHECKPOINT),
+                reason: format!("epoch = {}, but the folder {dir} is missing", state.epoch),
+            });
+        }
         model = run.load_weights(&format!("{dir}/model.bpk"), model)?;
         let path = run.file(&format!("{dir}/optimizer.bpk"));
         let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;

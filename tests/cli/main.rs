@@ -9,9 +9,11 @@
 //! - `sequences.rs`: the `rnn` lab;
 //! - `text.rs`: the `sentiment` and `transformer` labs, `predict --text`;
 //! - `graph.rs`: the `gcn` lab, `predict --node`;
-//! - `robustness.rs`: damaged run directories and out-of-range flags.
+//! - `robustness.rs`: damaged run directories and out-of-range flags;
+//! - `corpus.rs`: the malformed-input corpus of `tests/corpus/`, each through the binary.
 
 mod classical;
+mod corpus;
 mod generative;
 mod graph;
 mod mlp_classifier;
