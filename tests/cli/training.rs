@@ -12,6 +12,19 @@ fn metrics_of(run: &Path) -> serde_json::Value {
 /// Starts a run, kills it with SIGKILL once `checkpoint.toml` shows `epochs_done` epochs and
 /// a little more time has passed (so that it dies inside an epoch), then resumes it.
 pub fn kill_and_resume(args: &[&str], dir: &Path, out: &str, epochs_done: usize) {
+    kill_after(args, dir, out, epochs_done);
+    let resumed = neurons(&["run", "--resume", out], dir);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(
+        stdout(&resumed).contains("resuming after epoch"),
+        "{}",
+        stdout(&resumed)
+    );
+}
+
+/// Starts a run and kills it with SIGKILL once `checkpoint.toml` shows `epochs_done` epochs and
+/// a little more time has passed (so that it dies inside an epoch).
+pub fn kill_after(args: &[&str], dir: &Path, out: &str, epochs_done: usize) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_neurons"))
         .args(args)
         .args(["--out", out])
@@ -51,14 +64,6 @@ pub fn kill_and_resume(args: &[&str], dir: &Path, out: &str, epochs_done: usize)
     assert!(
         !dir.join(out).join("summary.json").exists(),
         "killed before the end"
-    );
-
-    let resumed = neurons(&["run", "--resume", out], dir);
-    assert!(resumed.status.success(), "{}", stderr(&resumed));
-    assert!(
-        stdout(&resumed).contains("resuming after epoch"),
-        "{}",
-        stdout(&resumed)
     );
 }
 
@@ -162,16 +167,50 @@ fn ctrl_c_keeps_the_checkpoint_and_says_how_to_resume() {
 #[test]
 fn a_diverging_regression_stops_with_1_and_keeps_its_last_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let out = neurons(
-        &["run", "mlp-regression", "--lr", "1e6", "--out", "r"],
-        dir.path(),
-    );
+    // a run with a checkpoint: killed after its first epoch
+    kill_after(&["run", "mlp-regression"], dir.path(), "r", 1);
+    let run = dir.path().join("r");
+    let checkpoint = std::fs::read_to_string(run.join("checkpoint.toml")).unwrap();
+    let epoch: usize = checkpoint
+        .lines()
+        .find_map(|l| l.strip_prefix("epoch = "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let folder = run.join(format!("checkpoint-epoch-{epoch}"));
+    let weights = std::fs::read(folder.join("model.bpk")).unwrap();
+    // resumed with a learning rate that makes it diverge in the next epoch
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    let good_rate = config
+        .lines()
+        .find(|l| l.starts_with("learning_rate = "))
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        run.join("config.toml"),
+        config.replace(&good_rate, "learning_rate = 1e6"),
+    )
+    .unwrap();
+    let out = neurons(&["run", "--resume", "r"], dir.path());
     let err = assert_one_line_error(&out, 1);
     assert!(
-        err.contains("at epoch") && err.contains("batch") && err.contains("--lr"),
+        err.contains(&format!("at epoch {}", epoch + 1)) && err.contains("--lr"),
         "{err}"
     );
-    assert!(dir.path().join("r/config.toml").exists());
+    // the last good checkpoint is intact, and the run continues from it once the rate is sane
+    assert_eq!(
+        std::fs::read_to_string(run.join("checkpoint.toml")).unwrap(),
+        checkpoint
+    );
+    assert_eq!(std::fs::read(folder.join("model.bpk")).unwrap(), weights);
+    std::fs::write(run.join("config.toml"), config).unwrap();
+    let resumed = neurons(&["run", "--resume", "r"], dir.path());
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(
+        stdout(&resumed).contains(&format!("resuming after epoch {epoch}")),
+        "{}",
+        stdout(&resumed)
+    );
 }
 
 #[test]
