@@ -289,39 +289,56 @@ pub fn read_inputs(paths: &[PathBuf]) -> Result<Vec<InputImage>> {
     let mut inputs = Vec::new();
     for path in paths {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        if bytes.starts_with(&idx::IMAGES_MAGIC.to_be_bytes()) || is_gzipped_idx(path, &bytes) {
-            let images = idx::parse_images(path, &bytes)?;
-            if (images.rows, images.cols) != (28, 28) {
-                return Err(Error::BadImage {
-                    path: path.clone(),
-                    reason: format!(
-                        "IDX images are {}×{}, the model expects 28×28",
-                        images.rows, images.cols
-                    ),
-                });
-            }
-            for k in 0..images.count {
-                let pixels = images.pixels[k * 784..(k + 1) * 784]
-                    .iter()
-                    .map(|&p| p as f32 / 255.0)
-                    .collect();
-                inputs.push(InputImage {
-                    name: format!("{}#{k}", path.display()),
-                    pixels,
-                });
-            }
-        } else {
-            let picture = image::load_from_memory(&bytes).map_err(|e| Error::BadImage {
-                path: path.clone(),
-                reason: format!("not an image or IDX file: {e}"),
-            })?;
-            inputs.push(InputImage {
-                name: path.display().to_string(),
-                pixels: mnist_like(&picture.to_luma8()),
-            });
-        }
+        inputs.extend(parse_input(path, &bytes)?);
     }
     Ok(inputs)
+}
+
+/// The largest picture `predict` decodes, a side: a photo of a digit needs far less, and a
+/// small file claiming more (a decompression bomb) is refused before its pixels are allocated.
+pub const MAX_PICTURE_SIDE: u32 = 4096;
+
+/// One `predict` input from its bytes: a picture of a digit, or an IDX file of 28×28 images;
+/// `path` names it.
+pub fn parse_input(path: &Path, bytes: &[u8]) -> Result<Vec<InputImage>> {
+    if bytes.starts_with(&idx::IMAGES_MAGIC.to_be_bytes()) || is_gzipped_idx(path, bytes) {
+        let images = idx::parse_images(path, bytes)?;
+        if (images.rows, images.cols) != (28, 28) {
+            return Err(Error::BadImage {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "IDX images are {}×{}, the model expects 28×28",
+                    images.rows, images.cols
+                ),
+            });
+        }
+        return Ok((0..images.count)
+            .map(|k| InputImage {
+                name: format!("{}#{k}", path.display()),
+                pixels: images.pixels[k * 784..(k + 1) * 784]
+                    .iter()
+                    .map(|&p| p as f32 / 255.0)
+                    .collect(),
+            })
+            .collect());
+    }
+    let not_an_image = |e: &dyn std::fmt::Display| Error::BadImage {
+        path: path.to_path_buf(),
+        reason: format!("not an image or IDX file: {e}"),
+    };
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| not_an_image(&e))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_PICTURE_SIDE);
+    limits.max_image_height = Some(MAX_PICTURE_SIDE);
+    limits.max_alloc = Some(4 * (MAX_PICTURE_SIDE as u64).pow(2));
+    reader.limits(limits);
+    let picture = reader.decode().map_err(|e| not_an_image(&e))?;
+    Ok(vec![InputImage {
+        name: path.display().to_string(),
+        pixels: mnist_like(&picture.to_luma8()),
+    }])
 }
 
 fn is_gzipped_idx(path: &Path, bytes: &[u8]) -> bool {

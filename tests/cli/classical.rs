@@ -252,10 +252,7 @@ fn kmeans_finds_the_blobs_and_part_of_iris() {
     let (_, s) = run_ok(&["run", "kmeans", "--out", "blobs"], dir.path());
     assert_eq!(metric(&s, "adjusted_rand_index"), 1.0, "{s}");
     // three clusters of blobs hold their points far tighter than one cluster of all of them
-    let (_, one) = run_ok(
-        &["run", "kmeans", "--k", "1", "--out", "one"],
-        dir.path(),
-    );
+    let (_, one) = run_ok(&["run", "kmeans", "--k", "1", "--out", "one"], dir.path());
     let (three, all) = (metric(&s, "inertia"), metric(&one, "inertia"));
     assert!(
         three > 0.0 && three < 0.2 * all,

@@ -125,7 +125,10 @@ mod run_directory {
         // the time from start to the first batch is measured (its goal, 0.5 s, is a benchmark's)
         let startup = printed["seconds_to_first_batch"].as_f64().unwrap();
         let training = printed["train_seconds"].as_f64().unwrap();
-        assert!(startup > 0.0 && startup < training, "{startup} s, training {training} s");
+        assert!(
+            startup > 0.0 && startup < training,
+            "{startup} s, training {training} s"
+        );
     }
 
     #[test]

@@ -292,10 +292,10 @@ def run_dir_cases(binary):
 
 # --- text and graphs ---------------------------------------------------------------------------
 
-def npy(array, dtype):
-    """A .npy file (format 1.0) of a 1-D array of `dtype` ('<i8', '<f4', '<f8')."""
+def npy(array, dtype, shape=None):
+    """A .npy file (format 1.0) of a 1-D array of `dtype` ('<i8', '<f4', '<f8'); `shape` may lie."""
     fmt = {"<i8": "q", "<f4": "f", "<f8": "d"}[dtype]
-    header = "{'descr': '%s', 'fortran_order': False, 'shape': (%d,), }" % (dtype, len(array))
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': (%d,), }" % (dtype, shape or len(array))
     header += " " * (63 - (10 + len(header)) % 64) + "\n"
     return (b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode()
             + struct.pack("<%d%s" % (len(array), fmt), *array))
@@ -304,8 +304,8 @@ def npy(array, dtype):
 def npz(arrays):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as z:
-        for name, (values, dtype) in arrays.items():
-            z.writestr(f"{name}.npy", npy(values, dtype))
+        for name, (values, dtype, *shape) in arrays.items():
+            z.writestr(f"{name}.npy", npy(values, dtype, *shape))
     return buffer.getvalue()
 
 
@@ -363,6 +363,10 @@ def text_and_graph_cases():
     write("graph/no-labels.npz", small_graph(labels=None))
     case("graph npz without labels", ["run", "gcn", "--data", "@/graph/no-labels.npz"], 1,
          ["no-labels.npz", "labels"])
+    # labels.npy claims 10¹² labels (8 TB) in a few bytes: refused before any allocation
+    write("graph/huge-shape.npz", small_graph(labels=([0, 1, 0, 1], "<i8", 10**12)))
+    case("graph npz whose array claims 10^12 values", ["run", "gcn", "--data", "@/graph/huge-shape.npz"], 1,
+         ["huge-shape.npz", "labels"])
     write("graph/garbage.npz", b"PK\x03\x04" + bytes(200))
     case("graph npz that is no zip", ["run", "gcn", "--data", "@/graph/garbage.npz"], 1, ["garbage.npz"])
     write("graph/index-out-of-range.npz", small_graph(adj_indices=([1, 0, 2, 1, 9, 2], "<i8")))
