@@ -110,6 +110,18 @@ pub enum Error {
     )]
     Interrupted { run_dir: PathBuf, epoch: usize },
 
+    #[error("{cause}; {}", match kept {
+        0 => "no epoch had been saved yet: make room (or make the directory writable) and run it again".to_string(),
+        k => format!("the checkpoint of epoch {k} is kept: make room (or make the directory writable) and continue with `neurons run --resume {}`", run_dir.display()),
+    })]
+    CheckpointNotWritten {
+        /// The failed write, with its file.
+        cause: String,
+        run_dir: PathBuf,
+        /// The epoch of the last whole checkpoint, 0 when none.
+        kept: usize,
+    },
+
     #[error("data loader: {0}")]
     DataLoader(String),
 

@@ -337,18 +337,26 @@ pub fn fit<T: Supervised>(
         if let Some((split, loss, values)) = task.also_measured(&valid, device)? {
             log.push(epoch, split, loss, &values);
         }
+        // a write that fails (a full disk, a read-only folder) leaves the previous checkpoint
+        // whole, since checkpoint.toml is rewritten last: the error says so
+        let not_written = |e: Error| Error::CheckpointNotWritten {
+            cause: e.to_string(),
+            run_dir: run.path().to_path_buf(),
+            kept: epoch - 1,
+        };
         if val_loss < state.best_loss {
             state.best_loss = val_loss;
             state.best_epoch = epoch;
             state.epochs_without_improvement = 0;
             if settings.early_stopping.is_some() {
-                run.save_weights(BEST_WEIGHTS, &model)?;
+                run.save_weights(BEST_WEIGHTS, &model)
+                    .map_err(not_written)?;
             }
         } else {
             state.epochs_without_improvement += 1;
         }
         state.epoch = epoch;
-        save_checkpoint(run, &model, &optimizer, &log, &state)?;
+        save_checkpoint(run, &model, &optimizer, &log, &state).map_err(not_written)?;
 
         let names = task.metric_names();
         let show = |values: &[f64]| {

@@ -128,3 +128,202 @@ fn k_means_on_a_single_column_draws_its_clusters_on_a_line() {
         .unwrap();
     assert!((inertia - 6.0).abs() < 1e-9, "{inertia}");
 }
+
+/// The checkpoint a run directory's `checkpoint.toml` points at, and its files' bytes.
+fn last_checkpoint(run: &Path) -> (usize, Vec<Vec<u8>>) {
+    let text = std::fs::read_to_string(run.join("checkpoint.toml")).unwrap();
+    let epoch: usize = text
+        .lines()
+        .find_map(|l| l.strip_prefix("epoch = "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let folder = run.join(format!("checkpoint-epoch-{epoch}"));
+    let files = ["model.bpk", "optimizer.bpk"]
+        .iter()
+        .map(|f| std::fs::read(folder.join(f)).unwrap())
+        .collect();
+    (epoch, files)
+}
+
+/// A run that failed to write, copied to a writable place and resumed: it continues after the
+/// epoch it says it kept, and finishes.
+fn resumes_after(run: &Path, dir: &Path, epoch: usize) {
+    let copy = dir.join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in std::fs::read_dir(run).unwrap() {
+        let path = entry.unwrap().path();
+        let target = copy.join(path.file_name().unwrap());
+        if path.is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            for file in std::fs::read_dir(&path).unwrap() {
+                let file = file.unwrap().path();
+                std::fs::copy(&file, target.join(file.file_name().unwrap())).unwrap();
+            }
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+    let out = neurons(&["run", "--resume", "copy"], dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("resuming after epoch {epoch} ")),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_run_that_cannot_write_its_next_checkpoint_says_so_and_keeps_the_last() {
+    let dir = tempfile::tempdir().unwrap();
+    // a file where the third epoch's checkpoint folder must go: a real write error, which no
+    // privilege bypasses (unlike a read-only folder for root)
+    std::fs::create_dir(dir.path().join("r")).unwrap();
+    std::fs::write(dir.path().join("r/checkpoint-epoch-3"), "in the way").unwrap();
+    let out = neurons(
+        &["run", "mlp-regression", "--epochs", "5", "--out", "r"],
+        dir.path(),
+    );
+    let err = assert_one_line_error(&out, 1);
+    assert!(
+        err.contains("checkpoint-epoch-3")
+            && err.contains("the checkpoint of epoch 2 is kept")
+            && err.contains("neurons run --resume r"),
+        "{err}"
+    );
+    let (epoch, _) = last_checkpoint(&dir.path().join("r"));
+    assert_eq!(epoch, 2);
+    std::fs::remove_file(dir.path().join("r/checkpoint-epoch-3")).unwrap();
+    resumes_after(&dir.path().join("r"), dir.path(), 2);
+}
+
+/// A small tmpfs mounted for a test, unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// `None` where this machine lets no test mount one (it needs root and CAP_SYS_ADMIN).
+    fn mount(at: &Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(at).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then(|| Self(at.to_path_buf()))
+    }
+
+    fn remount_read_only(&self) {
+        let status = Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_or_a_read_only_one_stops_the_run_in_one_line_and_keeps_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    // 100 KB: one checkpoint of the regression (20 KB of weights, 42 KB of Adam's state) fits,
+    // the next one, written before the previous is removed, does not
+    let Some(disk) = Tmpfs::mount(&dir.path().join("small"), "100k") else {
+        eprintln!(
+            "skipped: no tmpfs can be mounted here (root and CAP_SYS_ADMIN needed); the planted-file test covers the write error"
+        );
+        return;
+    };
+    let out = neurons(
+        &["run", "mlp-regression", "--epochs", "20", "--out", "small/r"],
+        dir.path(),
+    );
+    let err = assert_one_line_error(&out, 1);
+    assert!(
+        err.contains("No space left on device") && err.contains("the checkpoint of epoch 1 is kept"),
+        "{err}"
+    );
+    let (epoch, _) = last_checkpoint(&dir.path().join("small/r"));
+    assert_eq!(epoch, 1);
+    resumes_after(&dir.path().join("small/r"), dir.path(), 1);
+    drop(disk);
+
+    // read-only from the middle of the run: mounted read-only again once a checkpoint exists
+    let disk = Tmpfs::mount(&dir.path().join("ro"), "10m").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_neurons"))
+        .args(["run", "mlp-regression", "--epochs", "2000", "--out", "ro/r"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !dir.path().join("ro/r/checkpoint.toml").exists() {
+        assert!(started.elapsed().as_secs() < 60, "no checkpoint in a minute");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    disk.remount_read_only();
+    let out = child.wait_with_output().unwrap();
+    let err = assert_one_line_error(&out, 1);
+    assert!(
+        err.contains("Read-only file system") && err.contains("is kept"),
+        "{err}"
+    );
+    let run = dir.path().join("ro/r");
+    let (epoch, files) = last_checkpoint(&run);
+    assert!(epoch >= 1 && epoch < 2000);
+    assert!(files.iter().all(|f| !f.is_empty()));
+    drop(disk);
+}
+
+#[test]
+fn a_local_folder_named_mnist_is_resumed_from_itself_and_refused_once_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    // a folder that happens to share the name of a downloadable data set
+    let folder = dir.path().join("mnist");
+    std::fs::create_dir(&folder).unwrap();
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/idx/32x32");
+    for entry in std::fs::read_dir(&corpus).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, folder.join(path.file_name().unwrap())).unwrap();
+    }
+    let out = neurons(
+        &["run", "mlp-classifier", "--quick", "--data", "mnist", "--out", "r"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config: toml::Value =
+        toml::from_str(&std::fs::read_to_string(dir.path().join("r/config.toml")).unwrap())
+            .unwrap();
+    let data = &config["data"];
+    assert_eq!(
+        data["path"].as_str().map(Path::new),
+        Some(folder.as_path()),
+        "{data}"
+    );
+    assert_eq!(data["sha256"].as_str().map(str::len), Some(64), "{data}");
+
+    // resumed: the folder is read again, nothing is downloaded (the cache stays empty)
+    std::fs::remove_file(dir.path().join("r/summary.json")).unwrap();
+    let out = neurons(&["run", "--resume", "r"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!dir.path().join("data-cache").exists());
+
+    // one label changed: the run no longer matches its data
+    std::fs::remove_file(dir.path().join("r/summary.json")).unwrap();
+    let labels = folder.join("t10k-labels-idx1-ubyte");
+    let mut bytes = std::fs::read(&labels).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    std::fs::write(&labels, bytes).unwrap();
+    let err = assert_one_line_error(&neurons(&["run", "--resume", "r"], dir.path()), 1);
+    assert!(
+        err.contains("mnist: the data changed since the run started"),
+        "{err}"
+    );
+}
