@@ -48,10 +48,10 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// Multiply the number of samples of each workload
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub scale: f64,
     /// Threads for the computations
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
     pub threads: usize,
     /// Workloads to run (default: all of them)
     #[arg(value_enum)]
@@ -67,13 +67,13 @@ pub struct GenerateArgs {
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub z: Option<Vec<f64>>,
     /// The digit to draw, 0 to 9 (cgan)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub digit: Option<usize>,
     /// How many images
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub count: usize,
     /// Seed of the noise: the same seed draws the same images
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub seed: u64,
     /// The PNG file to write
     #[arg(long)]
@@ -262,8 +262,6 @@ fn predict(args: PredictArgs) -> anyhow::Result<()> {
 }
 
 fn generate(args: GenerateArgs) -> anyhow::Result<()> {
-    let run = RunDir::open(&args.run)?;
-    let lab = Lab::of_run(&run)?;
     if let Some(digit) = args.digit
         && digit > 9
     {
@@ -279,6 +277,8 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     {
         return Err(Error::Usage(format!("--z: {v} is not a point of the latent space")).into());
     }
+    let run = RunDir::open(&args.run)?;
+    let lab = Lab::of_run(&run)?;
     let request = crate::labs::GenerateRequest {
         z: args.z,
         digit: args.digit,

@@ -40,7 +40,7 @@ pub struct Options {
     #[command(flatten)]
     pub training: TrainingArgs,
     /// Multiply the CNN's channel counts by K
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", allow_negative_numbers = true)]
     pub width: Option<usize>,
 }
 

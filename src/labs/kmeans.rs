@@ -39,10 +39,10 @@ pub const INFO: LabInfo = LabInfo {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Options {
     /// Number of clusters
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub k: Option<usize>,
     /// Number of k-means restarts, the best kept
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub restarts: Option<usize>,
     #[command(flatten)]
     pub csv: CsvArgs,

@@ -38,7 +38,7 @@ pub const INFO: LabInfo = LabInfo {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Options {
     /// Number of synthetic points
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub n: Option<usize>,
     /// Slope a of the synthetic line y = a·x + b + noise
     #[arg(long, allow_hyphen_values = true)]
@@ -47,7 +47,7 @@ pub struct Options {
     #[arg(long, allow_hyphen_values = true)]
     pub intercept: Option<f64>,
     /// Standard deviation of the synthetic noise
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub noise: Option<f64>,
     #[command(flatten)]
     pub csv: CsvArgs,

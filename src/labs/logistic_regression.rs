@@ -32,10 +32,10 @@ pub const INFO: LabInfo = LabInfo {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Options {
     /// Add the features' powers up to this degree
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub poly: Option<usize>,
     /// Number of synthetic students
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub n: Option<usize>,
     #[command(flatten)]
     pub csv: CsvArgs,

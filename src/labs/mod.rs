@@ -75,16 +75,16 @@ pub trait LabSpec {
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunOptions {
     /// Passes over the training data (default: the lab's)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub epochs: Option<usize>,
     /// Samples per optimizer step (default: the lab's)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub batch_size: Option<usize>,
     /// Learning rate (default: the lab's)
     #[arg(long, allow_hyphen_values = true)]
     pub lr: Option<f64>,
     /// Seed of every random choice: same seed, same machine, same metrics
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub seed: u64,
     /// Where to compute: cpu, cuda or cuda:N
     #[arg(long, default_value = "cpu")]
@@ -145,14 +145,14 @@ pub struct TrainingArgs {
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerKind>,
     /// L2 penalty on the weights (decoupled for adamw)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
     /// How the learning rate changes over the run (default: the lab's)
     #[arg(long, value_enum)]
     pub lr_schedule: Option<LrSchedule>,
     /// Stop after N epochs without a better validation loss (test loss where a lab holds no
     /// validation split out), keeping the best weights
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub early_stopping: Option<usize>,
 }
 

@@ -33,13 +33,13 @@ pub const INFO: LabInfo = LabInfo {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Options {
     /// Polynomial degrees to fit, e.g. 1,5,24
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
     pub degrees: Option<Vec<usize>>,
     /// Number of synthetic points
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub n: Option<usize>,
     /// Standard deviation of the synthetic noise
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub noise: Option<f64>,
 }
 

@@ -38,10 +38,10 @@ pub const INFO: LabInfo = LabInfo {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
     /// Encoder layers
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub layers: usize,
     /// Attention heads per layer (a divisor of the width, 64)
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, allow_negative_numbers = true)]
     pub heads: usize,
     #[command(flatten)]
     pub text: TextArgs,

@@ -46,7 +46,7 @@ pub struct Options {
     #[command(flatten)]
     pub training: TrainingArgs,
     /// Weight β of the KL term of the VAE's loss
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub beta: Option<f64>,
 }
 

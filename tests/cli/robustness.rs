@@ -327,3 +327,21 @@ fn a_local_folder_named_mnist_is_resumed_from_itself_and_refused_once_changed() 
         "{err}"
     );
 }
+
+#[test]
+fn negative_numbers_are_read_as_values_and_refused_naming_their_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, flag) in [
+        (&["run", "mlp-classifier", "--lr", "-0.1"][..], "--lr"),
+        (&["run", "mlp-classifier", "--weight-decay", "-1"], "--weight-decay"),
+        (&["run", "mlp-classifier", "--epochs", "-3"], "--epochs"),
+        (&["run", "vae", "--beta", "-1"], "--beta"),
+        (&["run", "kmeans", "--restarts", "0"], "--restarts"),
+        (&["generate", "--run", "r", "--z", "nan,0", "--out", "x.png"], "--z"),
+    ] {
+        let err = assert_one_line_error(&neurons(args, dir.path()), 2);
+        assert!(err.contains(flag), "{args:?}: {err}");
+        assert!(!err.contains("unexpected argument"), "{args:?}: {err}");
+    }
+    assert!(!dir.path().join("runs").exists());
+}
