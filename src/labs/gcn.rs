@@ -38,6 +38,7 @@ use crate::report::metrics::Split;
 use crate::report::plot::{PointGroup, Scatter, scatter_chart};
 use crate::report::{RunDir, Summary};
 use crate::train::Console;
+use crate::train::config::check_model_fields;
 use crate::train::config::{TrainingConfig, TrainingDefaults};
 use crate::train::fit::train_model;
 use crate::train::graph::{GraphInput, LabelledNodes, NodeClassification};
@@ -80,6 +81,7 @@ impl LabSpec for GcnLab {
 
     fn resume(dir: &RunDir, console: &Console) -> Result<Summary> {
         let config: GcnConfig = dir.read_toml("config.toml")?;
+        config.training.validate(&dir.file("config.toml"))?;
         train(&config, dir, console, true)
     }
 
@@ -227,6 +229,38 @@ struct LoadedGraph {
     split: GraphSplit,
 }
 
+/// Refuses a `config.toml` whose network or split cannot fit its graph, naming the field.
+fn check_against(config: &GcnConfig, graph: &Graph) -> std::result::Result<(), String> {
+    let model = &config.model;
+    check_model_fields(
+        &[("features", model.features), ("hidden", model.hidden)],
+        &[("dropout", model.dropout)],
+    )?;
+    if model.features != graph.feature_count || model.classes != graph.classes.len() {
+        return Err(format!(
+            "[model] features {}, classes {}: the graph has {} features and {} classes",
+            model.features,
+            model.classes,
+            graph.feature_count,
+            graph.classes.len()
+        ));
+    }
+    let decay = config.first_layer_decay;
+    if !(decay.is_finite() && decay >= 0.0) {
+        return Err(format!("first_layer_decay: {decay}; a number ≥ 0"));
+    }
+    if let SplitRule::Given { train } = &config.split
+        && let Some(node) = train
+            .iter()
+            .find(|&&n| graph.labels.get(n as usize).is_none_or(Option::is_none))
+    {
+        return Err(format!(
+            "[split] train: node {node} is not a labelled node of the graph"
+        ));
+    }
+    Ok(())
+}
+
 fn load(config: &GcnConfig, run: &RunDir) -> Result<LoadedGraph> {
     if let (None, name) = (&config.data.path, config.data.dataset.as_str())
         && !EMBEDDED_GRAPHS.contains(&name)
@@ -237,6 +271,10 @@ fn load(config: &GcnConfig, run: &RunDir) -> Result<LoadedGraph> {
         });
     }
     let mut graph = config.data.load()?;
+    check_against(config, &graph).map_err(|reason| Error::BadRunDir {
+        path: run.file("config.toml"),
+        reason,
+    })?;
     if config.row_normalized {
         graph.normalize_rows();
     }

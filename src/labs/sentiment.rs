@@ -28,6 +28,7 @@ use crate::report::plot::{PointGroup, Scatter, scatter_chart};
 use crate::report::words::{WordColumn, ranked_words};
 use crate::report::{RunDir, Summary};
 use crate::train::Console;
+use crate::train::config::check_model_fields;
 use crate::train::text::{TextClassifier, class_probabilities};
 
 pub const INFO: LabInfo = LabInfo {
@@ -81,6 +82,19 @@ impl TextModelConfig for SentimentModelConfig {
 
     fn init(&self, device: &Device) -> SentimentGru {
         SentimentModelConfig::init(self, device)
+    }
+
+    fn validate(
+        &self,
+        _reading: &text::Reading,
+        vocabulary: usize,
+        classes: usize,
+    ) -> std::result::Result<(), String> {
+        check_model_fields(
+            &[("embedding", self.embedding), ("hidden", self.hidden)],
+            &[("word_dropout", self.word_dropout), ("dropout", self.dropout)],
+        )?;
+        text::matches_data(self.vocabulary, vocabulary, self.classes, classes)
     }
 }
 

@@ -25,6 +25,7 @@ use crate::models::transformer::{TransformerClassifier, TransformerModelConfig};
 use crate::report::words::{SentenceAttention, attention_maps};
 use crate::report::{RunDir, Summary};
 use crate::train::Console;
+use crate::train::config::check_model_fields;
 use crate::train::config::TrainingDefaults;
 
 pub const INFO: LabInfo = LabInfo {
@@ -108,6 +109,36 @@ impl TextModelConfig for TransformerModelConfig {
 
     fn init(&self, device: &Device) -> TransformerClassifier {
         TransformerModelConfig::init(self, device)
+    }
+
+    fn validate(
+        &self,
+        reading: &text::Reading,
+        vocabulary: usize,
+        classes: usize,
+    ) -> std::result::Result<(), String> {
+        check_model_fields(
+            &[
+                ("width", self.width),
+                ("heads", self.heads),
+                ("layers", self.layers),
+                ("feed_forward", self.feed_forward),
+            ],
+            &[("word_dropout", self.word_dropout), ("dropout", self.dropout)],
+        )?;
+        if self.width % self.heads != 0 {
+            return Err(format!(
+                "[model] heads: {} do not divide the width {}",
+                self.heads, self.width
+            ));
+        }
+        if self.max_len < reading.max_len {
+            return Err(format!(
+                "[model] max_len: {} positions for sentences of {} words ([text] max_len)",
+                self.max_len, reading.max_len
+            ));
+        }
+        text::matches_data(self.vocabulary, vocabulary, self.classes, classes)
     }
 }
 

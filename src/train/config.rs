@@ -127,3 +127,19 @@ impl TrainingDefaults {
         }
     }
 }
+
+/// Checks the fields a network is built from, as read from a run's `config.toml`: each size at
+/// least 1, each rate (a dropout) in 0..1; the error names the first wrong `[model]` field.
+pub fn check_model_fields(
+    sizes: &[(&str, usize)],
+    rates: &[(&str, f64)],
+) -> std::result::Result<(), String> {
+    if let Some((name, _)) = sizes.iter().find(|(_, size)| *size == 0) {
+        return Err(format!("[model] {name}: 0; at least 1"));
+    }
+    if let Some((name, rate)) = rates.iter().find(|(_, r)| !(0.0..1.0).contains(r)) {
+        return Err(format!("[model] {name}: {rate}; a rate in 0..1"));
+    }
+    Ok(())
+}
+

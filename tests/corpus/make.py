@@ -209,7 +209,7 @@ def replace(text, key, value):
 def run_dir_cases(binary):
     work = tempfile.mkdtemp()
     configs = {}
-    for lab in ["mlp-classifier", "mlp-regression", "rnn", "vae", "gcn"]:
+    for lab in ["mlp-classifier", "mlp-regression", "rnn", "vae", "gcn", "sentiment"]:
         subprocess.run([binary, "run", lab, "--quick", "--out", lab], cwd=work, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with open(os.path.join(work, lab, "config.toml")) as f:
@@ -264,6 +264,18 @@ def run_dir_cases(binary):
     gcn = configs["gcn"]
     config("gcn-unknown-graph.toml", gcn.replace('dataset = "karate"', 'dataset = "facebook"'),
            ["predict", "--run", "RUN", "--node", "1"], 1, ["facebook"], "gcn")
+
+    config("gcn-hidden-0.toml", replace(gcn, "hidden", "0"), ["predict", "--run", "RUN", "--node", "1"], 1,
+           ["hidden"], "gcn")
+    config("gcn-features-wrong.toml", replace(gcn, "features", "7"), resume, 1, ["features 7", "34 features"],
+           "gcn")
+    text = configs["sentiment"]
+    config("sentiment-dropout-1.5.toml", replace(text, "dropout", "1.5"),
+           ["predict", "--run", "RUN", "--text", "a fine film"], 1, ["dropout"], "sentiment")
+    config("sentiment-vocabulary-wrong.toml", replace(text, "vocabulary", "12"), resume, 1,
+           ["vocabulary: 12", "vocab.txt"], "sentiment")
+    config("sentiment-max-len-0.toml", replace(text, "max_len", "0"),
+           ["predict", "--run", "RUN", "--text", "a fine film"], 1, ["max_len"], "sentiment")
 
     def checkpoint(rel, text, names):
         write(f"checkpoint/{rel}", text)

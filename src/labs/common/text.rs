@@ -99,6 +99,53 @@ pub struct TextRunConfig<M> {
 pub trait TextModelConfig {
     type Model: TextClassifier;
     fn init(&self, device: &Device) -> Self::Model;
+    /// Refuses a `[model]` table that cannot make a working network reading `reading`, for a
+    /// vocabulary of `vocabulary` words and `classes` classes, naming the field.
+    fn validate(
+        &self,
+        reading: &Reading,
+        vocabulary: usize,
+        classes: usize,
+    ) -> std::result::Result<(), String>;
+}
+
+/// The `[model]` sizes that a run's vocabulary (`vocab.txt`) and classes fix: they must agree.
+pub fn matches_data(
+    model_vocabulary: usize,
+    vocabulary: usize,
+    model_classes: usize,
+    classes: usize,
+) -> std::result::Result<(), String> {
+    if model_vocabulary != vocabulary {
+        return Err(format!(
+            "[model] vocabulary: {model_vocabulary}, but vocab.txt holds {vocabulary} words"
+        ));
+    }
+    if model_classes != classes || classes < 2 {
+        return Err(format!(
+            "[model] classes: {model_classes}, but the data have {classes} (at least 2)"
+        ));
+    }
+    Ok(())
+}
+
+/// A run's `[model]` table checked against its vocabulary and classes, before any tensor.
+fn checked_model<M: TextModelConfig>(
+    run: &RunDir,
+    config: &TextRunConfig<M>,
+    vocabulary: usize,
+    classes: usize,
+) -> Result<()> {
+    let reading = &config.text;
+    let result = if reading.max_len == 0 {
+        Err("[text] max_len: 0; at least 1".to_string())
+    } else {
+        config.model.validate(reading, vocabulary, classes)
+    };
+    result.map_err(|reason| Error::BadRunDir {
+        path: run.file("config.toml"),
+        reason,
+    })
 }
 
 /// How both text labs train, measured on the validation split: AdamW (decay 0.01) and a cosine
@@ -190,6 +237,7 @@ pub fn train<M: TextModelConfig>(
 ) -> Result<TextOutcome<M::Model>> {
     let data = config.data.load()?;
     let vocabulary = read_vocabulary(run)?;
+    checked_model(run, config, vocabulary.len(), data.classes.len())?;
     let encode = |set| encode_set(set, &vocabulary, config.text.max_len);
     let (train_items, validation_items) = (encode(&data.train), encode(&data.validation));
     let test_items = Arc::new(encode(&data.test));
@@ -312,6 +360,7 @@ pub fn load<M: TextModelConfig + DeserializeOwned>(
         .lines()
         .map(str::to_string)
         .collect();
+    checked_model(run, &config, vocabulary.len(), classes.len())?;
     let model = run.load_weights("model.bpk", config.model.init(device))?;
     Ok(LoadedText {
         config,
