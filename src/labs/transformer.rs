@@ -126,7 +126,7 @@ impl TextModelConfig for TransformerModelConfig {
             ],
             &[("word_dropout", self.word_dropout), ("dropout", self.dropout)],
         )?;
-        if self.width % self.heads != 0 {
+        if !self.width.is_multiple_of(self.heads) {
             return Err(format!(
                 "[model] heads: {} do not divide the width {}",
                 self.heads, self.width

@@ -142,4 +142,3 @@ pub fn check_model_fields(
     }
     Ok(())
 }
-

@@ -241,12 +241,20 @@ fn a_full_disk_or_a_read_only_one_stops_the_run_in_one_line_and_keeps_its_checkp
         return;
     };
     let out = neurons(
-        &["run", "mlp-regression", "--epochs", "20", "--out", "small/r"],
+        &[
+            "run",
+            "mlp-regression",
+            "--epochs",
+            "20",
+            "--out",
+            "small/r",
+        ],
         dir.path(),
     );
     let err = assert_one_line_error(&out, 1);
     assert!(
-        err.contains("No space left on device") && err.contains("the checkpoint of epoch 1 is kept"),
+        err.contains("No space left on device")
+            && err.contains("the checkpoint of epoch 1 is kept"),
         "{err}"
     );
     let (epoch, _) = last_checkpoint(&dir.path().join("small/r"));
@@ -256,7 +264,7 @@ fn a_full_disk_or_a_read_only_one_stops_the_run_in_one_line_and_keeps_its_checkp
 
     // read-only from the middle of the run: mounted read-only again once a checkpoint exists
     let disk = Tmpfs::mount(&dir.path().join("ro"), "10m").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_neurons"))
+    let child = Command::new(env!("CARGO_BIN_EXE_neurons"))
         .args(["run", "mlp-regression", "--epochs", "2000", "--out", "ro/r"])
         .current_dir(dir.path())
         .stdout(std::process::Stdio::null())
@@ -265,7 +273,10 @@ fn a_full_disk_or_a_read_only_one_stops_the_run_in_one_line_and_keeps_its_checkp
         .unwrap();
     let started = std::time::Instant::now();
     while !dir.path().join("ro/r/checkpoint.toml").exists() {
-        assert!(started.elapsed().as_secs() < 60, "no checkpoint in a minute");
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "no checkpoint in a minute"
+        );
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
     disk.remount_read_only();
@@ -277,7 +288,7 @@ fn a_full_disk_or_a_read_only_one_stops_the_run_in_one_line_and_keeps_its_checkp
     );
     let run = dir.path().join("ro/r");
     let (epoch, files) = last_checkpoint(&run);
-    assert!(epoch >= 1 && epoch < 2000);
+    assert!((1..2000).contains(&epoch));
     assert!(files.iter().all(|f| !f.is_empty()));
     drop(disk);
 }
@@ -294,7 +305,15 @@ fn a_local_folder_named_mnist_is_resumed_from_itself_and_refused_once_changed() 
         std::fs::copy(&path, folder.join(path.file_name().unwrap())).unwrap();
     }
     let out = neurons(
-        &["run", "mlp-classifier", "--quick", "--data", "mnist", "--out", "r"],
+        &[
+            "run",
+            "mlp-classifier",
+            "--quick",
+            "--data",
+            "mnist",
+            "--out",
+            "r",
+        ],
         dir.path(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -333,11 +352,17 @@ fn negative_numbers_are_read_as_values_and_refused_naming_their_flag() {
     let dir = tempfile::tempdir().unwrap();
     for (args, flag) in [
         (&["run", "mlp-classifier", "--lr", "-0.1"][..], "--lr"),
-        (&["run", "mlp-classifier", "--weight-decay", "-1"], "--weight-decay"),
+        (
+            &["run", "mlp-classifier", "--weight-decay", "-1"],
+            "--weight-decay",
+        ),
         (&["run", "mlp-classifier", "--epochs", "-3"], "--epochs"),
         (&["run", "vae", "--beta", "-1"], "--beta"),
         (&["run", "kmeans", "--restarts", "0"], "--restarts"),
-        (&["generate", "--run", "r", "--z", "nan,0", "--out", "x.png"], "--z"),
+        (
+            &["generate", "--run", "r", "--z", "nan,0", "--out", "x.png"],
+            "--z",
+        ),
     ] {
         let err = assert_one_line_error(&neurons(args, dir.path()), 2);
         assert!(err.contains(flag), "{args:?}: {err}");
