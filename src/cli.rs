@@ -1,4 +1,4 @@
-//! The command line: `neurons list | run | predict | generate | bench`.
+//! The command line: `neurons list | run | predict | generate | tour | report | bench`.
 //!
 //! Arguments are parsed by clap into typed values, then each subcommand calls the library. Errors
 //! come back as values; `main` prints them on one line and picks the exit code.
@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+use crate::course::{ReportEntry, finish, write_report};
 use crate::error::Error;
 use crate::labs::{Lab, LabCommand, PredictRequest};
-use crate::report::{RunDir, Summary};
+use crate::report::RunDir;
 use crate::train::progress::print_line;
 use crate::train::{Console, DeviceChoice};
 
@@ -38,6 +39,10 @@ pub enum Command {
     Predict(PredictArgs),
     /// Draw new images with a generative run (vae, gan, cgan)
     Generate(GenerateArgs),
+    /// Run every lab in the lecture's order into one folder, then write its HTML report
+    Tour(crate::course::TourArgs),
+    /// Make one self-contained HTML page of run directories (what a tour writes at its end)
+    Report(ReportArgs),
     /// Time the benchmark workloads (samples per second); bench/compare.sh puts them beside PyTorch
     Bench(BenchArgs),
 }
@@ -56,6 +61,16 @@ pub struct BenchArgs {
     /// Workloads to run (default: all of them)
     #[arg(value_enum)]
     pub workloads: Vec<crate::bench::Workload>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run directories, of any labs (a tour's are DIR/<lab>)
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// The HTML file to write
+    #[arg(long, default_value = "report.html")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -148,6 +163,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run_lab(args),
         Command::Predict(args) => predict(args),
         Command::Generate(args) => generate(args),
+        Command::Tour(args) => crate::course::tour(&args),
+        Command::Report(args) => report(args),
         Command::Bench(args) => bench(args),
     })
 }
@@ -184,7 +201,7 @@ fn run_lab(args: RunArgs) -> anyhow::Result<()> {
                 run.path().display()
             )
         })?;
-        return finish(&run, &summary, &console, args.json);
+        return Ok(finish(&run, &summary, &console, args.json, None)?);
     }
     let Some(command) = args.lab else {
         return Err(Error::Usage("name a lab to run, or --resume RUN_DIR".to_string()).into());
@@ -206,39 +223,13 @@ fn run_lab(args: RunArgs) -> anyhow::Result<()> {
             )));
         }
     };
-    finish(&run, &summary, &console, common.json)
-}
-
-/// Writes `summary.json`, says where the run is, and prints the summary for `--json`.
-fn finish(run: &RunDir, summary: &Summary, console: &Console, json: bool) -> anyhow::Result<()> {
-    let mut written = serde_json::to_value(summary)?;
-    if let (Some(seconds), Some(fields)) = (
-        crate::runtime::seconds_to_first_batch(),
-        written.as_object_mut(),
-    ) {
-        fields.insert("seconds_to_first_batch".into(), seconds.into());
-    }
-    run.write_json("summary.json", &written)?;
-    crate::train::fit::remove_checkpoints(run)?;
-    let metrics: Vec<String> = if summary.metrics.len() <= 6 {
-        summary
-            .metrics
-            .iter()
-            .map(|(k, v)| format!("{k} {v:.4}"))
-            .collect()
-    } else {
-        vec![format!("{} figures in summary.json", summary.metrics.len())]
-    };
-    console.line(&format!(
-        "done in {:.1} s: {}; run directory {}",
-        summary.train_seconds,
-        metrics.join(", "),
-        run.path().display()
-    ));
-    if json {
-        print_line(&serde_json::to_string_pretty(&written)?);
-    }
-    Ok(())
+    Ok(finish(
+        &run,
+        &summary,
+        &console,
+        common.json,
+        Some(common.quick),
+    )?)
 }
 
 fn predict(args: PredictArgs) -> anyhow::Result<()> {
@@ -287,6 +278,32 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         out: args.out.clone(),
     };
     lab.generate(&run, &request)?;
+    print_line(&format!("wrote {}", args.out.display()));
+    Ok(())
+}
+
+fn report(args: ReportArgs) -> anyhow::Result<()> {
+    // every directory is read before anything is written
+    for dir in &args.runs {
+        RunDir::open(dir)?;
+    }
+    let entries: Vec<ReportEntry> = args
+        .runs
+        .iter()
+        .map(|dir| ReportEntry {
+            dir: dir.clone(),
+            failure: None,
+        })
+        .collect();
+    write_report(
+        &entries,
+        &args.out,
+        &format!(
+            "{} run directories, report made {}",
+            entries.len(),
+            chrono::Local::now().format("%Y-%m-%d %H:%M")
+        ),
+    )?;
     print_line(&format!("wrote {}", args.out.display()));
     Ok(())
 }

@@ -10,10 +10,12 @@
 //! - [`models`]: architectures shared by several labs (the DCGAN);
 //! - [`bench`]: the benchmark workloads of `neurons bench`;
 //! - [`cli`]: the command line;
+//! - [`course`]: the whole course at once: `neurons tour` and the HTML report;
 //! - [`runtime`]: process-wide settings (the allocator).
 
 pub mod bench;
 pub mod cli;
+pub mod course;
 pub mod data;
 pub mod error;
 pub mod kernels;

@@ -11,7 +11,7 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use super::{GenerateRequest, LabInfo, LabSpec, RunOptions};
+use super::{GenerateRequest, LabInfo, Reference, LabSpec, RunOptions};
 use crate::error::{Error, Result};
 use super::common::dcgan::{self, DcganLab, DcganRun, load_generator};
 use super::common::judge::DigitJudge;
@@ -27,6 +27,14 @@ pub const INFO: LabInfo = LabInfo {
     chapter: "Conditional GANs (Mirza and Osindero 2014)",
     dataset: "mnist-10k",
     shows: "a GAN told which digit to draw: row d of its grid shows ten of digit d",
+    formula: "min_G max_D E[log D(x|y)] + E[log(1 − D(G(z|y)|y))]",
+    reference: Reference {
+        dataset: "mnist-10k",
+        metric: "conditional_accuracy",
+        expected: 0.93,
+        higher_is_better: true,
+        compared_with: "chance: 0.1",
+    },
 };
 
 /// The flags of `neurons run cgan`.

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use burn::tensor::Device;
 
 use super::common::classifier::{self, ClassifierConfig};
-use super::{LabInfo, PredictRequest, LabSpec, RunOptions, TrainingArgs};
+use super::{LabInfo, Reference, PredictRequest, LabSpec, RunOptions, TrainingArgs};
 use crate::data::images::{ImageDataset, ImageShape, images_tensor};
 use crate::data::mnist;
 use crate::error::{Error, Result};
@@ -32,6 +32,14 @@ pub const INFO: LabInfo = LabInfo {
     chapter: "High dimensional data: CNN (FIDLE MNIST2)",
     dataset: "mnist-10k",
     shows: "convolutions learn their own filters and read digits better than dense layers",
+    formula: "(x ⋆ w)[i,j] = Σₘₙ x[i+m, j+n]·w[m,n] + b, max-pool, dense, softmax",
+    reference: Reference {
+        dataset: "mnist-10k",
+        metric: "accuracy",
+        expected: 0.975,
+        higher_is_better: true,
+        compared_with: "the mlp-classifier's dense layers: 96.0%",
+    },
 };
 
 /// The flags of `neurons run cnn`.

@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, RunOptions, LabSpec, CsvArgs};
+use super::{LabInfo, Reference, RunOptions, LabSpec, CsvArgs};
 use crate::data::synthetic;
 use crate::data::table::{Features, Standardizer, read_features};
 use crate::error::{Error, Result};
@@ -32,6 +32,14 @@ pub const INFO: LabInfo = LabInfo {
     chapter: "Linear regression, Gradient descent (FIDLE LINR1, GRAD1)",
     dataset: "synthetic line",
     shows: "the normal equation and gradient descent find the same line through noisy points",
+    formula: "θ̂ = (XᵀX)⁻¹Xᵀy;  gradient descent θ ← θ − η·∇L(θ), L = ‖Xθ − y‖²/n",
+    reference: Reference {
+        dataset: "synthetic line",
+        metric: "distance_between_solutions",
+        expected: 1e-6,
+        higher_is_better: false,
+        compared_with: "the closed form (QR): gradient descent ends within 10⁻⁶ of it (2·10⁻⁸ with the defaults)",
+    },
 };
 
 /// The flags of `neurons run linear-regression`.

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, RunOptions, LabSpec, CsvArgs};
+use super::{LabInfo, Reference, RunOptions, LabSpec, CsvArgs};
 use crate::data::synthetic;
 use crate::data::table::{Features, Standardizer, read_binary_features, split_indices};
 use crate::error::{Error, Result};
@@ -26,6 +26,14 @@ pub const INFO: LabInfo = LabInfo {
     chapter: "Logistic regression (an artificial neuron)",
     dataset: "synthetic students",
     shows: "one neuron with a sigmoid learns to tell students who pass from those who fail",
+    formula: "ŷ = σ(θᵀx + b),  L = −[y log ŷ + (1 − y) log(1 − ŷ)]",
+    reference: Reference {
+        dataset: "students",
+        metric: "accuracy",
+        expected: 0.925,
+        higher_is_better: true,
+        compared_with: "none: the rule that made the students is noisy",
+    },
 };
 
 /// The flags of `neurons run logistic-regression`.

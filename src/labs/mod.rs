@@ -27,6 +27,25 @@ pub struct LabInfo {
     pub dataset: &'static str,
     /// One sentence on what it shows.
     pub shows: &'static str,
+    /// The slide's formula, on one line.
+    pub formula: &'static str,
+    /// The headline figure of its defaults and what it is compared with.
+    pub reference: Reference,
+}
+
+/// The figure a lab's defaults reach (seed 1, its default data) and what it stands beside, as
+/// the README gives them: what `neurons report` sets a run's result against.
+#[derive(Debug, Clone, Copy)]
+pub struct Reference {
+    /// The data set (as `summary.json` names it) the figure is for.
+    pub dataset: &'static str,
+    /// The `summary.json` metric that is the lab's headline figure.
+    pub metric: &'static str,
+    /// Its value with the defaults.
+    pub expected: f64,
+    pub higher_is_better: bool,
+    /// The outside figure it is compared with: a notebook, a paper, a baseline.
+    pub compared_with: &'static str,
 }
 
 /// A lab of the lecture. Only `run` is required; the others refuse by default.

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, RunOptions, LabSpec, CsvArgs};
+use super::{LabInfo, Reference, RunOptions, LabSpec, CsvArgs};
 use crate::data::points::{self, PointSet};
 use crate::error::{Error, Result};
 use crate::linalg::Pca;
@@ -27,6 +27,14 @@ pub const INFO: LabInfo = LabInfo {
     chapter: "Reduction: simplify while keeping meaning",
     dataset: "mnist-10k",
     shows: "principal component analysis keeps most of the digits' variance in a few axes",
+    formula: "X ≈ U_k Σ_k V_kᵀ: the k axes of largest variance",
+    reference: Reference {
+        dataset: "mnist-10k",
+        metric: "explained_variance_50_components",
+        expected: 0.83,
+        higher_is_better: true,
+        compared_with: "the 784 pixels' total variance",
+    },
 };
 
 /// The flags of `neurons run pca`.

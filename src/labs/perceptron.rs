@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, RunOptions, LabSpec, CsvArgs};
+use super::{LabInfo, Reference, RunOptions, LabSpec, CsvArgs};
 use crate::data::iris;
 use crate::data::table::{Features, read_binary_features, split_indices};
 use crate::error::{Error, Result};
@@ -27,6 +27,14 @@ pub const INFO: LabInfo = LabInfo {
     chapter: "Perceptron (Rosenblatt 1958), Iris plants dataset",
     dataset: "iris (embedded)",
     shows: "Rosenblatt's rule separates setosa irises from the others by their petals",
+    formula: "ŷ = step(wᵀx + b);  w ← w + η(y − ŷ)x on each mistake",
+    reference: Reference {
+        dataset: "iris",
+        metric: "accuracy",
+        expected: 1.0,
+        higher_is_better: true,
+        compared_with: "the convergence theorem: separable classes, no error left",
+    },
 };
 
 /// The flags of `neurons run perceptron`.

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, RunOptions, LabSpec};
+use super::{LabInfo, Reference, RunOptions, LabSpec};
 use crate::data::synthetic;
 use crate::data::table::{Features, split_indices};
 use crate::error::{Error, Result};
@@ -27,6 +27,14 @@ pub const INFO: LabInfo = LabInfo {
     chapter: "Linear regression, polynomial features (FIDLE POLR1)",
     dataset: "synthetic polynomial",
     shows: "fitting degrees 1, 5 and 24: under-fitting, a good fit, over-fitting",
+    formula: "ŷ = Σₖ θₖ xᵏ (k ≤ degree), least squares",
+    reference: Reference {
+        dataset: "synthetic polynomial",
+        metric: "rmse_test_degree_5",
+        expected: 4.07,
+        higher_is_better: false,
+        compared_with: "degrees 1 and 24 under- and over-fit: test RMSE 4.75 and 7.59",
+    },
 };
 
 /// The flags of `neurons run polynomial-regression`.

@@ -19,7 +19,7 @@ use burn::tensor::Device;
 use super::common::text::{
     self as text, TextArgs, TextLab, TextModelConfig, TextOutcome,
 };
-use super::{LabInfo, LabSpec, PredictRequest, RunOptions};
+use super::{LabInfo, Reference, LabSpec, PredictRequest, RunOptions};
 use crate::data::text::{TextItem, encode_batch};
 use crate::error::Result;
 use crate::linalg::Pca;
@@ -36,6 +36,14 @@ pub const INFO: LabInfo = LabInfo {
     chapter: "Sequences data: RNN on words (FIDLE IMDB1-5)",
     dataset: "movie-reviews (embedded)",
     shows: "an embedding and a bidirectional GRU read movie reviews and tell praise from pans",
+    formula: "eᵢ = E[wordᵢ], h = [GRU→(e); GRU←(e)], ŷ = softmax(W·maxpool(h))",
+    reference: Reference {
+        dataset: "movie-reviews",
+        metric: "accuracy",
+        expected: 0.777,
+        higher_is_better: true,
+        compared_with: "TF-IDF + logistic regression on the same split: 0.792",
+    },
 };
 
 /// The flags of `neurons run sentiment`.

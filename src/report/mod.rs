@@ -8,6 +8,7 @@
 pub mod classification;
 pub mod config;
 pub mod graph;
+pub mod html;
 pub mod metrics;
 pub mod picture;
 pub mod plot;

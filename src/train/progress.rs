@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Prints a line on stdout. A closed stdout (`neurons list | head -1`) is not an error: the
 /// reader has seen what it wanted, so the line is dropped, as ripgrep and the coreutils do.
@@ -12,19 +12,68 @@ pub fn print_line(text: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
-/// Where a run's messages go: stdout, or stderr when `--json` keeps stdout for the summary.
-#[derive(Debug, Clone, Copy)]
+/// Where a run's messages go: stdout, or stderr when `--json` keeps stdout for the summary; on a
+/// terminal, under a bar of its own when several runs follow each other (`neurons tour`).
+#[derive(Debug, Clone)]
 pub struct Console {
     to_stderr: bool,
+    /// The bars drawn together: the tour's above, the epoch's below.
+    bars: Option<MultiProgress>,
 }
 
 impl Console {
     pub fn new(json: bool) -> Self {
-        Self { to_stderr: json }
+        Self {
+            to_stderr: json,
+            bars: None,
+        }
     }
 
-    /// Prints one line for the user.
+    /// A console that draws its bars in `bars`, below those already there, on a terminal.
+    pub fn under(&self, bars: &MultiProgress) -> Self {
+        Self {
+            to_stderr: self.to_stderr,
+            bars: self.is_terminal().then(|| bars.clone()),
+        }
+    }
+
+    /// A new bar drawn where this console draws, when it writes to a terminal.
+    pub fn bar(&self, len: u64) -> Option<ProgressBar> {
+        self.is_terminal().then(|| {
+            let bar = ProgressBar::new(len);
+            match &self.bars {
+                Some(bars) => bars.add(bar),
+                None => {
+                    bar.set_draw_target(if self.to_stderr {
+                        ProgressDrawTarget::stderr()
+                    } else {
+                        ProgressDrawTarget::stdout()
+                    });
+                    bar
+                }
+            }
+        })
+    }
+
+    /// The bars this console draws in, for a caller that adds its own.
+    pub fn multi(&self) -> MultiProgress {
+        match &self.bars {
+            Some(bars) => bars.clone(),
+            None => MultiProgress::with_draw_target(if self.to_stderr {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::stdout()
+            }),
+        }
+    }
+
+    /// Prints one line for the user (above the bars, when there are).
     pub fn line(&self, text: &str) {
+        if let Some(bars) = &self.bars
+            && bars.println(text).is_ok()
+        {
+            return;
+        }
         if self.to_stderr {
             let _ = writeln!(std::io::stderr().lock(), "{text}");
         } else {
@@ -53,13 +102,7 @@ pub struct EpochProgress {
 impl EpochProgress {
     /// Starts the display of epoch `epoch` of `epochs`, made of `batches` batches.
     pub fn start(console: &Console, epoch: usize, epochs: usize, batches: usize) -> Self {
-        let bar = console.is_terminal().then(|| {
-            let bar = ProgressBar::new(batches as u64);
-            if console.to_stderr {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            } else {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::stdout());
-            }
+        let bar = console.bar(batches as u64).inspect(|bar| {
             let style = ProgressStyle::with_template(
                 "epoch {prefix} [{bar:25}] {pos}/{len} {msg} ETA {eta}",
             )
@@ -67,7 +110,6 @@ impl EpochProgress {
             .progress_chars("=> ");
             bar.set_style(style);
             bar.set_prefix(format!("{epoch}/{epochs}"));
-            bar
         });
         Self {
             bar,

@@ -10,10 +10,12 @@
 //! - `text.rs`: the `sentiment` and `transformer` labs, `predict --text`;
 //! - `graph.rs`: the `gcn` lab, `predict --node`;
 //! - `robustness.rs`: damaged run directories and out-of-range flags;
-//! - `corpus.rs`: the malformed-input corpus of `tests/corpus/`, each through the binary.
+//! - `corpus.rs`: the malformed-input corpus of `tests/corpus/`, each through the binary;
+//! - `course.rs`: `neurons tour` and `neurons report`.
 
 mod classical;
 mod corpus;
+mod course;
 mod generative;
 mod graph;
 mod mlp_classifier;
