@@ -1,4 +1,4 @@
-//! The command line: `neurons list | run | predict | generate | tour | report | bench`.
+//! The command line: `neurons list | run | predict | generate | tour | report | serve | bench`.
 //!
 //! Arguments are parsed by clap into typed values, then each subcommand calls the library. Errors
 //! come back as values; `main` prints them on one line and picks the exit code.
@@ -43,6 +43,8 @@ pub enum Command {
     Tour(crate::course::TourArgs),
     /// Make one self-contained HTML page of run directories (what a tour writes at its end)
     Report(ReportArgs),
+    /// Serve a page on 127.0.0.1 to play with trained models (draw a digit, move in a VAE's plane...)
+    Serve(crate::serve::ServeArgs),
     /// Time the benchmark workloads (samples per second); bench/compare.sh puts them beside PyTorch
     Bench(BenchArgs),
 }
@@ -165,6 +167,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => generate(args),
         Command::Tour(args) => crate::course::tour(&args),
         Command::Report(args) => report(args),
+        Command::Serve(args) => crate::serve::serve(&args),
         Command::Bench(args) => bench(args),
     })
 }

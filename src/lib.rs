@@ -11,7 +11,8 @@
 //! - [`bench`]: the benchmark workloads of `neurons bench`;
 //! - [`cli`]: the command line;
 //! - [`course`]: the whole course at once: `neurons tour` and the HTML report;
-//! - [`runtime`]: process-wide settings (the allocator).
+//! - [`runtime`]: process-wide settings (the allocator);
+//! - [`serve`]: `neurons serve`, a local page to play with trained models.
 
 pub mod bench;
 pub mod cli;
@@ -24,4 +25,5 @@ pub mod linalg;
 pub mod models;
 pub mod report;
 pub mod runtime;
+pub mod serve;
 pub mod train;

@@ -62,6 +62,10 @@ impl LabSpec for CganLab {
     fn generate(dir: &RunDir, request: &GenerateRequest) -> Result<()> {
         generate(dir, request)
     }
+
+    fn serve(dir: &RunDir) -> Result<Box<dyn super::Served>> {
+        dcgan::ServedGenerator::load(dir)
+    }
 }
 
 // --- Config ------------------------------------------------------------------------------------

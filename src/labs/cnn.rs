@@ -82,6 +82,10 @@ impl LabSpec for CnnLab {
     fn predict(dir: &RunDir, request: &PredictRequest) -> Result<Vec<String>> {
         predict(dir, request.files(INFO.name)?)
     }
+
+    fn serve(dir: &RunDir) -> Result<Box<dyn super::Served>> {
+        classifier::served::<CnnModelConfig>(dir)
+    }
 }
 
 // --- Config ------------------------------------------------------------------------------------

@@ -64,6 +64,10 @@ impl LabSpec for GanLab {
     fn generate(dir: &RunDir, request: &GenerateRequest) -> Result<()> {
         generate(dir, request)
     }
+
+    fn serve(dir: &RunDir) -> Result<Box<dyn super::Served>> {
+        dcgan::ServedGenerator::load(dir)
+    }
 }
 
 // --- Config ------------------------------------------------------------------------------------

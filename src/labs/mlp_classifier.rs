@@ -68,6 +68,10 @@ impl LabSpec for MlpClassifierLab {
     fn predict(dir: &RunDir, request: &PredictRequest) -> Result<Vec<String>> {
         predict(dir, request.files(INFO.name)?)
     }
+
+    fn serve(dir: &RunDir) -> Result<Box<dyn super::Served>> {
+        classifier::served::<MlpModelConfig>(dir)
+    }
 }
 
 /// The run's `config.toml`.

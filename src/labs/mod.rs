@@ -17,6 +17,7 @@ use crate::train::config::{TrainingConfig, TrainingDefaults};
 use crate::train::optimizer::OptimizerKind;
 use crate::train::schedule::LrSchedule;
 use crate::train::{Console, DeviceChoice};
+pub use common::serve::Served;
 
 /// What `neurons list` shows of a lab.
 #[derive(Debug, Clone, Copy)]
@@ -79,6 +80,14 @@ pub trait LabSpec {
     /// Predicts every input with a run's model, one line each.
     fn predict(_run: &RunDir, _request: &PredictRequest) -> Result<Vec<String>> {
         Err(Error::Usage(format!("{} has no predict", Self::INFO.name)))
+    }
+
+    /// A run's model kept in memory for `neurons serve`'s page.
+    fn serve(_run: &RunDir) -> Result<Box<dyn Served>> {
+        Err(Error::Usage(format!(
+            "{} has no interactive page yet: serve mlp-classifier, cnn, vae, gan, cgan, sentiment or transformer runs",
+            Self::INFO.name
+        )))
     }
 
     /// Draws new samples with a run's generative model.
@@ -340,6 +349,12 @@ macro_rules! registry {
             pub fn predict(self, run: &RunDir, request: &PredictRequest) -> Result<Vec<String>> {
                 match self {
                     $(Lab::$variant => <$module::$spec as LabSpec>::predict(run, request),)*
+                }
+            }
+
+            pub fn serve(self, run: &RunDir) -> Result<Box<dyn Served>> {
+                match self {
+                    $(Lab::$variant => <$module::$spec as LabSpec>::serve(run),)*
                 }
             }
 

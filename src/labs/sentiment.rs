@@ -75,6 +75,10 @@ impl LabSpec for SentimentLab {
     fn predict(dir: &RunDir, request: &PredictRequest) -> Result<Vec<String>> {
         text::predict::<SentimentModelConfig>(INFO.name, dir, request, None)
     }
+
+    fn serve(dir: &RunDir) -> Result<Box<dyn super::Served>> {
+        text::ServedText::<SentimentModelConfig>::load(dir, None)
+    }
 }
 
 /// The text labs' training and reading; 10 epochs.

@@ -94,6 +94,10 @@ impl LabSpec for TransformerLab {
     fn predict(dir: &RunDir, request: &PredictRequest) -> Result<Vec<String>> {
         text::predict::<TransformerModelConfig>(INFO.name, dir, request, Some(&attention_received))
     }
+
+    fn serve(dir: &RunDir) -> Result<Box<dyn super::Served>> {
+        text::ServedText::<TransformerModelConfig>::load(dir, Some(attention_received))
+    }
 }
 
 /// The text labs' training, for 16 epochs: with dropout on the input vectors (as in the paper)

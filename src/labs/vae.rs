@@ -90,6 +90,50 @@ impl LabSpec for VaeLab {
     fn generate(dir: &RunDir, request: &GenerateRequest) -> Result<()> {
         generate(dir, request)
     }
+
+    fn serve(dir: &RunDir) -> Result<Box<dyn super::Served>> {
+        let config = read_config(dir)?;
+        let device = Device::flex();
+        let model = dir.load_weights("model.bpk", config.model.init(&device))?;
+        Ok(Box::new(LatentPlane {
+            model,
+            latent_dim: config.model.latent_dim,
+            device,
+        }))
+    }
+}
+
+/// A VAE kept for `neurons serve`: a point of the latent plane, the digit decoded from it.
+struct LatentPlane {
+    model: Vae,
+    latent_dim: usize,
+    device: Device,
+}
+
+/// How far from the origin the page may ask: the prior N(0, I) puts almost nothing beyond 3.
+const LATENT_REACH: f32 = 10.0;
+
+impl super::Served for LatentPlane {
+    fn kind(&self) -> &'static str {
+        "latent-plane"
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::json!({ "latent_dim": self.latent_dim, "range": 3.0 })
+    }
+
+    /// `{"z": [z1, z2]}` → `{"pixels": [784 values in 0..1]}`.
+    fn answer(&self, request: &serde_json::Value) -> Result<serde_json::Value> {
+        let z = super::common::serve::floats(request, "z", self.latent_dim)?;
+        if z.len() != self.latent_dim || z.iter().any(|v| v.abs() > LATENT_REACH) {
+            return Err(Error::Usage(format!(
+                "\"z\": {} numbers within ±{LATENT_REACH} are expected",
+                self.latent_dim
+            )));
+        }
+        let pixels = decode(&self.model, &[z], &self.device).pop().unwrap_or_default();
+        Ok(serde_json::json!({ "pixels": pixels }))
+    }
 }
 
 // --- Config ------------------------------------------------------------------------------------

@@ -175,3 +175,75 @@ pub fn predict<M: ImageClassifierConfig + DeserializeOwned>(
         })
         .collect())
 }
+
+/// A classifier run kept for `neurons serve`: a digit drawn on the page, its classes'
+/// probabilities.
+struct DigitReader<Model> {
+    model: Model,
+    classes: Vec<String>,
+    device: Device,
+}
+
+/// The largest drawing the page may send, a side.
+const MAX_DRAWING_SIDE: usize = 280;
+
+impl<Model: crate::train::classify::ImageClassifier + Send> super::serve::Served
+    for DigitReader<Model>
+{
+    fn kind(&self) -> &'static str {
+        "draw-digit"
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::json!({ "classes": self.classes })
+    }
+
+    /// `{"pixels": [...]}`: a square drawing, row by row, ink 1 on a background 0; made to look
+    /// like an MNIST digit as `predict` does with a picture.
+    fn answer(&self, request: &serde_json::Value) -> Result<serde_json::Value> {
+        let pixels = super::serve::floats(request, "pixels", MAX_DRAWING_SIDE.pow(2))?;
+        let side = (pixels.len() as f64).sqrt() as usize;
+        if side * side != pixels.len() || side < 8 {
+            return Err(Error::Usage(format!(
+                "\"pixels\": {} values; a square drawing of 8×8 to {MAX_DRAWING_SIDE}×{MAX_DRAWING_SIDE} is expected",
+                pixels.len()
+            )));
+        }
+        let picture = image::GrayImage::from_fn(side as u32, side as u32, |x, y| {
+            let v = pixels[y as usize * side + x as usize].clamp(0.0, 1.0);
+            image::Luma([(v * 255.0).round() as u8])
+        });
+        let digit = crate::data::images::mnist_like(&picture);
+        let logits = crate::train::classify::ImageClassifier::forward(
+            &self.model,
+            crate::data::images::images_tensor(std::slice::from_ref(&digit), 28, 28, &self.device),
+        );
+        let probabilities = crate::train::text::class_probabilities(logits)?
+            .pop()
+            .unwrap_or_default();
+        Ok(serde_json::json!({ "probabilities": probabilities, "classes": self.classes }))
+    }
+}
+
+/// A finished classifier run, kept in memory for `neurons serve`.
+pub fn served<M: ImageClassifierConfig + DeserializeOwned>(
+    run: &RunDir,
+) -> Result<Box<dyn super::serve::Served>>
+where
+    M::Model: Send + 'static,
+{
+    let device = Device::flex();
+    let (config, model) = load::<M>(run, &device)?;
+    if config.model.image_size() != [28, 28] {
+        return Err(Error::Usage(format!(
+            "{}: the page draws 28×28 digits; this model takes {:?} images",
+            run.path().display(),
+            config.model.image_size()
+        )));
+    }
+    Ok(Box::new(DigitReader {
+        model,
+        classes: config.model.classes().to_vec(),
+        device,
+    }))
+}

@@ -232,3 +232,65 @@ pub fn load_generator(run: &RunDir) -> Result<(DcganRunConfig, Generator, Device
     let generator = run.load_weights("generator.bpk", config.model.generator(&device))?;
     Ok((config, generator, device))
 }
+
+/// A DCGAN's generator kept for `neurons serve`: fresh samples, of one digit for a cGAN.
+pub struct ServedGenerator {
+    generator: Generator,
+    config: DcganRunConfig,
+    device: Device,
+}
+
+/// Samples one request may ask for.
+const MAX_SERVED_SAMPLES: u64 = 64;
+
+impl ServedGenerator {
+    pub fn load(run: &RunDir) -> Result<Box<dyn super::serve::Served>> {
+        let (config, generator, device) = load_generator(run)?;
+        Ok(Box::new(Self {
+            generator,
+            config,
+            device,
+        }))
+    }
+}
+
+impl super::serve::Served for ServedGenerator {
+    fn kind(&self) -> &'static str {
+        if self.config.model.classes > 0 {
+            "digit-generator"
+        } else {
+            "generator"
+        }
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::json!({ "classes": self.config.model.classes })
+    }
+
+    /// `{"count": n, "seed": s, "digit": d}` (the digit for a cGAN only) → `{"images": [[784]...]}`.
+    fn answer(&self, request: &serde_json::Value) -> Result<serde_json::Value> {
+        use super::serve::integer;
+        let count = integer(request, "count", 1..=MAX_SERVED_SAMPLES, Some(8))? as usize;
+        let seed = integer(request, "seed", 0..=u64::MAX, Some(0))?;
+        let classes = self.config.model.classes as u64;
+        let digit = if classes > 0 {
+            integer(request, "digit", 0..=classes - 1, None)? as i64
+        } else {
+            0
+        };
+        let labels = burn::tensor::Tensor::<1, burn::tensor::Int>::from_data(
+            burn::tensor::TensorData::new(vec![digit; count], [count]),
+            &self.device,
+        );
+        let images = crate::train::adversarial::to_unit_pixels(self.generator.forward(
+            crate::train::adversarial::fixed_noise(
+                count,
+                self.config.model.noise_dim,
+                seed,
+                &self.device,
+            ),
+            labels,
+        ));
+        Ok(serde_json::json!({ "images": images }))
+    }
+}

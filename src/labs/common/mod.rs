@@ -6,4 +6,5 @@
 pub mod classifier;
 pub mod dcgan;
 pub mod judge;
+pub mod serve;
 pub mod text;

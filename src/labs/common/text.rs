@@ -484,3 +484,79 @@ pub fn predict<M: TextModelConfig + DeserializeOwned>(
     }
     Ok(lines)
 }
+
+/// A lab's weight of each word of a text (the transformer's attention), as a plain function.
+pub type WeighWords<Model> = fn(&Model, &TextBatch) -> Result<Vec<f64>>;
+
+/// The longest text `neurons serve` classifies, in characters.
+const MAX_SERVED_TEXT: usize = 10_000;
+
+/// A text classifier kept for `neurons serve`: a sentence typed on the page, its classes'
+/// probabilities, the words as the model read them and, for a lab that has one, how much each
+/// weighed (the transformer's attention).
+pub struct ServedText<M: TextModelConfig> {
+    loaded: LoadedText<M>,
+    device: Device,
+    weigh: Option<WeighWords<M::Model>>,
+}
+
+impl<M> ServedText<M>
+where
+    M: TextModelConfig + DeserializeOwned + Send + 'static,
+    M::Model: Send,
+{
+    pub fn load(
+        run: &RunDir,
+        weigh: Option<WeighWords<M::Model>>,
+    ) -> Result<Box<dyn super::serve::Served>> {
+        let device = Device::flex();
+        let loaded = load::<M>(run, &device)?;
+        Ok(Box::new(Self {
+            loaded,
+            device,
+            weigh,
+        }))
+    }
+}
+
+impl<M> super::serve::Served for ServedText<M>
+where
+    M: TextModelConfig + Send,
+    M::Model: Send,
+{
+    fn kind(&self) -> &'static str {
+        "text"
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::json!({ "classes": self.loaded.classes, "explains": self.weigh.is_some() })
+    }
+
+    /// `{"text": "..."}` → `{"probabilities", "classes", "words", "weights"}`.
+    fn answer(&self, request: &serde_json::Value) -> Result<serde_json::Value> {
+        let text = super::serve::text(request, "text", MAX_SERVED_TEXT)?.to_string();
+        let probabilities = classify(&self.loaded, std::slice::from_ref(&text), &self.device)?
+            .pop()
+            .unwrap_or_default();
+        let words = read_as(&self.loaded, &text);
+        let weights = match self.weigh {
+            Some(weigh) => {
+                let item = TextItem {
+                    ids: self
+                        .loaded
+                        .vocabulary
+                        .encode(&text, self.loaded.config.text.max_len),
+                    label: 0,
+                };
+                weigh(&self.loaded.model, &encode_batch(&[item], &self.device))?
+            }
+            None => Vec::new(),
+        };
+        Ok(serde_json::json!({
+            "probabilities": probabilities,
+            "classes": self.loaded.classes,
+            "words": words,
+            "weights": weights,
+        }))
+    }
+}
