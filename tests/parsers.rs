@@ -7,7 +7,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
@@ -238,39 +238,40 @@ proptest! {
 
 // --- a run directory, as predict and resume read it --------------------------------------------
 
-/// A finished quick run of the mlp-classifier (one epoch), made once by the real binary.
-fn base_run() -> &'static Path {
-    static BASE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, run) = BASE.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_neurons"))
-            .args([
-                "run",
-                "mlp-classifier",
-                "--quick",
-                "--epochs",
-                "1",
-                "--out",
-                "r",
-            ])
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let run = dir.path().join("r");
-        (dir, run)
-    });
+/// A finished quick run of `lab`, made once by the real binary.
+fn base_run(lab: &'static str) -> &'static Path {
+    static BASES: OnceLock<std::sync::Mutex<Vec<(&'static str, tempfile::TempDir)>>> =
+        OnceLock::new();
+    let bases = BASES.get_or_init(Default::default);
+    let mut bases = bases.lock().unwrap();
+    if let Some((_, dir)) = bases.iter().find(|(name, _)| *name == lab) {
+        // the folder lives as long as the test binary: the static keeps it
+        return Box::leak(dir.path().join("r").into_boxed_path());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_neurons"))
+        .args(["run", lab, "--quick", "--epochs", "1", "--out", "r"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = Box::leak(dir.path().join("r").into_boxed_path());
+    bases.push((lab, dir));
     run
 }
 
-/// A copy of the base run with `file` replaced by `bytes`.
-fn run_with(file: &str, bytes: &[u8]) -> (tempfile::TempDir, neurons::report::RunDir) {
+/// A copy of a lab's base run with `file` replaced by `bytes`.
+fn run_with(
+    lab: &'static str,
+    file: &str,
+    bytes: &[u8],
+) -> (tempfile::TempDir, neurons::report::RunDir) {
     let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(base_run()).unwrap() {
+    for entry in std::fs::read_dir(base_run(lab)).unwrap() {
         let path = entry.unwrap().path();
         if path.is_file() {
             std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
@@ -281,29 +282,81 @@ fn run_with(file: &str, bytes: &[u8]) -> (tempfile::TempDir, neurons::report::Ru
     (dir, run)
 }
 
+/// What reading a run back may allocate at most: the embedded digits and a model of the largest
+/// size a config.toml may name, far below the 10¹²-byte requests a bad field once made.
+const RUN_READ_BUDGET: usize = 512 << 20;
+
+fn digit_request() -> neurons::labs::PredictRequest {
+    neurons::labs::PredictRequest {
+        inputs: vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/png/digit.png")],
+        ..Default::default()
+    }
+}
+
+/// Predicts with the run, then resumes it (the base is finished: a resume reads and checks
+/// everything, then stops short of training); returns the largest allocation.
+fn predict_and_resume(
+    run: &neurons::report::RunDir,
+    request: &neurons::labs::PredictRequest,
+) -> usize {
+    largest_allocation(|| {
+        let lab = neurons::labs::Lab::of_run(run)?;
+        let _ = lab.predict(run, request);
+        lab.resume(run, &neurons::train::Console::new(true))
+    })
+}
+
 proptest! {
-    #![proptest_config(config(64))]
+    #![proptest_config(config(48))]
 
     #[test]
-    fn a_mutated_config_toml_never_panics_predict(
-        bytes in mutated(std::fs::read(base_run().join("config.toml")).unwrap())
+    fn a_mutated_config_toml_never_panics_nor_overallocates_predict_or_resume(
+        bytes in mutated(std::fs::read(base_run("mlp-classifier").join("config.toml")).unwrap())
     ) {
-        let (_dir, run) = run_with("config.toml", &bytes);
-        let request = neurons::labs::PredictRequest {
-            inputs: vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/png/digit.png")],
-            ..Default::default()
-        };
-        let _ = neurons::labs::Lab::of_run(&run).and_then(|lab| lab.predict(&run, &request));
+        let (_dir, run) = run_with("mlp-classifier", "config.toml", &bytes);
+        let largest = predict_and_resume(&run, &digit_request());
+        prop_assert!(largest <= RUN_READ_BUDGET, "{largest} bytes");
+    }
+
+    #[test]
+    fn a_mutated_checkpoint_toml_never_panics_resume(
+        bytes in mutated(b"epoch = 1\ntrain_seconds = 0.5\nsamples_seen = 2000\nbest_loss = 0.4\nbest_epoch = 1\nepochs_without_improvement = 0\n".to_vec())
+    ) {
+        let (_dir, run) = run_with("mlp-classifier", "checkpoint.toml", &bytes);
+        let largest = predict_and_resume(&run, &digit_request());
+        prop_assert!(largest <= RUN_READ_BUDGET, "{largest} bytes");
     }
 
     #[test]
     fn a_mutated_metrics_csv_never_panics_nor_allocates_beyond_its_size(
-        bytes in mutated(std::fs::read(base_run().join("metrics.csv")).unwrap())
+        bytes in mutated(std::fs::read(base_run("mlp-classifier").join("metrics.csv")).unwrap())
     ) {
-        let (_dir, run) = run_with("metrics.csv", &bytes);
+        let (_dir, run) = run_with("mlp-classifier", "metrics.csv", &bytes);
         let largest = largest_allocation(|| {
             neurons::report::MetricsLog::read(&run, &["accuracy"])
         });
         prop_assert!(largest <= justified(bytes.len()), "{largest} bytes for {}", bytes.len());
+    }
+
+}
+
+proptest! {
+    // each case reads the embedded reviews again: fewer of them
+    #![proptest_config(config(12))]
+
+    #[test]
+    fn a_mutated_vocabulary_or_class_list_never_panics_a_text_run(
+        vocabulary in mutated(std::fs::read(base_run("sentiment").join("vocab.txt")).unwrap()),
+        classes in mutated(std::fs::read(base_run("sentiment").join("classes.txt")).unwrap()),
+    ) {
+        let request = neurons::labs::PredictRequest {
+            texts: vec!["a fine film".to_string()],
+            ..Default::default()
+        };
+        for (file, bytes) in [("vocab.txt", &vocabulary), ("classes.txt", &classes)] {
+            let (_dir, run) = run_with("sentiment", file, bytes);
+            let largest = predict_and_resume(&run, &request);
+            prop_assert!(largest <= RUN_READ_BUDGET, "{file}: {largest} bytes");
+        }
     }
 }

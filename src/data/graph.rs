@@ -163,7 +163,12 @@ impl GraphDataConfig {
             },
             (Some(path), nodes) => {
                 if let Some(expected) = &self.sha256 {
-                    super::download::refuse_changed(path, &self.files(), expected)?;
+                    // one hash covers both files: the error names both
+                    let named = match nodes {
+                        Some(nodes) => format!("{} and {}", path.display(), nodes.display()).into(),
+                        None => path.clone(),
+                    };
+                    super::download::refuse_changed(&named, &self.files(), expected)?;
                 }
                 read_graph(path, nodes.as_deref())
             }

@@ -303,6 +303,12 @@ pub const MAX_PICTURE_SIDE: u32 = 4096;
 pub fn parse_input(path: &Path, bytes: &[u8]) -> Result<Vec<InputImage>> {
     if bytes.starts_with(&idx::IMAGES_MAGIC.to_be_bytes()) || is_gzipped_idx(path, bytes) {
         let images = idx::parse_images(path, bytes)?;
+        if images.count == 0 {
+            return Err(Error::BadImage {
+                path: path.to_path_buf(),
+                reason: "an IDX file of 0 images: nothing to predict".to_string(),
+            });
+        }
         if (images.rows, images.cols) != (28, 28) {
             return Err(Error::BadImage {
                 path: path.to_path_buf(),

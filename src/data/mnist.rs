@@ -315,17 +315,32 @@ impl DataConfig {
                 });
             }
         }
-        match (&self.path, &self.sha256) {
+        let data = match (&self.path, &self.sha256) {
             (Some(dir), Some(expected)) => {
                 refuse_changed(dir, &idx_paths(dir)?, expected)?;
-                Ok(load_dir(dir, &DIGITS)?.truncated(self.train_samples, self.test_samples))
+                load_dir(dir, &DIGITS)?.truncated(self.train_samples, self.test_samples)
             }
-            (Some(_), None) => Err(Error::BadRunDir {
-                path: file.to_path_buf(),
-                reason: "[data] path without its sha256".to_string(),
-            }),
-            (None, _) => reload(&self.dataset, self.train_samples, self.test_samples),
+            (Some(_), None) => {
+                return Err(Error::BadRunDir {
+                    path: file.to_path_buf(),
+                    reason: "[data] path without its sha256".to_string(),
+                });
+            }
+            (None, _) => reload(&self.dataset, self.train_samples, self.test_samples)?,
+        };
+        // the run learnt from exactly these counts: a record asking for more is not its own
+        for (field, wanted, held) in [
+            ("train_samples", self.train_samples, data.train.len()),
+            ("test_samples", self.test_samples, data.test.len()),
+        ] {
+            if wanted != held {
+                return Err(Error::BadRunDir {
+                    path: file.to_path_buf(),
+                    reason: format!("[data] {field}: {wanted}, but the data hold {held}"),
+                });
+            }
         }
+        Ok(data)
     }
 
     /// The record of an image data set a run learns from.

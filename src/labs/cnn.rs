@@ -19,7 +19,7 @@ use super::common::classifier::{self, ClassifierConfig};
 use super::{LabInfo, Reference, PredictRequest, LabSpec, RunOptions, TrainingArgs};
 use crate::data::images::{ImageDataset, ImageShape, images_tensor};
 use crate::data::mnist;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::models::cnn::{Cnn, CnnModelConfig};
 use crate::report::picture::{GreyImage, image_grid, pixel_grid};
 use crate::report::{RunDir, Summary};
@@ -64,9 +64,8 @@ impl LabSpec for CnnLab {
 
     fn check(options: &RunOptions, args: &Options) -> Result<()> {
         args.training.validate()?;
-        if args.width == Some(0) {
-            return Err(Error::Usage("--width must be at least 1".to_string()));
-        }
+        // 8·64 and 16·64 channels: 512 and 1024
+        super::within("--width", args.width, 1..=64)?;
         mnist::check_choice(
             options.dataset.as_deref(),
             options.data.as_deref(),

@@ -199,10 +199,12 @@ fn configure(options: &RunOptions, args: &Options) -> Result<GcnConfig> {
     };
     let parts = split.split(&graph);
     if parts.test.is_empty() {
-        return Err(Error::Usage(format!(
-            "{}: too few labelled nodes to hold any out for the test",
-            data.dataset
-        )));
+        // the labels are in the nodes file (or the .npz)
+        let labels = data.nodes_path.as_ref().or(data.path.as_ref());
+        return Err(Error::BadCsv {
+            source_name: labels.map_or_else(|| data.dataset.clone(), |p| p.display().to_string()),
+            reason: "too few labelled nodes to hold any out for the test".to_string(),
+        });
     }
     let mut training = options.training(&args.training, &DEFAULTS);
     training.batch_size = parts.train.len();
@@ -240,10 +242,7 @@ struct LoadedGraph {
 /// Refuses a `config.toml` whose network or split cannot fit its graph, naming the field.
 fn check_against(config: &GcnConfig, graph: &Graph) -> std::result::Result<(), String> {
     let model = &config.model;
-    check_model_fields(
-        &[("features", model.features), ("hidden", model.hidden)],
-        &[("dropout", model.dropout)],
-    )?;
+    check_model_fields(&[("hidden", model.hidden)], &[("dropout", model.dropout)])?;
     if model.features != graph.feature_count || model.classes != graph.classes.len() {
         return Err(format!(
             "[model] features {}, classes {}: the graph has {} features and {} classes",

@@ -67,11 +67,8 @@ impl LabSpec for KmeansLab {
     }
 
     fn check(_options: &RunOptions, args: &Options) -> Result<()> {
-        if args.restarts == Some(0) || args.k == Some(0) {
-            return Err(Error::Usage(
-                "--k and --restarts must be at least 1".to_string(),
-            ));
-        }
+        super::within("--restarts", args.restarts, 1..=1000)?;
+        super::within("--k", args.k, 1..=crate::train::config::limits::MAX_POINTS)?;
         args.csv.separator().map(|_| ())
     }
 }

@@ -26,6 +26,7 @@ use crate::report::metrics::Split;
 use crate::report::plot::{Curve, PointGroup, Scatter, line_chart, scatter_chart};
 use crate::report::{MetricsLog, RunDir, Summary};
 use crate::train::Console;
+use crate::train::config::limits::MAX_POINTS;
 
 pub const INFO: LabInfo = LabInfo {
     name: "linear-regression",
@@ -81,6 +82,14 @@ impl LabSpec for LinearRegressionLab {
                     "{}: no named data set {name:?}; use the synthetic line or --data FILE.csv --target COLUMN",
                     INFO.name
                 )));
+            }
+            super::within("--n", args.n, MIN_POINTS..=MAX_POINTS)?;
+            for (flag, value) in [
+                ("--slope", args.slope),
+                ("--intercept", args.intercept),
+                ("--noise", args.noise),
+            ] {
+                super::finite_within(flag, value, 1e6)?;
             }
             let noise = args.noise.unwrap_or(7.0);
             if args.n.unwrap_or(100) < MIN_POINTS || !noise.is_finite() || noise < 0.0 {
@@ -308,11 +317,21 @@ pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console
         sgd_batch_size: options.batch_size.unwrap_or(SGD_BATCH_SIZE),
         sgd_learning_rate: SGD_LEARNING_RATE,
     };
-    run.write_toml("config.toml", &config)?;
+    // 1. The closed form θ̂ = (XᵀX)⁻¹XᵀY, by QR; before the run directory is written, since
+    // collinear columns (a constant, a copy) are the data's fault, named with the data.
     let started = std::time::Instant::now();
-
-    // 1. The closed form θ̂ = (XᵀX)⁻¹XᵀY, by QR.
-    let theta_closed_form = least_squares(&design(&features.x), &features.y)?;
+    let theta_closed_form =
+        least_squares(&design(&features.x), &features.y).map_err(|e| match &config.data {
+            LinearData::Csv { path, .. } => Error::BadCsv {
+                source_name: path.clone(),
+                reason: format!(
+                    "{e} (the columns {} and the intercept)",
+                    features.names.join(", ")
+                ),
+            },
+            LinearData::Synthetic { .. } => e,
+        })?;
+    run.write_toml("config.toml", &config)?;
     console.line(&format!(
         "closed form:       θ̂ = {}",
         show(&theta_closed_form)

@@ -68,11 +68,9 @@ impl LabSpec for LogisticRegressionLab {
                 "--n {n}: at least {MIN_STUDENTS} students, so that both classes reach the test split"
             )));
         }
-        if args.poly == Some(0) {
-            return Err(Error::Usage(
-                "--poly 0: the degree is at least 1 (the features alone)".to_string(),
-            ));
-        }
+        super::within("--n", args.n, MIN_STUDENTS..=crate::train::config::limits::MAX_POINTS)?;
+        // degree d of two features makes (d + 1)(d + 2)/2 columns: 66 at 10
+        super::within("--poly", args.poly, 1..=10)?;
         if options.data.is_none() && options.dataset.is_some() {
             return Err(Error::Usage(format!(
                 "{}: no named data set; use the synthetic students or --data FILE.csv --target COLUMN",

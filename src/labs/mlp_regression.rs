@@ -397,11 +397,24 @@ pub fn predict(run: &RunDir, inputs: &[PathBuf]) -> Result<Vec<String>> {
     let mut lines = Vec::new();
     for path in inputs {
         let rows = read_columns(path, &config.model.features, separator)?;
+        if rows.is_empty() {
+            return Err(Error::BadCsv {
+                source_name: path.display().to_string(),
+                reason: "no row to predict".to_string(),
+            });
+        }
         let items = config.model.items(&rows, &vec![0.0; rows.len()]);
-        for (i, p) in regress::predict(&model, &items, &device)?
-            .iter()
-            .enumerate()
-        {
+        let predictions = regress::predict(&model, &items, &device)?;
+        if let Some(i) = predictions.iter().position(|p| !p.is_finite()) {
+            return Err(Error::BadCsv {
+                source_name: path.display().to_string(),
+                reason: format!(
+                    "row {}: the prediction is not a finite number (features far outside the training data's range?)",
+                    i + 2
+                ),
+            });
+        }
+        for (i, p) in predictions.iter().enumerate() {
             lines.push(format!(
                 "{} row {}: {} {p:.3}",
                 path.display(),

@@ -137,11 +137,11 @@ pub struct RunOptions {
 impl RunOptions {
     /// Refuses settings no lab can use, before anything is created.
     pub fn validate(&self) -> Result<()> {
-        if self.epochs == Some(0) || self.batch_size == Some(0) {
-            return Err(Error::Usage(
-                "--epochs and --batch-size must be at least 1".to_string(),
-            ));
-        }
+        use crate::train::config::limits::{MAX_BATCH_SIZE, MAX_EPOCHS};
+        within("--epochs", self.epochs, 1..=MAX_EPOCHS)?;
+        within("--batch-size", self.batch_size, 1..=MAX_BATCH_SIZE)?;
+        // a device this build or machine lacks is refused before the run directory exists
+        self.device.device()?;
         if let Some(lr) = self.lr
             && !(lr.is_finite() && lr > 0.0)
         {
@@ -166,6 +166,32 @@ impl RunOptions {
     }
 }
 
+/// Refuses a whole-number flag outside `range`, naming it.
+pub fn within(
+    flag: &str,
+    value: Option<usize>,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<()> {
+    match value {
+        Some(v) if !range.contains(&v) => Err(Error::Usage(format!(
+            "{flag} {v}: from {} to {}",
+            range.start(),
+            range.end()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a number flag that is not finite or beyond `limit` in size, naming it.
+pub fn finite_within(flag: &str, value: Option<f64>, limit: f64) -> Result<()> {
+    match value {
+        Some(v) if !(v.is_finite() && v.abs() <= limit) => Err(Error::Usage(format!(
+            "{flag} {v:e}: a number from -{limit:e} to {limit:e}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The flags of the shared training loop, taken by the labs that train with it.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct TrainingArgs {
@@ -186,11 +212,11 @@ pub struct TrainingArgs {
 
 impl TrainingArgs {
     pub fn validate(&self) -> Result<()> {
-        if self.early_stopping == Some(0) {
-            return Err(Error::Usage(
-                "--early-stopping must be at least 1".to_string(),
-            ));
-        }
+        within(
+            "--early-stopping",
+            self.early_stopping,
+            1..=crate::train::config::limits::MAX_EPOCHS,
+        )?;
         if let Some(wd) = self.weight_decay
             && !(wd.is_finite() && wd >= 0.0)
         {

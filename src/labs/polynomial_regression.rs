@@ -71,6 +71,16 @@ impl LabSpec for PolynomialRegressionLab {
                 INFO.name
             )));
         }
+        super::within("--n", args.n, 2..=crate::train::config::limits::MAX_POINTS)?;
+        super::finite_within("--noise", args.noise, 1e6)?;
+        if args.noise.is_some_and(|v| v < 0.0) {
+            return Err(Error::Usage("--noise: a standard deviation, at least 0".to_string()));
+        }
+        if let Some(most) = args.degrees.iter().flatten().copied().find(|&d| d > 50) {
+            return Err(Error::Usage(format!(
+                "--degrees {most}: at most 50 (x⁵⁰ already spans 10⁵⁰ on this data)"
+            )));
+        }
         let n = args.n.unwrap_or(100);
         let degrees = args.degrees.clone().unwrap_or_else(|| vec![1, 5, 24]);
         let most = degrees.iter().copied().max().unwrap_or(0);

@@ -207,10 +207,12 @@ pub fn resume(run: &RunDir, console: &Console) -> Result<Summary> {
     config.data.validate(&run.file("config.toml"))?;
     let model = &config.model;
     let s = &model.standardizer;
-    if model.hidden == 0 || s.mean.len() != 2 || s.std.len() != 2 || s.std.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+    if !(1..=crate::train::config::limits::MAX_WIDTH).contains(&model.hidden)
+        || s.mean.len() != 2
+        || s.mean.iter().any(|m| !m.is_finite()) || s.std.len() != 2 || s.std.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
         return Err(Error::BadRunDir {
             path: run.file("config.toml"),
-            reason: "[model] hidden must be at least 1 and the standardizer hold two means and two positive standard deviations".to_string(),
+            reason: "[model] hidden must be from 1 to 4096 and the standardizer hold two finite means and two positive standard deviations".to_string(),
         });
     }
     train(&config, run, console, true)

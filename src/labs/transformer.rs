@@ -138,6 +138,13 @@ impl TextModelConfig for TransformerModelConfig {
             ],
             &[("word_dropout", self.word_dropout), ("dropout", self.dropout)],
         )?;
+        use crate::train::config::limits::{MAX_LAYERS, MAX_SEQUENCE};
+        if self.layers > MAX_LAYERS || self.max_len > MAX_SEQUENCE {
+            return Err(format!(
+                "[model] layers {}, max_len {}: at most {MAX_LAYERS} layers and {MAX_SEQUENCE} positions",
+                self.layers, self.max_len
+            ));
+        }
         if !self.width.is_multiple_of(self.heads) {
             return Err(format!(
                 "[model] heads: {} do not divide the width {}",

@@ -258,6 +258,7 @@ pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console
 /// A run's `config.toml`, its `[model]` table checked before any tensor is built.
 fn read_config(run: &RunDir) -> Result<VaeConfig> {
     let config: VaeConfig = run.read_toml("config.toml")?;
+    config.training.validate(&run.file("config.toml"))?;
     config.model.validate().map_err(|reason| Error::BadRunDir {
         path: run.file("config.toml"),
         reason,

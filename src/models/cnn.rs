@@ -135,12 +135,14 @@ impl ImageClassifierConfig for CnnModelConfig {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.channels.contains(&0) || self.dense == 0 {
-            return Err(format!(
-                "[model] channels {:?}, dense {}: each at least 1",
-                self.channels, self.dense
-            ));
-        }
+        crate::train::config::check_model_fields(
+            &[
+                ("channels", self.channels[0].max(self.channels[1])),
+                ("channels", self.channels[0].min(self.channels[1])),
+                ("dense", self.dense),
+            ],
+            &[],
+        )?;
         if let Some(p) = self.dropout.iter().find(|p| !(0.0..1.0).contains(*p)) {
             return Err(format!("[model] dropout: {p}; a rate in 0..1"));
         }

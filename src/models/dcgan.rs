@@ -35,11 +35,15 @@ impl DcganConfig {
     /// Refuses a `[model]` table read from a run that cannot make a working DCGAN, naming the
     /// field.
     pub fn validate(&self) -> Result<(), String> {
-        if self.noise_dim == 0 {
-            return Err("[model] noise_dim: 0; at least 1".to_string());
-        }
-        if self.classes > 0 && self.label_embedding == 0 {
-            return Err("[model] label_embedding: 0 with classes; at least 1".to_string());
+        crate::train::config::check_model_fields(&[("noise_dim", self.noise_dim)], &[])?;
+        if self.classes > 0 {
+            crate::train::config::check_model_fields(
+                &[
+                    ("classes", self.classes),
+                    ("label_embedding", self.label_embedding),
+                ],
+                &[],
+            )?;
         }
         Ok(())
     }

@@ -89,9 +89,16 @@ impl ImageClassifierConfig for MlpModelConfig {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if let Some(width) = self.hidden.iter().find(|&&h| h == 0) {
+        use crate::train::config::limits::{MAX_LAYERS, MAX_WIDTH};
+        if let Some(width) = self.hidden.iter().find(|&&h| !(1..=MAX_WIDTH).contains(&h)) {
             return Err(format!(
-                "[model] hidden: a layer of {width} neurons; at least 1"
+                "[model] hidden: a layer of {width} neurons; from 1 to {MAX_WIDTH}"
+            ));
+        }
+        if self.hidden.len() > MAX_LAYERS {
+            return Err(format!(
+                "[model] hidden: {} layers; at most {MAX_LAYERS}",
+                self.hidden.len()
             ));
         }
         validate_image_model(

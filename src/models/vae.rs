@@ -22,9 +22,7 @@ pub struct VaeModelConfig {
 impl VaeModelConfig {
     /// Refuses a `[model]` table read from a run that cannot make a working VAE, naming the field.
     pub fn validate(&self) -> Result<(), String> {
-        if self.latent_dim == 0 {
-            return Err("[model] latent_dim: 0; at least 1".to_string());
-        }
+        crate::train::config::check_model_fields(&[("latent_dim", self.latent_dim)], &[])?;
         if !(self.beta.is_finite() && self.beta >= 0.0) {
             return Err(format!("[model] beta: {}; a number ≥ 0", self.beta));
         }

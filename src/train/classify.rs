@@ -181,9 +181,10 @@ pub fn validate_image_model(
     classes: &[String],
     (mean, std): (f32, f32),
 ) -> std::result::Result<(), String> {
-    if image_size.iter().any(|&s| s < min_size) {
+    let most = crate::train::config::limits::MAX_IMAGE_SIDE;
+    if image_size.iter().any(|&s| s < min_size || s > most) {
         return Err(format!(
-            "[model] image_size: {image_size:?}; at least {min_size}×{min_size}"
+            "[model] image_size: {image_size:?}; from {min_size}×{min_size} to {most}×{most}"
         ));
     }
     if classes.len() < 2 {

@@ -49,11 +49,17 @@ impl TrainingConfig {
                 reason: format!("[training] {field}: {reason}"),
             })
         };
-        if self.epochs == 0 {
-            return bad("epochs", "0; at least 1".to_string());
+        if !(1..=limits::MAX_EPOCHS).contains(&self.epochs) {
+            return bad(
+                "epochs",
+                format!("{}; from 1 to {}", self.epochs, limits::MAX_EPOCHS),
+            );
         }
-        if self.batch_size == 0 {
-            return bad("batch_size", "0; at least 1".to_string());
+        if !(1..=limits::MAX_BATCH_SIZE).contains(&self.batch_size) {
+            return bad(
+                "batch_size",
+                format!("{}; from 1 to {}", self.batch_size, limits::MAX_BATCH_SIZE),
+            );
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return bad(
@@ -128,14 +134,39 @@ impl TrainingDefaults {
     }
 }
 
-/// Checks the fields a network is built from, as read from a run's `config.toml`: each size at
-/// least 1, each rate (a dropout) in 0..1; the error names the first wrong `[model]` field.
+/// Upper bounds on the sizes read from the command line or a `config.toml`: far above what a lab
+/// of the course needs on a CPU, and low enough that a slip (10¹² for 10) is refused in one line
+/// rather than aborting the process on an allocation it cannot make.
+pub mod limits {
+    pub const MAX_EPOCHS: usize = 1_000_000;
+    pub const MAX_BATCH_SIZE: usize = 65_536;
+    /// Neurons of a layer, channels, embedding and model widths, a latent space.
+    pub const MAX_WIDTH: usize = 4096;
+    /// Layers of a network.
+    pub const MAX_LAYERS: usize = 16;
+    /// Words of a sentence read.
+    pub const MAX_SEQUENCE: usize = 4096;
+    /// A side of the images a network takes.
+    pub const MAX_IMAGE_SIDE: usize = 256;
+    /// Points of a synthetic data set (`--n`).
+    pub const MAX_POINTS: usize = 10_000_000;
+}
+
+/// Checks the fields a network is built from, as read from a run's `config.toml`: each size from
+/// 1 to [`limits::MAX_WIDTH`], each rate (a dropout) in 0..1; the error names the first wrong
+/// `[model]` field.
 pub fn check_model_fields(
     sizes: &[(&str, usize)],
     rates: &[(&str, f64)],
 ) -> std::result::Result<(), String> {
-    if let Some((name, _)) = sizes.iter().find(|(_, size)| *size == 0) {
-        return Err(format!("[model] {name}: 0; at least 1"));
+    if let Some((name, size)) = sizes
+        .iter()
+        .find(|(_, size)| !(1..=limits::MAX_WIDTH).contains(size))
+    {
+        return Err(format!(
+            "[model] {name}: {size}; from 1 to {}",
+            limits::MAX_WIDTH
+        ));
     }
     if let Some((name, rate)) = rates.iter().find(|(_, r)| !(0.0..1.0).contains(r)) {
         return Err(format!("[model] {name}: {rate}; a rate in 0..1"));

@@ -203,6 +203,36 @@ impl CheckpointState {
 }
 
 const CHECKPOINT: &str = "checkpoint.toml";
+
+/// What shows that a run without `checkpoint.toml` got past its first epoch, if anything does.
+/// The first epoch's folder and rows alone are no such sign: a run killed between writing them
+/// and `checkpoint.toml` starts over as the same run.
+fn progress_without_checkpoint(run: &RunDir) -> Option<String> {
+    if run.file("model.bpk").is_file() {
+        return Some("model.bpk is there (the run finished)".to_string());
+    }
+    if let Ok(entries) = fs::read_dir(run.path()) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let epoch = name
+                .strip_prefix("checkpoint-epoch-")
+                .and_then(|n| n.parse::<usize>().ok());
+            if epoch.is_some_and(|e| e > 1) {
+                return Some(format!("{name}/ is there"));
+            }
+        }
+    }
+    let later = fs::read_to_string(run.file("metrics.csv"))
+        .map(|text| {
+            text.lines()
+                .skip(1)
+                .filter_map(|l| l.split(',').next()?.trim().parse::<usize>().ok())
+                .filter(|&epoch| epoch > 1)
+                .max()
+        })
+        .unwrap_or(None);
+    later.map(|epoch| format!("metrics.csv reaches epoch {epoch}"))
+}
 const BEST_WEIGHTS: &str = "best.bpk";
 
 fn checkpoint_dir(epoch: usize) -> String {
@@ -260,8 +290,20 @@ pub fn fit<T: Supervised>(
                 path,
                 reason: e.to_string(),
             })?;
-        // metrics.csv may hold one epoch more than the checkpoint if the run died in between
+        // metrics.csv may hold one epoch more than the checkpoint if the run died in between,
+        // never fewer: a log that stops short of the checkpoint is not this run's
         let kept = MetricsLog::read(run, task.metric_names())?;
+        if let Some(missing) =
+            (1..=state.epoch).find(|&e| !kept.rows().iter().any(|r| r.epoch == e))
+        {
+            return Err(Error::BadRunDir {
+                path: run.file("metrics.csv"),
+                reason: format!(
+                    "no row for epoch {missing}, but checkpoint.toml is at epoch {}",
+                    state.epoch
+                ),
+            });
+        }
         for row in kept.rows().iter().filter(|r| r.epoch <= state.epoch) {
             log.push(row.epoch, row.split, row.loss, &row.values);
         }
@@ -271,7 +313,17 @@ pub fn fit<T: Supervised>(
         ));
     } else if resume {
         // killed before its first checkpoint: every random choice comes from (seed, epoch), so
-        // starting over from the saved settings is the run it would have been
+        // starting over from the saved settings is the run it would have been. A run that went
+        // further (a finished one, or one whose checkpoint.toml was lost) is refused: starting it
+        // over would quietly throw its epochs away
+        if let Some(trace) = progress_without_checkpoint(run) {
+            return Err(Error::BadRunDir {
+                path: run.file(CHECKPOINT),
+                reason: format!(
+                    "missing, but {trace}: nothing to resume from; start a new run (neurons run <lab> with the same flags)"
+                ),
+            });
+        }
         console.line("no checkpoint yet (killed during the first epoch): starting from epoch 1 with the run's settings");
     }
 

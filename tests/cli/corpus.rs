@@ -99,7 +99,9 @@ fn every_malformed_input_gets_one_error_line_naming_it_and_changes_nothing() {
         if let Some(base) = &case.base {
             copy_dir(&bases.join(base), &run);
             for (name, file) in &case.files {
-                std::fs::copy(inputs.join(file), run.join(name)).unwrap();
+                let target = run.join(name);
+                std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+                std::fs::copy(inputs.join(file), target).unwrap();
             }
         }
         let args: Vec<String> = case

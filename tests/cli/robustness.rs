@@ -328,14 +328,17 @@ fn a_local_folder_named_mnist_is_resumed_from_itself_and_refused_once_changed() 
     );
     assert_eq!(data["sha256"].as_str().map(str::len), Some(64), "{data}");
 
-    // resumed: the folder is read again, nothing is downloaded (the cache stays empty)
+    // resumed: the folder is read again, nothing is downloaded (the cache stays empty); a
+    // finished run has nothing to resume, and says so rather than starting over
     std::fs::remove_file(dir.path().join("r/summary.json")).unwrap();
-    let out = neurons(&["run", "--resume", "r"], dir.path());
-    assert!(out.status.success(), "{}", stderr(&out));
+    let err = assert_one_line_error(&neurons(&["run", "--resume", "r"], dir.path()), 1);
+    assert!(
+        err.contains("checkpoint.toml: missing, but model.bpk is there"),
+        "{err}"
+    );
     assert!(!dir.path().join("data-cache").exists());
 
     // one label changed: the run no longer matches its data
-    std::fs::remove_file(dir.path().join("r/summary.json")).unwrap();
     let labels = folder.join("t10k-labels-idx1-ubyte");
     let mut bytes = std::fs::read(&labels).unwrap();
     *bytes.last_mut().unwrap() ^= 1;
@@ -369,4 +372,43 @@ fn negative_numbers_are_read_as_values_and_refused_naming_their_flag() {
         assert!(!err.contains("unexpected argument"), "{args:?}: {err}");
     }
     assert!(!dir.path().join("runs").exists());
+}
+
+#[test]
+fn a_resume_refuses_a_run_whose_checkpoint_or_log_was_lost_instead_of_starting_over() {
+    let dir = tempfile::tempdir().unwrap();
+    super::training::kill_after(&["run", "mlp-regression"], dir.path(), "r", 3);
+    let run = dir.path().join("r");
+    let (epoch, _) = last_checkpoint(&run);
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+
+    // the log cut back to its first epoch: it stops short of the checkpoint
+    let first_epoch: String = metrics
+        .lines()
+        .filter(|l| l.starts_with("epoch,") || l.starts_with("1,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(run.join("metrics.csv"), first_epoch).unwrap();
+    let err = assert_one_line_error(&neurons(&["run", "--resume", "r"], dir.path()), 1);
+    assert!(
+        err.contains("metrics.csv: no row for epoch 2")
+            && err.contains(&format!("checkpoint.toml is at epoch {epoch}")),
+        "{err}"
+    );
+
+    // checkpoint.toml lost: the run went past its first epoch, so it is not started over
+    std::fs::write(run.join("metrics.csv"), &metrics).unwrap();
+    std::fs::remove_file(run.join("checkpoint.toml")).unwrap();
+    let err = assert_one_line_error(&neurons(&["run", "--resume", "r"], dir.path()), 1);
+    assert!(
+        err.contains(&format!(
+            "checkpoint.toml: missing, but checkpoint-epoch-{epoch}/ is there"
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(run.join("metrics.csv")).unwrap(),
+        metrics,
+        "nothing of the run was thrown away"
+    );
 }

@@ -163,6 +163,26 @@ def csv_cases():
          ["wines-missing-column.csv", "volatile acidity"], base="mlp-regression")
 
 
+# --- flags out of range ------------------------------------------------------------------------
+
+def flag_cases():
+    for args, names in [
+        (["run", "mlp-classifier", "--quick", "--batch-size", "1000000000"], ["--batch-size"]),
+        (["run", "mlp-classifier", "--quick", "--epochs", "-3"], ["--epochs"]),
+        (["run", "logistic-regression", "--n", "100000000000"], ["--n"]),
+        (["run", "cnn", "--quick", "--width", "100000"], ["--width"]),
+        (["run", "mlp-classifier", "--quick", "--device", "cuda"], ["--device", "CUDA"]),
+        (["run", "linear-regression", "--slope", "inf"], ["--slope"]),
+        (["run", "polynomial-regression", "--noise", "1e300"], ["--noise"]),
+        (["run", "kmeans", "--restarts", "100000000000"], ["--restarts"]),
+    ]:
+        case("flag " + " ".join(args[1:]), args, 2, names)
+    write("csv/constant-column.csv", "x,c,y\n1,1,2\n2,1,4\n3,1,6\n4,1,8\n")
+    case("csv with a constant column into linear-regression",
+         ["run", "linear-regression", "--data", "@/csv/constant-column.csv", "--target", "y"], 1,
+         ["constant-column.csv", "collinear", "x, c"])
+
+
 # --- PNG (predict) -----------------------------------------------------------------------------
 
 def png(width, height, pixels=None, declared=None):
@@ -248,6 +268,12 @@ def run_dir_cases(binary):
            ["predict", "--run", "RUN", "@/png/digit.png"], 1, ["hidden"], "mlp-classifier")
     config("image-size-0.toml", replace(mlp, "image_size", "[0, 28]"), resume, 1, ["image_size"],
            "mlp-classifier")
+    config("image-size-32.toml", replace(mlp, "image_size", "[32, 32]"), resume, 1,
+           ["image_size", "28×28"], "mlp-classifier")
+    config("batch-size-huge.toml", replace(mlp, "batch_size", "1000000000000"), resume, 1,
+           ["batch_size", "65536"], "mlp-classifier")
+    config("hidden-huge.toml", replace(mlp, "hidden", "[100000, 100]"),
+           ["predict", "--run", "RUN", "@/png/digit.png"], 1, ["hidden", "4096"], "mlp-classifier")
     vae = configs["vae"]
     config("vae-latent-0.toml", replace(vae, "latent_dim", "0"),
            ["generate", "--run", "RUN", "--out", "OUT/x.png"], 1, ["latent_dim"], "vae")
@@ -256,6 +282,7 @@ def run_dir_cases(binary):
     config("rnn-train-fraction-2.toml", replace(rnn, "train_fraction", "2.0"), resume, 1,
            ["train_fraction"], "rnn")
     config("rnn-points-5.toml", replace(rnn, "points", "5"), resume, 1, ["points"], "rnn")
+    config("rnn-hidden-huge.toml", replace(rnn, "hidden", "100000"), resume, 1, ["hidden"], "rnn")
     reg = configs["mlp-regression"]
     config("regression-test-fraction-0.toml", replace(reg, "test_fraction", "0.0"), resume, 1,
            ["test_fraction"], "mlp-regression")
@@ -274,6 +301,8 @@ def run_dir_cases(binary):
            ["predict", "--run", "RUN", "--text", "a fine film"], 1, ["dropout"], "sentiment")
     config("sentiment-vocabulary-wrong.toml", replace(text, "vocabulary", "12"), resume, 1,
            ["vocabulary: 12", "vocab.txt"], "sentiment")
+    config("sentiment-hidden-huge.toml", replace(text, "hidden", "100000"), resume, 1, ["hidden", "4096"],
+           "sentiment")
     config("sentiment-max-len-0.toml", replace(text, "max_len", "0"),
            ["predict", "--run", "RUN", "--text", "a fine film"], 1, ["max_len"], "sentiment")
 
@@ -282,6 +311,7 @@ def run_dir_cases(binary):
         case(f"checkpoint.toml {rel}", resume, 1, ["checkpoint.toml"] + names, base="mlp-classifier",
              files={"checkpoint.toml": f"checkpoint/{rel}"})
 
+    write("bpk/garbage.bpk", bytes((i * 7919) % 256 for i in range(4096)))
     good = ("epoch = 1\ntrain_seconds = 0.5\nsamples_seen = 2000\nbest_loss = 0.4\nbest_epoch = 1\n"
             "epochs_without_improvement = 0\n")
     checkpoint("garbage.toml", "\x00\x01 not toml at all", ["line 1"])
@@ -289,6 +319,10 @@ def run_dir_cases(binary):
     checkpoint("best-after-epoch.toml", good.replace("best_epoch = 1", "best_epoch = 7"), ["best_epoch"])
     checkpoint("missing-field.toml", good.replace("samples_seen = 2000\n", ""), ["samples_seen"])
     checkpoint("no-folder.toml", good, ["checkpoint-epoch-1"])
+    write("checkpoint/good.toml", good)
+    case("checkpoint whose weights are garbage", resume, 1, ["checkpoint-epoch-1/model.bpk"],
+         base="mlp-classifier",
+         files={"checkpoint.toml": "checkpoint/good.toml", "checkpoint-epoch-1/model.bpk": "bpk/garbage.bpk"})
 
     def weights(rel, data, names, base="mlp-classifier", target="model.bpk"):
         write(f"bpk/{rel}", data)
@@ -393,6 +427,7 @@ def main():
     write("png/digit.png", png(28, 28, pixels=[0] * 10 + [255] * 8 + [0] * 10))
     idx_cases()
     csv_cases()
+    flag_cases()
     png_cases()
     run_dir_cases(binary)
     text_and_graph_cases()

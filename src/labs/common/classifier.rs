@@ -108,8 +108,21 @@ pub fn reload<M: ImageClassifierConfig + DeserializeOwned>(
     run: &RunDir,
 ) -> Result<(ClassifierConfig<M>, ImageDataset)> {
     let config: ClassifierConfig<M> = run.read_toml("config.toml")?;
+    config.training.validate(&run.file("config.toml"))?;
     checked_model(run, &config.model)?;
     let data = config.data.reload(&run.file("config.toml"))?;
+    let images = [data.train.rows, data.train.cols];
+    if config.model.image_size() != images {
+        return Err(Error::BadRunDir {
+            path: run.file("config.toml"),
+            reason: format!(
+                "[model] image_size: {:?}, but the data's images are {}×{}",
+                config.model.image_size(),
+                images[0],
+                images[1]
+            ),
+        });
+    }
     Ok((config, data))
 }
 
@@ -127,6 +140,7 @@ pub fn load<M: ImageClassifierConfig + DeserializeOwned>(
     device: &Device,
 ) -> Result<(ClassifierConfig<M>, M::Model)> {
     let config: ClassifierConfig<M> = run.read_toml("config.toml")?;
+    config.training.validate(&run.file("config.toml"))?;
     let model = load_model(run, &config.model, device)?;
     Ok((config, model))
 }

@@ -137,8 +137,12 @@ fn checked_model<M: TextModelConfig>(
     classes: usize,
 ) -> Result<()> {
     let reading = &config.text;
-    let result = if reading.max_len == 0 {
-        Err("[text] max_len: 0; at least 1".to_string())
+    let most = crate::train::config::limits::MAX_SEQUENCE;
+    let result = if !(1..=most).contains(&reading.max_len) {
+        Err(format!(
+            "[text] max_len: {}; from 1 to {most}",
+            reading.max_len
+        ))
     } else {
         config.model.validate(reading, vocabulary, classes)
     };
@@ -353,6 +357,7 @@ pub fn load<M: TextModelConfig + DeserializeOwned>(
     device: &Device,
 ) -> Result<LoadedText<M>> {
     let config: TextRunConfig<M> = run.read_toml("config.toml")?;
+    config.training.validate(&run.file("config.toml"))?;
     let vocabulary = read_vocabulary(run)?;
     let path = run.file(CLASSES);
     let classes: Vec<String> = std::fs::read_to_string(&path)
