@@ -11,7 +11,8 @@
 //! - `graph.rs`: the `gcn` lab, `predict --node`;
 //! - `robustness.rs`: damaged run directories and out-of-range flags;
 //! - `corpus.rs`: the malformed-input corpus of `tests/corpus/`, each through the binary;
-//! - `course.rs`: `neurons tour` and `neurons report`.
+//! - `course.rs`: `neurons tour` and `neurons report`;
+//! - `serve.rs`: `neurons serve`, its page and its answers under load.
 
 mod classical;
 mod corpus;
@@ -21,6 +22,7 @@ mod graph;
 mod mlp_classifier;
 mod robustness;
 mod sequences;
+mod serve;
 mod text;
 mod training;
 
