@@ -405,8 +405,9 @@ fn draw(
             .map(|p| (p[0], p[1]))
             .collect(),
     });
-    plot.groups.push(PointGroup {
-        label: "predicted from the 20 positions before".to_string(),
+    // both paths as lines: the prediction of each position, joined in order
+    plot.curves.push(Curve {
+        label: "predicted, each position from the 20 before".to_string(),
         points: predicted[..shown].iter().map(|p| (p[0], p[1])).collect(),
     });
     scatter_chart(&run.file("trajectory.png"), &plot)

@@ -6,7 +6,7 @@ use std::path::Path;
 use plotters::prelude::*;
 use rand::{Rng, SeedableRng};
 
-use super::plot::{PALETTE, render_png};
+use super::plot::{LEGEND_WIDTH, LegendMark, PALETTE, beside_legend, render_png};
 use crate::error::Result;
 
 /// Fruchterman & Reingold's layout (1991): edges pull their ends together like springs, every
@@ -76,7 +76,15 @@ pub struct GraphPicture<'a> {
 
 /// Draws the graph: grey edges, nodes in their class's colour, the marked ones ringed.
 pub fn draw_graph(path: &Path, picture: &GraphPicture) -> Result<()> {
-    render_png(path, (800, 800), |root| {
+    render_png(path, (800 + LEGEND_WIDTH, 800), |root| {
+        let mut entries: Vec<(String, LegendMark)> = picture
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(c, name)| (name.clone(), LegendMark::Dot(PALETTE[c % PALETTE.len()])))
+            .collect();
+        entries.push(("labelled".to_string(), LegendMark::Ring));
+        let root = &beside_legend(root, &entries)?;
         let range = |axis: fn(&(f64, f64)) -> f64| {
             let (lo, hi) = picture
                 .positions
@@ -98,26 +106,20 @@ pub fn draw_graph(path: &Path, picture: &GraphPicture) -> Result<()> {
                 RGBColor(170, 170, 170).stroke_width(1),
             )
         }))?;
-        for (class, name) in picture.classes.iter().enumerate() {
+        for class in 0..picture.classes.len() {
             let color = PALETTE[class % PALETTE.len()];
-            chart
-                .draw_series(
-                    (0..picture.positions.len())
-                        .filter(|&n| picture.class_of[n] == class)
-                        .map(|n| Circle::new(picture.positions[n], 9, color.filled())),
-                )?
-                .label(name.as_str())
-                .legend(move |(x, y)| Circle::new((x + 10, y), 6, color.filled()));
+            chart.draw_series(
+                (0..picture.positions.len())
+                    .filter(|&n| picture.class_of[n] == class)
+                    .map(|n| Circle::new(picture.positions[n], 9, color.filled())),
+            )?;
         }
-        chart
-            .draw_series(
-                picture
-                    .marked
-                    .iter()
-                    .map(|&n| Circle::new(picture.positions[n], 14, BLACK.stroke_width(3))),
-            )?
-            .label("labelled")
-            .legend(|(x, y)| Circle::new((x + 10, y), 7, BLACK.stroke_width(2)));
+        chart.draw_series(
+            picture
+                .marked
+                .iter()
+                .map(|&n| Circle::new(picture.positions[n], 14, BLACK.stroke_width(3))),
+        )?;
         chart.draw_series(
             picture
                 .positions
@@ -131,12 +133,6 @@ pub fn draw_graph(path: &Path, picture: &GraphPicture) -> Result<()> {
                     )
                 }),
         )?;
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()?;
         Ok(())
     })
 }

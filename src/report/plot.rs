@@ -76,6 +76,65 @@ pub fn render_png(
 
 use image::ImageEncoder;
 
+/// How an entry of a legend is drawn.
+#[derive(Debug, Clone, Copy)]
+pub enum LegendMark {
+    Line(RGBColor),
+    Dot(RGBColor),
+    Ring,
+    Cross,
+}
+
+/// The strip kept right of a chart for its legend, in pixels: a legend beside the data never
+/// covers it.
+pub const LEGEND_WIDTH: u32 = 230;
+
+/// Splits a picture into the chart's area and, when there are `entries`, draws them in a strip on
+/// its right; returns the chart's area.
+pub fn beside_legend<'a>(
+    root: &Canvas<'a>,
+    entries: &[(String, LegendMark)],
+) -> std::result::Result<Canvas<'a>, Box<dyn std::error::Error>> {
+    if entries.is_empty() {
+        return Ok(root.clone());
+    }
+    let (width, _) = root.dim_in_pixel();
+    let (chart, strip) = root.split_horizontally(width.saturating_sub(LEGEND_WIDTH) as i32);
+    let font = ("sans-serif", 14).into_font().color(&BLACK);
+    let mut y = 60;
+    for (label, mark) in entries {
+        let at = (12, y + 8);
+        match *mark {
+            LegendMark::Line(color) => strip.draw(&PathElement::new(
+                vec![(4, at.1), (24, at.1)],
+                color.stroke_width(3),
+            ))?,
+            LegendMark::Dot(color) => strip.draw(&Circle::new((14, at.1), 5, color.filled()))?,
+            LegendMark::Ring => strip.draw(&Circle::new((14, at.1), 6, BLACK.stroke_width(2)))?,
+            LegendMark::Cross => strip.draw(&Cross::new((14, at.1), 5, BLACK.stroke_width(2)))?,
+        }
+        // long labels wrap at about 25 characters, by words
+        let mut lines = vec![String::new()];
+        for word in label.split_whitespace() {
+            let line = lines.last_mut().expect("one line at least");
+            if !line.is_empty() && line.chars().count() + word.chars().count() > 25 {
+                lines.push(word.to_string());
+            } else {
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(word);
+            }
+        }
+        for line in &lines {
+            strip.draw(&Text::new(line.clone(), (32, y), font.clone()))?;
+            y += 18;
+        }
+        y += 6;
+    }
+    Ok(chart)
+}
+
 /// One named curve of a chart.
 pub struct Curve {
     pub label: String,
@@ -124,7 +183,18 @@ pub fn line_chart(
     y_label: &str,
     curves: &[Curve],
 ) -> Result<()> {
-    render_png(path, (800, 500), |root| {
+    render_png(path, (800 + LEGEND_WIDTH, 500), |root| {
+        let entries: Vec<(String, LegendMark)> = curves
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                (
+                    c.label.clone(),
+                    LegendMark::Line(PALETTE[i % PALETTE.len()]),
+                )
+            })
+            .collect();
+        let root = &beside_legend(root, &entries)?;
         let xs = padded_range(curves.iter().flat_map(|c| c.points.iter().map(|p| p.0)));
         let ys = padded_range(curves.iter().flat_map(|c| c.points.iter().map(|p| p.1)));
         let mut chart = ChartBuilder::on(root)
@@ -141,15 +211,10 @@ pub fn line_chart(
             .draw()?;
         for (i, curve) in curves.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
-            chart
-                .draw_series(LineSeries::new(
-                    curve.points.iter().copied(),
-                    color.stroke_width(2),
-                ))?
-                .label(curve.label.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
+            chart.draw_series(LineSeries::new(
+                curve.points.iter().copied(),
+                color.stroke_width(2),
+            ))?;
             chart.draw_series(
                 curve
                     .points
@@ -157,12 +222,6 @@ pub fn line_chart(
                     .map(|&p| Circle::new(p, 3, color.filled())),
             )?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()?;
         Ok(())
     })
 }
@@ -220,19 +279,37 @@ fn segments_inside(points: &[(f64, f64)], ys: &std::ops::Range<f64>) -> Vec<Vec<
 
 /// Draws a [`Scatter`] chart into a PNG file.
 pub fn scatter_chart(path: &Path, plot: &Scatter) -> Result<()> {
-    render_png(path, (800, 600), |root| {
-        let xs = padded_range(
+    render_png(path, (800 + LEGEND_WIDTH, 600), |root| {
+        let mut entries: Vec<(String, LegendMark)> = plot
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.label.clone(), LegendMark::Dot(PALETTE[i % PALETTE.len()])))
+            .collect();
+        entries.extend(plot.curves.iter().enumerate().map(|(i, c)| {
+            let color = PALETTE[(i + plot.groups.len().max(1)) % PALETTE.len()];
+            (c.label.clone(), LegendMark::Line(color))
+        }));
+        if !plot.markers.is_empty() {
+            entries.push(("centroids".to_string(), LegendMark::Cross));
+        }
+        let root = &beside_legend(root, &entries)?;
+        // the frame fits the points and markers (a wild fit is cut at it); a chart of curves
+        // alone (paths) fits the curves
+        let framed: Vec<(f64, f64)> = if plot.groups.is_empty() && plot.markers.is_empty() {
+            plot.curves
+                .iter()
+                .flat_map(|c| c.points.iter().copied())
+                .collect()
+        } else {
             plot.groups
                 .iter()
-                .flat_map(|g| g.points.iter().map(|p| p.0))
-                .chain(plot.markers.iter().map(|p| p.0)),
-        );
-        let ys = padded_range(
-            plot.groups
-                .iter()
-                .flat_map(|g| g.points.iter().map(|p| p.1))
-                .chain(plot.markers.iter().map(|p| p.1)),
-        );
+                .flat_map(|g| g.points.iter().copied())
+                .chain(plot.markers.iter().copied())
+                .collect()
+        };
+        let xs = padded_range(framed.iter().map(|p| p.0));
+        let ys = padded_range(framed.iter().map(|p| p.1));
         let mut chart = ChartBuilder::on(root)
             .caption(plot.title, ("sans-serif", 22))
             .margin(12)
@@ -268,53 +345,33 @@ pub fn scatter_chart(path: &Path, plot: &Scatter) -> Result<()> {
         }
         for (i, group) in plot.groups.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
-            chart
-                .draw_series(
-                    group
-                        .points
-                        .iter()
-                        .map(|&p| Circle::new(p, 3, color.filled())),
-                )?
-                .label(group.label.as_str())
-                .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+            chart.draw_series(
+                group
+                    .points
+                    .iter()
+                    .map(|&p| Circle::new(p, 3, color.filled())),
+            )?;
         }
         for (i, curve) in plot.curves.iter().enumerate() {
             let color = PALETTE[(i + plot.groups.len().max(1)) % PALETTE.len()];
-            let mut first = true;
             for segment in segments_inside(&curve.points, &ys) {
                 // each curve thinner than the one before, so that curves that coincide stay visible
                 let width = 4u32.saturating_sub(i as u32).max(1);
-                let series =
-                    chart.draw_series(LineSeries::new(segment, color.stroke_width(width)))?;
-                if first {
-                    series.label(curve.label.as_str()).legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
-                    });
-                    first = false;
-                }
+                chart.draw_series(LineSeries::new(segment, color.stroke_width(width)))?;
             }
         }
         if !plot.markers.is_empty() {
-            chart
-                .draw_series(
-                    plot.markers
-                        .iter()
-                        .map(|&p| Cross::new(p, 9, BLACK.stroke_width(3))),
-                )?
-                .label("centroids")
-                .legend(|(x, y)| Cross::new((x + 10, y), 5, BLACK.stroke_width(2)));
+            chart.draw_series(
+                plot.markers
+                    .iter()
+                    .map(|&p| Cross::new(p, 9, BLACK.stroke_width(3))),
+            )?;
         }
         chart.draw_series(
             plot.annotations
                 .iter()
                 .map(|(p, text)| Text::new(text.clone(), *p, ("sans-serif", 12).into_font())),
         )?;
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()?;
         Ok(())
     })
 }

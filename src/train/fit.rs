@@ -211,16 +211,19 @@ fn progress_without_checkpoint(run: &RunDir) -> Option<String> {
     if run.file("model.bpk").is_file() {
         return Some("model.bpk is there (the run finished)".to_string());
     }
-    if let Ok(entries) = fs::read_dir(run.path()) {
-        for entry in entries.flatten() {
+    let latest_folder = fs::read_dir(run.path())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let epoch = name
-                .strip_prefix("checkpoint-epoch-")
-                .and_then(|n| n.parse::<usize>().ok());
-            if epoch.is_some_and(|e| e > 1) {
-                return Some(format!("{name}/ is there"));
-            }
-        }
+            name.strip_prefix("checkpoint-epoch-")?
+                .parse::<usize>()
+                .ok()
+        })
+        .max();
+    if let Some(epoch) = latest_folder.filter(|&e| e > 1) {
+        return Some(format!("checkpoint-epoch-{epoch}/ is there"));
     }
     let later = fs::read_to_string(run.file("metrics.csv"))
         .map(|text| {
