@@ -143,6 +143,8 @@ pub struct PredictArgs {
 
 /// The largest `bench --scale`: the biggest workload's inputs then take about 2 GB.
 const MAX_BENCH_SCALE: f64 = 10.0;
+/// More threads than any machine here has cores would only measure the scheduler.
+const MAX_BENCH_THREADS: usize = 256;
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     // Everything runs on the worker threads of one pool (as many as the cores, or `bench
@@ -150,6 +152,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     // main thread issuing it would share N cores, which made mlp_train slower on two threads
     // than on one.
     let threads = match &cli.command {
+        // checked before the pool is built: 100,000 threads would exhaust the memory first
+        Command::Bench(args) if !(1..=MAX_BENCH_THREADS).contains(&args.threads) => {
+            return Err(Error::Usage(format!(
+                "--threads {}: from 1 to {MAX_BENCH_THREADS}",
+                args.threads
+            ))
+            .into());
+        }
         Command::Bench(args) => args.threads,
         _ => 0, // rayon's default: one per core
     };
@@ -312,12 +322,11 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
 }
 
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    if !(args.scale.is_finite() && args.scale > 0.0 && args.scale <= MAX_BENCH_SCALE)
-        || args.threads == 0
-    {
+    // (--threads was checked before the thread pool was built)
+    if !(args.scale.is_finite() && args.scale > 0.0 && args.scale <= MAX_BENCH_SCALE) {
         return Err(
             Error::Usage(format!(
-                "--scale must be above 0 and at most {MAX_BENCH_SCALE} (the inputs are made in memory first), --threads at least 1"
+                "--scale must be above 0 and at most {MAX_BENCH_SCALE} (the inputs are made in memory first)"
             ))
             .into(),
         );

@@ -74,8 +74,31 @@ pub struct ReportEntry {
     pub failure: Option<String>,
 }
 
-/// Writes the report of `entries` to `out`, atomically.
+/// Writes the report of `entries` to `out`, atomically. `out` must be an `.html` file, and one
+/// that exists is replaced only if it is a page of ours: nothing else of the user's is lost.
 pub fn write_report(entries: &[ReportEntry], out: &Path, subtitle: &str) -> Result<()> {
+    let html = out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
+    if !html {
+        return Err(Error::Usage(format!(
+            "--out {}: the report is an .html file",
+            out.display()
+        )));
+    }
+    if out.exists() {
+        let ours = std::fs::read(out)
+            .map(|bytes| {
+                bytes.starts_with(b"<!DOCTYPE html>") && bytes.windows(8).any(|w| w == b"neurons:")
+            })
+            .unwrap_or(false);
+        if !ours {
+            return Err(Error::Usage(format!(
+                "--out {}: the file exists and is not a report of neurons; choose another name",
+                out.display()
+            )));
+        }
+    }
     let page = report_page(entries, subtitle)?;
     crate::report::write_atomic(out, page.to_html().as_bytes())
 }
@@ -150,17 +173,19 @@ fn section(entry: &ReportEntry) -> Result<(usize, Section)> {
     if let Some(config) = &config {
         section.settings = settings(config);
     }
-    let summary: Option<serde_json::Value> =
-        std::fs::read_to_string(entry.dir.join("summary.json"))
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok());
-    let Some(summary) = summary else {
-        section.mark = Some(Mark::Failed);
-        if section.error.is_none() {
-            section.error = Some("not finished: no summary.json".to_string());
+    let summary = match std::fs::read_to_string(entry.dir.join("summary.json")) {
+        Ok(text) => serde_json::from_str::<serde_json::Value>(&text)
+            .map_err(|e| format!("summary.json cannot be read: {e}")),
+        Err(_) => Err("not finished: no summary.json".to_string()),
+    };
+    let summary = match summary {
+        Ok(summary) => summary,
+        Err(reason) => {
+            section.mark = Some(Mark::Failed);
+            section.error.get_or_insert(reason);
+            section.pictures = pictures(&entry.dir)?;
+            return Ok((order, section));
         }
-        section.pictures = pictures(&entry.dir)?;
-        return Ok((order, section));
     };
     let metrics = summary["metrics"].as_object().cloned().unwrap_or_default();
     section.figures = metrics
@@ -306,7 +331,12 @@ pub struct TourArgs {
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
     /// Seed of every lab
-    #[arg(long, default_value_t = 1, conflicts_with = "resume")]
+    #[arg(
+        long,
+        default_value_t = 1,
+        conflicts_with = "resume",
+        allow_negative_numbers = true
+    )]
     pub seed: u64,
 }
 
@@ -338,7 +368,18 @@ pub fn tour(args: &TourArgs) -> anyhow::Result<()> {
             let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
             let config: TourConfig = toml::from_str(&text).map_err(|e| Error::BadRunDir {
                 path: path.clone(),
-                reason: e.message().replace('\n', " "),
+                reason: crate::report::toml_error(&text, &e),
+            })?;
+            if config.labs.is_empty() {
+                return Err(Error::BadRunDir {
+                    path,
+                    reason: "labs: empty; the tour has no lab to run".to_string(),
+                }
+                .into());
+            }
+            chosen_labs(Some(&config.labs)).map_err(|e| Error::BadRunDir {
+                path: path.clone(),
+                reason: e.to_string().replace("--labs: ", "labs: "),
             })?;
             (dir.clone(), config)
         }

@@ -26,7 +26,7 @@ pub struct ServeArgs {
     #[arg(long = "run", value_name = "DIR", required = true)]
     pub runs: Vec<PathBuf>,
     /// The port (0: any free one, printed)
-    #[arg(long, default_value_t = 8080)]
+    #[arg(long, default_value_t = 8080, allow_negative_numbers = true)]
     pub port: u16,
     /// The address to listen on: this machine only, unless another is named
     #[arg(long, default_value = "127.0.0.1")]

@@ -158,17 +158,19 @@ impl ImageDataset {
                 ),
             });
         }
+        let most = super::limits::MAX_IMAGE_SIDE;
         let fits = match shape {
             ImageShape::Any => rows >= 1 && cols >= 1,
             ImageShape::AtLeast(r, c) => rows >= r && cols >= c,
             ImageShape::Exactly(r, c) => (rows, cols) == (r, c),
-        };
+        } && rows <= most
+            && cols <= most;
         if fits {
             return Ok(());
         }
         let wanted = match shape {
-            ImageShape::Any => "at least 1×1".to_string(),
-            ImageShape::AtLeast(r, c) => format!("at least {r}×{c}"),
+            ImageShape::Any => format!("from 1×1 to {most}×{most}"),
+            ImageShape::AtLeast(r, c) => format!("from {r}×{c} to {most}×{most}"),
             ImageShape::Exactly(r, c) => format!("{r}×{c}"),
         };
         Err(Error::BadIdx {

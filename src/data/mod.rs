@@ -6,6 +6,7 @@ pub mod graph;
 pub mod idx;
 pub mod images;
 pub mod iris;
+pub mod limits;
 pub mod mnist;
 pub mod points;
 pub mod synthetic;

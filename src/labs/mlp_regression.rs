@@ -137,8 +137,12 @@ impl MlpRegressionModelConfig {
         if n == 0 {
             return bad("features: empty; the network reads at least one".to_string());
         }
-        if self.hidden.contains(&0) {
-            return bad(format!("hidden = {:?}: a layer of 0 neurons", self.hidden));
+        let most = crate::train::config::limits::MAX_WIDTH;
+        if self.hidden.iter().any(|h| !(1..=most).contains(h)) {
+            return bad(format!(
+                "hidden = {:?}: each layer from 1 to {most} neurons",
+                self.hidden
+            ));
         }
         let s = &self.standardizer;
         if s.mean.len() != n || s.std.len() != n {
@@ -320,6 +324,27 @@ pub fn resume(run: &RunDir, console: &Console) -> Result<Summary> {
         });
     }
     let (train_set, test_set) = load(&config.data, config.training.seed)?;
+    // the record must describe these data: the same features, the same split
+    let recorded = (
+        &config.model.features,
+        config.data.train_samples,
+        config.data.test_samples,
+    );
+    if recorded != (&train_set.names, train_set.len(), test_set.len()) {
+        return Err(Error::BadRunDir {
+            path: run.file("config.toml"),
+            reason: format!(
+                "[data] and [model] describe {} features and {} + {} rows; the data give {} features ({}) and {} + {} rows",
+                recorded.0.len(),
+                recorded.1,
+                recorded.2,
+                train_set.names.len(),
+                train_set.names.join(", "),
+                train_set.len(),
+                test_set.len()
+            ),
+        });
+    }
     train(&config, train_set, test_set, run, console, true)
 }
 

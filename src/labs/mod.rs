@@ -318,6 +318,12 @@ impl PredictRequest {
                 "{lab}: give a text with --text \"...\" or --text-file FILE"
             )));
         }
+        if let Some(k) = self.texts.iter().position(|t| t.trim().is_empty()) {
+            return Err(Error::Usage(format!(
+                "{lab}: text {} is empty: there is nothing to read",
+                k + 1
+            )));
+        }
         Ok(&self.texts)
     }
 }

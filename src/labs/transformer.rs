@@ -72,9 +72,9 @@ impl LabSpec for TransformerLab {
 
     fn check(options: &RunOptions, args: &Options) -> Result<()> {
         let shape = (LAB.model)(2, 2, &LAB.reading);
-        if args.layers == 0 || args.layers > 12 {
+        if args.layers == 0 || args.layers > crate::train::config::limits::MAX_LAYERS {
             return Err(Error::Usage(format!(
-                "--layers {}: from 1 to 12 encoder layers",
+                "--layers {}: from 1 to 16 encoder layers",
                 args.layers
             )));
         }
@@ -133,13 +133,12 @@ impl TextModelConfig for TransformerModelConfig {
             &[
                 ("width", self.width),
                 ("heads", self.heads),
-                ("layers", self.layers),
                 ("feed_forward", self.feed_forward),
             ],
             &[("word_dropout", self.word_dropout), ("dropout", self.dropout)],
         )?;
         use crate::train::config::limits::{MAX_LAYERS, MAX_SEQUENCE};
-        if self.layers > MAX_LAYERS || self.max_len > MAX_SEQUENCE {
+        if !(1..=MAX_LAYERS).contains(&self.layers) || self.max_len > MAX_SEQUENCE {
             return Err(format!(
                 "[model] layers {}, max_len {}: at most {MAX_LAYERS} layers and {MAX_SEQUENCE} positions",
                 self.layers, self.max_len

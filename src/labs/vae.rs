@@ -331,9 +331,9 @@ pub fn generate(run: &RunDir, request: &GenerateRequest) -> Result<()> {
         .z
         .clone()
         .unwrap_or_else(|| vec![0.0; config.model.latent_dim]);
-    if z.len() != config.model.latent_dim {
+    if z.len() != config.model.latent_dim || z.iter().any(|v| v.abs() > LATENT_REACH as f64) {
         return Err(Error::Usage(format!(
-            "--z: the latent space has {} dimensions, {} given",
+            "--z: the latent space has {} dimensions ({} given), each within ±{LATENT_REACH}",
             config.model.latent_dim,
             z.len()
         )));

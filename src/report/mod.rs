@@ -201,7 +201,7 @@ impl RunDir {
 
 /// A TOML error on one line, with its line and column: toml's own display spans several lines
 /// (the offending line quoted, a caret under it).
-fn toml_error(text: &str, error: &toml::de::Error) -> String {
+pub fn toml_error(text: &str, error: &toml::de::Error) -> String {
     let message = error.message().trim().replace('\n', "; ");
     match error.span() {
         Some(span) => {

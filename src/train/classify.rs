@@ -187,6 +187,13 @@ pub fn validate_image_model(
             "[model] image_size: {image_size:?}; from {min_size}×{min_size} to {most}×{most}"
         ));
     }
+    let mut names: Vec<&str> = classes.iter().map(|c| c.trim()).collect();
+    names.sort_unstable();
+    if names.iter().any(|n| n.is_empty()) || names.windows(2).any(|w| w[0] == w[1]) {
+        return Err(format!(
+            "[model] classes: {classes:?}; each named, no two alike"
+        ));
+    }
     if classes.len() < 2 {
         return Err(format!(
             "[model] classes: {} given; at least 2",

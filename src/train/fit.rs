@@ -296,13 +296,15 @@ pub fn fit<T: Supervised>(
         // metrics.csv may hold one epoch more than the checkpoint if the run died in between,
         // never fewer: a log that stops short of the checkpoint is not this run's
         let kept = MetricsLog::read(run, task.metric_names())?;
-        if let Some(missing) =
-            (1..=state.epoch).find(|&e| !kept.rows().iter().any(|r| r.epoch == e))
-        {
+        // every epoch up to the checkpoint has the rows of the first (train, then the splits
+        // measured)
+        let rows_of = |e: usize| kept.rows().iter().filter(|r| r.epoch == e).count();
+        let per_epoch = rows_of(1).max(1);
+        if let Some(missing) = (1..=state.epoch).find(|&e| rows_of(e) < per_epoch) {
             return Err(Error::BadRunDir {
                 path: run.file("metrics.csv"),
                 reason: format!(
-                    "no row for epoch {missing}, but checkpoint.toml is at epoch {}",
+                    "no row (or not every split's) for epoch {missing}, but checkpoint.toml is at epoch {}",
                     state.epoch
                 ),
             });

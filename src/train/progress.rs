@@ -9,7 +9,14 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// Prints a line on stdout. A closed stdout (`neurons list | head -1`) is not an error: the
 /// reader has seen what it wanted, so the line is dropped, as ripgrep and the coreutils do.
 pub fn print_line(text: &str) {
-    let _ = writeln!(std::io::stdout().lock(), "{text}");
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{text}")
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        // a full disk or a read-only file behind stdout: the output is lost, and the user must
+        // know (the exit code 1 of a failed write)
+        eprintln!("error: cannot write to the standard output: {e}");
+        std::process::exit(1);
+    }
 }
 
 /// Where a run's messages go: stdout, or stderr when `--json` keeps stdout for the summary; on a
