@@ -171,11 +171,11 @@ impl ImageDataset {
         let wanted = match shape {
             ImageShape::Any => format!("from 1×1 to {most}×{most}"),
             ImageShape::AtLeast(r, c) => format!("from {r}×{c} to {most}×{most}"),
-            ImageShape::Exactly(r, c) => format!("{r}×{c}"),
+            ImageShape::Exactly(r, c) => format!("of {r}×{c}"),
         };
         Err(Error::BadIdx {
             path: file(0).into(),
-            reason: format!("images of {rows}×{cols} pixels: {lab} takes images of {wanted}"),
+            reason: format!("images of {rows}×{cols} pixels: {lab} takes images {wanted}"),
         })
     }
 }

@@ -56,6 +56,19 @@ pub fn assert_one_line_error(out: &Output, code: i32) -> String {
     err
 }
 
+/// Resumes the run `run` in `dir`, and asserts that it finished after continuing from epoch
+/// `epoch` (from any epoch when `None`).
+pub fn resume_ok(run: &str, dir: &Path, epoch: Option<usize>) -> Output {
+    let out = neurons(&["run", "--resume", run], dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = match epoch {
+        Some(e) => format!("resuming after epoch {e} "),
+        None => "resuming after epoch".to_string(),
+    };
+    assert!(stdout(&out).contains(&said), "{}", stdout(&out));
+    out
+}
+
 /// The final metric `name` of the run in `run`.
 pub fn metric(run: &Path, name: &str) -> f64 {
     summary(run)["metrics"][name]

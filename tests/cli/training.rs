@@ -13,13 +13,7 @@ fn metrics_of(run: &Path) -> serde_json::Value {
 /// a little more time has passed (so that it dies inside an epoch), then resumes it.
 pub fn kill_and_resume(args: &[&str], dir: &Path, out: &str, epochs_done: usize) {
     kill_after(args, dir, out, epochs_done);
-    let resumed = neurons(&["run", "--resume", out], dir);
-    assert!(resumed.status.success(), "{}", stderr(&resumed));
-    assert!(
-        stdout(&resumed).contains("resuming after epoch"),
-        "{}",
-        stdout(&resumed)
-    );
+    resume_ok(out, dir, None);
 }
 
 /// Starts a run and kills it with SIGKILL once `checkpoint.toml` shows `epochs_done` epochs and
@@ -204,13 +198,7 @@ fn a_diverging_regression_stops_with_1_and_keeps_its_last_checkpoint() {
     );
     assert_eq!(std::fs::read(folder.join("model.bpk")).unwrap(), weights);
     std::fs::write(run.join("config.toml"), config).unwrap();
-    let resumed = neurons(&["run", "--resume", "r"], dir.path());
-    assert!(resumed.status.success(), "{}", stderr(&resumed));
-    assert!(
-        stdout(&resumed).contains(&format!("resuming after epoch {epoch}")),
-        "{}",
-        stdout(&resumed)
-    );
+    resume_ok("r", dir.path(), Some(epoch));
 }
 
 #[test]

@@ -104,7 +104,7 @@ def idx_cases():
     case("idx 0x0 images", mlp + ["@/idx/0x0"], 1, ["0x0/train-images-idx3-ubyte", "0×0"])
     idx_folder("idx/10x10", train=idx_images(20, 10, 10), test=idx_images(5, 10, 10))
     case("idx 10x10 images into the cnn", ["run", "cnn", "--quick", "--data", "@/idx/10x10"], 1,
-             ["10x10/train-images-idx3-ubyte", "at least 14×14"])
+             ["10x10/train-images-idx3-ubyte", "from 14×14"])
     idx_folder("idx/no-test", test=idx_images(0, 28, 28), test_labels=idx_labels([]))
     for lab in ["mlp-classifier", "cnn", "vae"]:
         case(f"idx without test images into the {lab}", ["run", lab, "--quick", "--data", "@/idx/no-test"], 1,
