@@ -1,7 +1,7 @@
 //! `neurons serve`'s page in a real browser: headless Chromium, driven through the DevTools
 //! protocol. A stroke is drawn on the digit canvas with real mouse events and the prediction the
-//! page shows is read; a click in the VAE's latent plane must decode a digit; a screenshot goes
-//! to `target/tmp/browser-test/page.png`.
+//! page shows is read; two clicks in the VAE's latent plane must decode two digits; a screenshot
+//! goes to `target/tmp/browser-test/page.png`.
 //!
 //! It needs Chromium (`apt-get install chromium`; `.ci/run` installs it). Where Chromium is
 //! missing the test says so and passes, unless `NEURONS_BROWSER_TEST=1` asks for it (as CI
@@ -247,16 +247,19 @@ fn a_digit_drawn_with_the_mouse_is_read_and_the_latent_plane_answers_clicks() {
     let bars = page.eval("document.getElementById('bars-0').children.length");
     assert_eq!(bars, 10, "ten probabilities shown");
 
-    // a click in the latent plane: the decoder's digit appears where the canvas was blank
+    // two clicks in the latent plane: a digit where the canvas was blank, then another one
     let decoded = "document.getElementById('decoded-1').toDataURL()";
     let blank = page.eval(decoded);
     let (left, top, width, height) = page.rect("plane-1");
-    let at = (left + 0.2 * width, top + 0.2 * height);
-    page.stroke(at, at, 1);
-    page.wait_for(&format!("{decoded} !== {blank}"));
+    let at = |fx: f64, fy: f64| (left + fx * width, top + fy * height);
+    page.stroke(at(0.2, 0.2), at(0.2, 0.2), 1);
+    let first = page.wait_for(&format!("{decoded} !== {blank} && {decoded}"));
+    page.stroke(at(0.8, 0.8), at(0.8, 0.8), 1);
+    let second = page.wait_for(&format!("{decoded} !== {first} && {decoded}"));
+    assert_ne!(first, second);
     let shown = page.eval("document.getElementById('z-1').textContent");
     assert!(
-        shown.as_str().is_some_and(|z| z.starts_with("z = (-1.")),
+        shown.as_str().is_some_and(|z| z.starts_with("z = (1.")),
         "{shown}"
     );
 
