@@ -139,18 +139,10 @@ fn a_tour_killed_inside_a_lab_resumes_that_lab_from_its_checkpoint() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let checkpoint = dir.path().join("t/mlp-classifier/checkpoint.toml");
+    let run = dir.path().join("t/mlp-classifier");
     let started = Instant::now();
     loop {
-        let epoch = std::fs::read_to_string(&checkpoint)
-            .ok()
-            .and_then(|t| {
-                t.lines()
-                    .find_map(|l| l.strip_prefix("epoch = ").map(str::to_string))
-            })
-            .and_then(|e| e.trim().parse::<usize>().ok())
-            .unwrap_or(0);
-        if epoch >= 2 {
+        if checkpoint_epoch(&run) >= 2 {
             break;
         }
         assert!(

@@ -56,6 +56,18 @@ pub fn assert_one_line_error(out: &Output, code: i32) -> String {
     err
 }
 
+/// The epoch that the `checkpoint.toml` of the run in `run` points at; 0 while there is none (or
+/// while it is being written).
+pub fn checkpoint_epoch(run: &Path) -> usize {
+    std::fs::read_to_string(run.join("checkpoint.toml"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("epoch = ")?.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Resumes the run `run` in `dir`, and asserts that it finished after continuing from epoch
 /// `epoch` (from any epoch when `None`).
 pub fn resume_ok(run: &str, dir: &Path, epoch: Option<usize>) -> Output {

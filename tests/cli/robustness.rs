@@ -131,13 +131,8 @@ fn k_means_on_a_single_column_draws_its_clusters_on_a_line() {
 
 /// The checkpoint a run directory's `checkpoint.toml` points at, and its files' bytes.
 fn last_checkpoint(run: &Path) -> (usize, Vec<Vec<u8>>) {
-    let text = std::fs::read_to_string(run.join("checkpoint.toml")).unwrap();
-    let epoch: usize = text
-        .lines()
-        .find_map(|l| l.strip_prefix("epoch = "))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let epoch = checkpoint_epoch(run);
+    assert!(epoch > 0, "no checkpoint in {}", run.display());
     let folder = run.join(format!("checkpoint-epoch-{epoch}"));
     let files = ["model.bpk", "optimizer.bpk"]
         .iter()

@@ -27,19 +27,9 @@ pub fn kill_after(args: &[&str], dir: &Path, out: &str, epochs_done: usize) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let checkpoint = dir.join(out).join("checkpoint.toml");
     let started = Instant::now();
     loop {
-        let done = std::fs::read_to_string(&checkpoint)
-            .ok()
-            .and_then(|t| {
-                t.lines().find_map(|l| {
-                    l.strip_prefix("epoch = ")
-                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                })
-            })
-            .unwrap_or(0);
-        if done >= epochs_done {
+        if checkpoint_epoch(&dir.join(out)) >= epochs_done {
             break;
         }
         assert!(
@@ -165,12 +155,7 @@ fn a_diverging_regression_stops_with_1_and_keeps_its_last_checkpoint() {
     kill_after(&["run", "mlp-regression"], dir.path(), "r", 1);
     let run = dir.path().join("r");
     let checkpoint = std::fs::read_to_string(run.join("checkpoint.toml")).unwrap();
-    let epoch: usize = checkpoint
-        .lines()
-        .find_map(|l| l.strip_prefix("epoch = "))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let epoch = checkpoint_epoch(&run);
     let folder = run.join(format!("checkpoint-epoch-{epoch}"));
     let weights = std::fs::read(folder.join("model.bpk")).unwrap();
     // resumed with a learning rate that makes it diverge in the next epoch
