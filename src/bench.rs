@@ -284,6 +284,8 @@ fn gan_train(n: usize, device: &Device) -> (usize, f64) {
         noise_dim: 100,
         classes: 0,
         label_embedding: 0,
+        pack: 1,
+        spectral_norm: false,
     };
     let (mut g, mut d) = (config.generator(device), config.discriminator(device));
     let adam_gan = || crate::train::optimizer::adam(0.5, 1e-8, 0.0);

@@ -20,6 +20,7 @@ use crate::models::dcgan::{DcganConfig, Generator};
 use crate::report::picture::pixel_grid;
 use crate::report::{RunDir, Summary};
 use crate::train::Console;
+use crate::train::adversarial::AdversarialLoss;
 use crate::train::adversarial::{fixed_noise, to_unit_pixels};
 
 pub const INFO: LabInfo = LabInfo {
@@ -89,7 +90,8 @@ pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console
         name: INFO.name,
         epochs: (EPOCHS, QUICK_EPOCHS),
         quick_train: QUICK_TRAIN,
-        model: conditional_dcgan,
+        model: &conditional_dcgan,
+        loss: AdversarialLoss::Bce,
     };
     let setup = DcganRun::start(&lab, options, args.judge.as_deref(), run, console)?;
     let (config, device) = (&setup.config, &setup.device);
@@ -132,6 +134,8 @@ fn conditional_dcgan(data: &ImageDataset) -> DcganConfig {
         noise_dim: 100,
         classes: data.classes.len(),
         label_embedding: 10,
+        pack: 1,
+        spectral_norm: false,
     }
 }
 

@@ -17,12 +17,12 @@ use crate::error::{Error, Result};
 use crate::linalg::frechet_distance;
 use super::common::dcgan::{self, DcganLab, DcganRun, load_generator};
 use super::common::judge::DigitJudge;
-use crate::data::images::ImageDataset;
 use crate::models::dcgan::{DcganConfig, Generator};
 use crate::report::picture::pixel_grid;
+use crate::report::plot::{Curve, line_chart};
 use crate::report::{RunDir, Summary};
 use crate::train::Console;
-use crate::train::adversarial::{fixed_noise, to_unit_pixels};
+use crate::train::adversarial::{AdversarialLoss, fixed_noise, to_unit_pixels};
 
 pub const INFO: LabInfo = LabInfo {
     name: "gan",
@@ -45,6 +45,40 @@ pub struct Options {
     /// A finished cnn run that judges generated digits (default: train one first)
     #[arg(long, value_name = "RUN_DIR")]
     pub judge: Option<std::path::PathBuf>,
+    /// The discriminator and the loss (dcgan: the plain DCGAN, whose generator drops the 1s)
+    #[arg(long, value_enum, default_value_t)]
+    pub variant: Variant,
+}
+
+/// What plays against the generator, and how.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Variant {
+    /// Radford et al. 2016: D with a batch norm, the BCE loss
+    Dcgan,
+    /// PacGAN (Lin et al. 2018): D judges pairs of samples, the BCE loss
+    #[default]
+    Pacgan,
+    /// SN-GAN (Miyato et al. 2018): D spectrally normalized, no batch norm, the hinge loss
+    Sngan,
+}
+
+impl Variant {
+    fn loss(self) -> AdversarialLoss {
+        match self {
+            Self::Dcgan | Self::Pacgan => AdversarialLoss::Bce,
+            Self::Sngan => AdversarialLoss::Hinge,
+        }
+    }
+
+    fn model(self) -> DcganConfig {
+        DcganConfig {
+            noise_dim: 100,
+            classes: 0,
+            label_embedding: 0,
+            pack: if self == Self::Pacgan { 2 } else { 1 },
+            spectral_norm: self == Self::Sngan,
+        }
+    }
 }
 
 pub struct GanLab;
@@ -81,11 +115,13 @@ const JUDGED: usize = 1000;
 // --- Training ----------------------------------------------------------------------------------
 
 pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
+    let model = args.variant.model();
     let lab = DcganLab {
         name: INFO.name,
         epochs: (EPOCHS, QUICK_EPOCHS),
         quick_train: QUICK_TRAIN,
-        model: dcgan,
+        model: &|_| model.clone(),
+        loss: args.variant.loss(),
     };
     let setup = DcganRun::start(&lab, options, args.judge.as_deref(), run, console)?;
     let (config, judge, device) = (&setup.config, &setup.judge, &setup.device);
@@ -109,6 +145,7 @@ pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console
 
     let grid_noise = fixed_noise(64, config.model.noise_dim, seed ^ 0x64, device);
     let mut progress_rows = Vec::new();
+    let mut shares_by_epoch = vec![untrained.class_share.clone()];
     let trained = setup.train(run, console, |epoch, g| {
         // the judge's view after every epoch: how the generator's digits come closer to real ones
         let q = quality(judge, g, &config.model, &real_features, device)?;
@@ -118,6 +155,7 @@ pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console
             q.mean_top_probability,
             q.class_share.iter().copied().fold(f64::INFINITY, f64::min)
         ));
+        shares_by_epoch.push(q.class_share);
         let samples = to_unit_pixels(g.forward(grid_noise.clone(), zeros(64, device)));
         progress_rows.extend(samples.iter().take(8).cloned());
         pixel_grid(
@@ -138,6 +176,7 @@ pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console
         None,
     )?;
 
+    draw_class_shares(run, &config.model, &shares_by_epoch)?;
     let judged = quality(
         judge,
         &trained.generator,
@@ -167,12 +206,14 @@ pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console
     Ok(setup.summary(&trained, metrics, parameters))
 }
 
-/// The unconditional DCGAN: noise of 100 dimensions, no label.
-fn dcgan(_data: &ImageDataset) -> DcganConfig {
-    DcganConfig {
-        noise_dim: 100,
-        classes: 0,
-        label_embedding: 0,
+/// What the run's discriminator and loss are, in a few words.
+fn variant_name(model: &DcganConfig) -> String {
+    if model.spectral_norm {
+        "SN-GAN, hinge loss".to_string()
+    } else if model.pack > 1 {
+        format!("PacGAN{}", model.pack)
+    } else {
+        "DCGAN".to_string()
     }
 }
 
@@ -202,6 +243,48 @@ fn quality(
         mean_top_probability: judged.mean_top_probability,
         class_share: judged.class_share,
     })
+}
+
+/// `class-shares.csv` and `class-shares.png`: the share of each digit among the judged samples
+/// after each epoch (epoch 0: untrained), where mode collapse shows as a digit that fades away.
+fn draw_class_shares(run: &RunDir, model: &DcganConfig, shares_by_epoch: &[Vec<f64>]) -> Result<()> {
+    let mut csv = String::from("epoch");
+    for k in 0..10 {
+        csv.push_str(&format!(",share_{k}"));
+    }
+    csv.push('\n');
+    for (epoch, shares) in shares_by_epoch.iter().enumerate() {
+        csv.push_str(&epoch.to_string());
+        for share in shares {
+            csv.push_str(&format!(",{share:.4}"));
+        }
+        csv.push('\n');
+    }
+    run.write_bytes("class-shares.csv", csv.as_bytes())?;
+    let mut curves: Vec<Curve> = (0..10)
+        .map(|k| Curve {
+            label: format!("digit {k}"),
+            points: shares_by_epoch
+                .iter()
+                .enumerate()
+                .map(|(epoch, shares)| (epoch as f64, shares[k]))
+                .collect(),
+        })
+        .collect();
+    curves.push(Curve {
+        label: "5% floor".to_string(),
+        points: vec![(0.0, 0.05), ((shares_by_epoch.len() - 1) as f64, 0.05)],
+    });
+    line_chart(
+        &run.file("class-shares.png"),
+        &format!(
+            "gan ({}): each digit's share of {JUDGED} samples",
+            variant_name(model)
+        ),
+        "epoch",
+        "share (the cnn judge)",
+        &curves,
+    )
 }
 
 // --- Generate ----------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::spectral_norm::SpectralNormalizer;
+
 use crate::kernels::{
     batch_norm_leaky_relu, batch_norm_relu, conv_transpose2d, conv2d, conv2d_leaky_relu,
 };
@@ -29,6 +31,18 @@ pub struct DcganConfig {
     pub classes: usize,
     /// Size of the label embedding concatenated to the noise.
     pub label_embedding: usize,
+    /// How many samples the discriminator judges together, stacked as channels (PacGAN, Lin
+    /// et al. 2018): a pack of generated digits that all look alike is easy to tell from a pack
+    /// of real ones, so collapsing onto a few modes no longer pays. 1 is the plain DCGAN.
+    #[serde(default = "unpacked")]
+    pub pack: usize,
+    /// Spectral normalization of D's weights instead of its batch norm (Miyato et al. 2018).
+    #[serde(default)]
+    pub spectral_norm: bool,
+}
+
+fn unpacked() -> usize {
+    1
 }
 
 impl DcganConfig {
@@ -36,6 +50,12 @@ impl DcganConfig {
     /// field.
     pub fn validate(&self) -> Result<(), String> {
         crate::train::config::check_model_fields(&[("noise_dim", self.noise_dim)], &[])?;
+        if !(1..=MAX_PACK).contains(&self.pack) {
+            return Err(format!(
+                "pack must be from 1 to {MAX_PACK}, not {}",
+                self.pack
+            ));
+        }
         if self.classes > 0 {
             crate::train::config::check_model_fields(
                 &[
@@ -59,8 +79,16 @@ pub struct Generator {
     deconv2: ConvTranspose2d,
 }
 
+/// The largest pack a discriminator takes.
+pub const MAX_PACK: usize = 8;
+
 #[derive(Module, Debug)]
 pub struct Discriminator {
+    #[module(skip)]
+    pack: usize,
+    /// Whether the second layer is batch-normalized (not under spectral normalization).
+    #[module(skip)]
+    batch_norm: bool,
     label: Option<Embedding>,
     conv1: Conv2d,
     conv2: Conv2d,
@@ -99,14 +127,16 @@ impl DcganConfig {
     }
 
     pub fn discriminator(&self, device: &Device) -> Discriminator {
-        let channels = if self.conditional() { 2 } else { 1 };
+        let channels = if self.conditional() { 2 } else { 1 } * self.pack;
         let conv = |c_in, c_out| {
             Conv2dConfig::new([c_in, c_out], [4, 4])
                 .with_stride([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .init(device)
         };
-        Discriminator {
+        let discriminator = Discriminator {
+            pack: self.pack,
+            batch_norm: !self.spectral_norm,
             label: self
                 .conditional()
                 .then(|| EmbeddingConfig::new(self.classes, 28 * 28).init(device)),
@@ -115,6 +145,13 @@ impl DcganConfig {
             norm: BatchNormConfig::new(128).init(device),
             dense: LinearConfig::new(128 * 7 * 7, 1).init(device),
             activation: LeakyReluConfig::new().with_negative_slope(0.2).init(),
+        };
+        if self.spectral_norm {
+            discriminator.apply_reparameterization(SpectralNormalizer {
+                layers: &["conv1", "conv2", "dense"],
+            })
+        } else {
+            discriminator
         }
     }
 }
@@ -143,7 +180,13 @@ impl Generator {
 }
 
 impl Discriminator {
-    /// images `[batch, 1, 28, 28]`, labels `[batch]` → logits `[batch, 1]`
+    /// How many samples it judges together: a batch must be a multiple of it.
+    pub fn pack(&self) -> usize {
+        self.pack
+    }
+
+    /// images `[batch, 1, 28, 28]`, labels `[batch]` → logits `[batch / pack, 1]`, one for each
+    /// pack of consecutive images
     pub fn forward(&self, images: Tensor<4>, labels: Tensor<1, Int>) -> Tensor<2> {
         let [batch, _, h, w] = images.dims();
         let input = match &self.label {
@@ -153,9 +196,16 @@ impl Discriminator {
             ),
             None => images,
         };
+        let [_, channels, _, _] = input.dims();
+        // consecutive samples side by side as channels: a view, nothing is copied
+        let input = input.reshape([batch / self.pack, self.pack * channels, h, w]);
         let slope = self.activation.negative_slope;
         let x = conv2d_leaky_relu(&self.conv1, input, slope); // [batch, 64, 14, 14]
-        let x = batch_norm_leaky_relu(&self.norm, conv2d(&self.conv2, x), slope); // [batch, 128, 7, 7]
+        let x = if self.batch_norm {
+            batch_norm_leaky_relu(&self.norm, conv2d(&self.conv2, x), slope)
+        } else {
+            conv2d_leaky_relu(&self.conv2, x, slope)
+        }; // [batch, 128, 7, 7]
         self.dense.forward(x.flatten(1, 3)) // [batch, 1]
     }
 }
@@ -179,6 +229,10 @@ impl crate::train::adversarial::Adversarial for DcganTask {
     ) -> Tensor<2> {
         d.forward(images, labels)
     }
+
+    fn pack(&self, d: &Discriminator) -> usize {
+        d.pack()
+    }
 }
 
 #[cfg(test)]
@@ -199,6 +253,8 @@ mod tests {
                 noise_dim: 100,
                 classes,
                 label_embedding: 10,
+                pack: 1,
+                spectral_norm: false,
             };
             let labels = Tensor::<1, Int>::from_ints([3, 7], &device);
             let noise = Tensor::<2>::zeros([2, 100], &device);
@@ -232,6 +288,8 @@ mod tests {
             noise_dim: 8,
             classes: 0,
             label_embedding: 0,
+            pack: 1,
+            spectral_norm: false,
         };
         let (g, d) = (config.generator(&device), config.discriminator(&device));
         let (g_before, d_before) = (weight_norm(&g), weight_norm(&d));
@@ -247,6 +305,7 @@ mod tests {
             learning_rate: 1e-3,
             noise_dim: 8,
             seed: 3,
+            loss: Default::default(),
         };
         let adam = || AdamConfig::new().with_beta_1(0.5).init();
         let trained = train_adversarial(

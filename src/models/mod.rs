@@ -10,5 +10,6 @@ pub mod gcn;
 pub mod mlp;
 pub mod sentiment;
 pub mod sequence;
+pub mod spectral_norm;
 pub mod transformer;
 pub mod vae;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Int, Tensor};
+use serde::{Deserialize, Serialize};
 
 use super::progress::{Console, EpochProgress};
 use super::{DivergenceGuard, epoch_seed};
@@ -36,6 +37,44 @@ pub trait Adversarial {
         images: Tensor<4>,
         labels: Tensor<1, Int>,
     ) -> Tensor<2>;
+    /// How many images D judges together (PacGAN): one logit for each pack of consecutive images.
+    fn pack(&self, _d: &Self::Discriminator) -> usize {
+        1
+    }
+}
+
+/// What the two players minimise, on D's logits l.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdversarialLoss {
+    /// Goodfellow et al. 2014, G's "non-saturating" form: L_D = BCE(D(x), 1) + BCE(D(G(z)), 0),
+    /// L_G = BCE(D(G(z)), 1).
+    #[default]
+    Bce,
+    /// The hinge loss (Lim & Ye 2017; Miyato et al. 2018): L_D = E[max(0, 1 − D(x))] +
+    /// E[max(0, 1 + D(G(z)))], L_G = −E[D(G(z))]: D stops pushing on samples it already
+    /// tells apart by a margin.
+    Hinge,
+}
+
+impl AdversarialLoss {
+    /// D's loss on the logits of real and of generated images.
+    pub fn discriminator(self, real: Tensor<2>, fake: Tensor<2>) -> Tensor<1> {
+        match self {
+            Self::Bce => bce_with_logits(real, 1.0) + bce_with_logits(fake, 0.0),
+            Self::Hinge => {
+                (real.neg() + 1.0).clamp_min(0.0).mean() + (fake + 1.0).clamp_min(0.0).mean()
+            }
+        }
+    }
+
+    /// G's loss on the logits of its images.
+    pub fn generator(self, fake: Tensor<2>) -> Tensor<1> {
+        match self {
+            Self::Bce => bce_with_logits(fake, 1.0),
+            Self::Hinge => fake.mean().neg(),
+        }
+    }
 }
 
 /// Binary cross-entropy on logits, mean over the batch: softplus(l) − t·l, with softplus
@@ -52,6 +91,7 @@ pub struct AdversarialSettings {
     pub learning_rate: f64,
     pub noise_dim: usize,
     pub seed: u64,
+    pub loss: AdversarialLoss,
 }
 
 pub struct AdversarialTrained<G, D> {
@@ -85,6 +125,7 @@ pub fn train_adversarial<A: Adversarial>(
     let mut log = MetricsLog::new(&METRICS);
     let (mut train_seconds, mut samples_seen) = (0.0, 0);
     let mut guard = DivergenceGuard::default();
+    let pack = task.pack(&discriminator);
     for epoch in 1..=settings.epochs {
         device.seed(epoch_seed(settings.seed ^ 0x6A4, epoch));
         let loader = image_loader(
@@ -98,9 +139,13 @@ pub fn train_adversarial<A: Adversarial>(
         for (index, batch) in loader.iter().enumerate() {
             let batch = batch.map_err(|e| Error::DataLoader(e.to_string()))?;
             crate::runtime::mark_first_batch();
-            let size = batch.targets.dims()[0];
-            let real = batch.images * 2.0 - 1.0;
-            let labels = batch.targets;
+            // D judges packs: a last batch that does not fill its last pack leaves the rest out
+            let size = batch.targets.dims()[0] / pack * pack;
+            if size == 0 {
+                continue;
+            }
+            let real = batch.images.slice(0..size) * 2.0 - 1.0;
+            let labels = batch.targets.slice(0..size);
 
             // D step: real images are 1, generated ones 0
             let noise = Tensor::<2>::random(
@@ -109,9 +154,10 @@ pub fn train_adversarial<A: Adversarial>(
                 device,
             );
             let fake = task.generate(&generator, noise, labels.clone()).detach();
-            let loss_d =
-                bce_with_logits(task.discriminate(&discriminator, real, labels.clone()), 1.0)
-                    + bce_with_logits(task.discriminate(&discriminator, fake, labels.clone()), 0.0);
+            let loss_d = settings.loss.discriminator(
+                task.discriminate(&discriminator, real, labels.clone()),
+                task.discriminate(&discriminator, fake, labels.clone()),
+            );
             let value_d = loss_d.clone().into_scalar::<f32>();
             let grads = GradientsParams::from_grads(loss_d.backward(), &discriminator);
             discriminator = optimizer_d.step(settings.learning_rate, discriminator, grads);
@@ -125,7 +171,9 @@ pub fn train_adversarial<A: Adversarial>(
             );
             let fake = task.generate(&generator, noise, labels.clone());
             let frozen_d = discriminator.clone().no_grad();
-            let loss_g = bce_with_logits(task.discriminate(&frozen_d, fake, labels), 1.0);
+            let loss_g = settings
+                .loss
+                .generator(task.discriminate(&frozen_d, fake, labels));
             let value_g = loss_g.clone().into_scalar::<f32>();
             let grads = GradientsParams::from_grads(loss_g.backward(), &generator);
             generator = optimizer_g.step(settings.learning_rate, generator, grads);

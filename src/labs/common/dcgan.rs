@@ -14,13 +14,13 @@ use crate::data::images::{ImageDataset, ImageShape};
 use crate::data::mnist::{self, DataConfig};
 use crate::error::Result;
 use crate::labs::RunOptions;
-use crate::models::dcgan::{DcganConfig, DcganTask, Generator};
+use crate::models::dcgan::{DcganConfig, DcganTask, Discriminator, Generator};
 use crate::report::config::VERSION;
 use crate::report::metrics::Split;
 use crate::report::plot::{Curve, line_chart};
 use crate::report::{RunDir, Summary};
 use crate::train::Console;
-use crate::train::adversarial::{AdversarialSettings, METRICS, train_adversarial};
+use crate::train::adversarial::{AdversarialLoss, AdversarialSettings, METRICS, train_adversarial};
 
 /// DCGAN's settings (Radford et al.): batches of 64, Adam with η = 2·10⁻⁴ and β₁ = 0.5.
 const BATCH_SIZE: usize = 64;
@@ -39,6 +39,9 @@ pub struct DcganTraining {
     pub learning_rate: f64,
     /// Whether `--quick` chose the settings.
     pub quick: bool,
+    /// The players' losses (runs before this field were BCE).
+    #[serde(default)]
+    pub loss: AdversarialLoss,
 }
 
 /// `config.toml` of a DCGAN lab.
@@ -53,12 +56,13 @@ pub struct DcganRunConfig {
 }
 
 /// What a DCGAN lab is given to start: its name, its epochs (full run, `--quick` run), how many
-/// training digits `--quick` keeps, and its network for the data chosen.
+/// training digits `--quick` keeps, its network for the data chosen and the players' losses.
 pub struct DcganLab<'a> {
     pub name: &'a str,
     pub epochs: (usize, usize),
     pub quick_train: usize,
-    pub model: fn(&ImageDataset) -> DcganConfig,
+    pub model: &'a dyn Fn(&ImageDataset) -> DcganConfig,
+    pub loss: AdversarialLoss,
 }
 
 /// A DCGAN lab's run once set up: its `config.toml` written, its data and its judge at hand.
@@ -123,6 +127,7 @@ impl DcganRun {
                 batch_size: options.batch_size.unwrap_or(BATCH_SIZE),
                 learning_rate: options.lr.unwrap_or(LEARNING_RATE),
                 quick: options.quick,
+                loss: lab.loss,
             },
             model: (lab.model)(&data),
         };
@@ -157,6 +162,7 @@ impl DcganRun {
             learning_rate: training.learning_rate,
             noise_dim: config.model.noise_dim,
             seed: training.seed,
+            loss: training.loss,
         };
         let trained = train_adversarial(
             &DcganTask,
@@ -218,8 +224,8 @@ impl DcganRun {
     }
 }
 
-/// A finished DCGAN run's generator, on the CPU, with its `config.toml`.
-pub fn load_generator(run: &RunDir) -> Result<(DcganRunConfig, Generator, Device)> {
+/// A finished DCGAN run's `config.toml`, checked.
+pub fn read_config(run: &RunDir) -> Result<DcganRunConfig> {
     let config: DcganRunConfig = run.read_toml("config.toml")?;
     config
         .model
@@ -228,9 +234,24 @@ pub fn load_generator(run: &RunDir) -> Result<(DcganRunConfig, Generator, Device
             path: run.file("config.toml"),
             reason,
         })?;
+    Ok(config)
+}
+
+/// A finished DCGAN run's generator, on the CPU, with its `config.toml`.
+pub fn load_generator(run: &RunDir) -> Result<(DcganRunConfig, Generator, Device)> {
+    let config = read_config(run)?;
     let device = Device::flex();
     let generator = run.load_weights("generator.bpk", config.model.generator(&device))?;
     Ok((config, generator, device))
+}
+
+/// A finished DCGAN run's discriminator on `device`.
+pub fn load_discriminator(
+    run: &RunDir,
+    config: &DcganRunConfig,
+    device: &Device,
+) -> Result<Discriminator> {
+    run.load_weights("discriminator.bpk", config.model.discriminator(device))
 }
 
 /// A DCGAN's generator kept for `neurons serve`: fresh samples, of one digit for a cGAN.
