@@ -1,4 +1,5 @@
-//! The command line: `neurons list | run | predict | generate | tour | report | serve | bench`.
+//! The command line: `neurons list | run | predict | generate | inpaint | tour | report | serve |
+//! bench`.
 //!
 //! Arguments are parsed by clap into typed values, then each subcommand calls the library. Errors
 //! come back as values; `main` prints them on one line and picks the exit code.
@@ -39,6 +40,8 @@ pub enum Command {
     Predict(PredictArgs),
     /// Draw new images with a generative run (vae, gan, cgan)
     Generate(GenerateArgs),
+    /// Fill a hole in digits with a trained gan or cgan (Yeh et al. 2017), or measure it (--evaluate)
+    Inpaint(crate::inpaint::InpaintArgs),
     /// Run every lab in the lecture's order into one folder, then write its HTML report
     Tour(crate::course::TourArgs),
     /// Make one self-contained HTML page of run directories (what a tour writes at its end)
@@ -175,6 +178,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run_lab(args),
         Command::Predict(args) => predict(args),
         Command::Generate(args) => generate(args),
+        Command::Inpaint(args) => Ok(crate::inpaint::inpaint(&args)?),
         Command::Tour(args) => crate::course::tour(&args),
         Command::Report(args) => report(args),
         Command::Serve(args) => crate::serve::serve(&args),

@@ -11,6 +11,7 @@
 //! - [`bench`]: the benchmark workloads of `neurons bench`;
 //! - [`cli`]: the command line;
 //! - [`course`]: the whole course at once: `neurons tour` and the HTML report;
+//! - [`inpaint`]: `neurons inpaint`, a GAN fills the holes of digits;
 //! - [`runtime`]: process-wide settings (the allocator);
 //! - [`serve`]: `neurons serve`, a local page to play with trained models.
 
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod course;
 pub mod data;
 pub mod error;
+pub mod inpaint;
 pub mod kernels;
 pub mod labs;
 pub mod linalg;

@@ -1,5 +1,5 @@
 //! The house rules of `src/`, read from the source itself: every `crate::` path points down the
-//! layers (`cli → course, serve → labs, bench → models → train → report → data → kernels, linalg → runtime,
+//! layers (`cli → course, serve, inpaint → labs, bench → models → train → report → data → kernels, linalg → runtime,
 //! error`), so no two modules import each other, and no lab imports another lab.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// The layers, from the top: a module may name only modules of a later (lower) layer.
 const LAYERS: &[&[&str]] = &[
     &["cli"],
-    &["course", "serve"],
+    &["course", "serve", "inpaint"],
     &["labs", "bench"],
     &["models"],
     &["train"],

@@ -72,6 +72,19 @@ impl ImageSet {
         self.image(i).iter().map(|&p| p as f32 / 255.0).collect()
     }
 
+    /// The mean image, pixel by pixel, in 0..=1.
+    pub fn mean_image(&self) -> Vec<f32> {
+        let size = self.rows * self.cols;
+        let mut sum = vec![0.0f64; size];
+        for image in self.pixels.chunks(size) {
+            for (s, &p) in sum.iter_mut().zip(image) {
+                *s += p as f64;
+            }
+        }
+        let n = self.len().max(1) as f64 * 255.0;
+        sum.iter().map(|s| (s / n) as f32).collect()
+    }
+
     /// Mean and standard deviation of all pixels, scaled to 0..=1.
     pub fn pixel_statistics(&self) -> (f32, f32) {
         let n = self.pixels.len().max(1) as f64;

@@ -151,6 +151,160 @@ fn a_quick_gan_is_judged_and_draws_every_epoch() {
         2,
     );
     assert!(err.contains("cgan"), "{err}");
+
+    inpaint_fills_holes_and_refuses_bad_requests(dir.path());
+}
+
+/// The first `n` test digits of the embedded data as an IDX file.
+fn test_digits_idx(n: usize, path: &Path) {
+    use std::io::Read;
+    let gz = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist-10k/t10k-images-idx3-ubyte.gz");
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(gz).unwrap())
+        .read_to_end(&mut bytes)
+        .unwrap();
+    let mut out = Vec::new();
+    for v in [2051u32, n as u32, 28, 28] {
+        out.extend(v.to_be_bytes());
+    }
+    out.extend(&bytes[16..16 + n * 784]);
+    std::fs::write(path, out).unwrap();
+}
+
+/// `neurons inpaint` with the quick GAN `r` and the cnn `judge` of `dir`.
+fn inpaint_fills_holes_and_refuses_bad_requests(dir: &Path) {
+    test_digits_idx(2, &dir.join("two.idx"));
+    let out = neurons(
+        &[
+            "inpaint",
+            "--run",
+            "r",
+            "two.idx",
+            "--mask",
+            "lower-half",
+            "--steps",
+            "20",
+            "--starts",
+            "2",
+            "--out",
+            "filled.png",
+        ],
+        dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let grid = assert_png(&dir.join("filled.png"));
+    assert!(
+        2 * grid.width() > 3 * grid.height() - 20,
+        "two rows of original, masked, filled: {}×{}",
+        grid.width(),
+        grid.height()
+    );
+
+    let out = neurons(
+        &[
+            "inpaint",
+            "--evaluate",
+            "--run",
+            "r",
+            "--judge",
+            "judge",
+            "--mask",
+            "center",
+            "--samples",
+            "20",
+            "--steps",
+            "10",
+            "--starts",
+            "2",
+            "--json",
+        ],
+        dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let e: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(e["samples"], 20);
+    for key in [
+        "filled_accuracy",
+        "black_hole_accuracy",
+        "mean_digit_accuracy",
+        "filled_hole_mse",
+        "mean_digit_hole_mse",
+    ] {
+        let v = e[key].as_f64().unwrap_or_else(|| panic!("{key} in {e}"));
+        assert!((0.0..=1.0).contains(&v), "{key}: {v}");
+    }
+    // the judge reads the whole digits; a black centre is an error of the digit's own ink
+    assert!(e["original_accuracy"].as_f64().unwrap() > 0.8, "{e}");
+    assert!(e["black_hole_mse"].as_f64().unwrap() > 0.0, "{e}");
+
+    for (args, code, says) in [
+        (
+            vec![
+                "inpaint",
+                "--run",
+                "r",
+                "two.idx",
+                "--mask",
+                "rect:20,0,9,4",
+                "--out",
+                "x.png",
+            ],
+            2,
+            "outside",
+        ),
+        (
+            vec![
+                "inpaint",
+                "--run",
+                "r",
+                "two.idx",
+                "--mask",
+                "rect:0,0,28,28",
+                "--out",
+                "x.png",
+            ],
+            2,
+            "whole image",
+        ),
+        (
+            vec![
+                "inpaint", "--run", "judge", "two.idx", "--mask", "center", "--out", "x.png",
+            ],
+            2,
+            "gan or cgan",
+        ),
+        (
+            vec![
+                "inpaint", "--run", "r", "two.idx", "--mask", "center", "--digit", "3", "--out",
+                "x.png",
+            ],
+            2,
+            "cgan",
+        ),
+        (
+            vec!["inpaint", "--evaluate", "--run", "r", "--mask", "center"],
+            2,
+            "no judge",
+        ),
+        (
+            vec![
+                "inpaint",
+                "--run",
+                "r",
+                "judge/config.toml",
+                "--mask",
+                "center",
+                "--out",
+                "x.png",
+            ],
+            1,
+            "config.toml",
+        ),
+    ] {
+        let err = assert_one_line_error(&neurons(&args, dir), code);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert!(!dir.join("x.png").exists());
 }
 
 #[test]
