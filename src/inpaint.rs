@@ -674,9 +674,20 @@ fn evaluate(
     Ok(())
 }
 
+/// The mask as `--mask` names it: its name when it has one, else `rect:x,y,w,h`.
 fn mask_name(args: &InpaintArgs) -> String {
     let m = args.mask;
-    format!("x {}..{}, y {}..{}", m.x, m.x + m.w, m.y, m.y + m.h)
+    [
+        "lower-half",
+        "upper-half",
+        "left-half",
+        "right-half",
+        "center",
+    ]
+    .into_iter()
+    .find(|name| Mask::parse(name) == Ok(m))
+    .map(str::to_string)
+    .unwrap_or_else(|| format!("rect:{},{},{},{}", m.x, m.y, m.w, m.h))
 }
 
 #[cfg(test)]

@@ -1,14 +1,27 @@
-//! # Generative adversarial network: a DCGAN ("About GAN", "Principle")
+//! # Generative adversarial network: a DCGAN ("About GAN", "Principle"), with PacGAN's
+//! discriminator against mode collapse
 //!
 //! Two networks play: the generator G turns noise z ~ N(0, I) into images, the discriminator D
 //! tells them from real ones. D minimises BCE(D(x), 1) + BCE(D(G(z)), 0); G minimises
-//! BCE(D(G(z)), 1). Adam 2·10⁻⁴, β₁ = 0.5, for both; one D step then one G step per batch.
+//! BCE(D(G(z)), 1). Adam 2·10⁻⁴, β₁ = 0.5, for both; one D step then one G step per batch,
+//! 30 epochs.
+//!
+//! The plain DCGAN (`--variant dcgan`, Radford et al. 2016) learns to draw digits but drops
+//! some: after 30 epochs it draws a 1 in 1.4% of its samples (0.5% after 15), where the data has
+//! 11% — mode collapse. The default (`--variant pacgan`, Lin et al., "PacGAN: The power of two
+//! samples in generative adversarial networks", NeurIPS 2018) lets D judge pairs of samples,
+//! stacked as two channels: a pair of look-alikes gives a collapsed generator away, so dropping
+//! digits no longer pays. `--variant sngan` (spectral normalization, Miyato et al. 2018, and
+//! the hinge loss) is offered for comparison.
 //!
 //! Shows a network that learns to draw digits it has never been shown how to draw. Data: the
 //! embedded `mnist-10k`. Quality is measured, not eyeballed: a trained `cnn` judges 1,000
-//! generated digits — the mean probability of their top class, the share of each class, and the
-//! Fréchet distance between its features of generated and of real test digits, against that of
-//! the untrained generator.
+//! generated digits — the mean probability of their top class, the share of each class (after
+//! every epoch: `class-shares.png`), and the Fréchet distance between its features of generated
+//! and of real test digits, against that of the untrained generator.
+//! Expected with the defaults (seeds 1, 2, 3): every digit at least 5.4% of the samples, Fréchet
+//! distance 94, 89, 101 against 692, 684, 683 untrained; 245 s of training on 2 cores, where
+//! `--variant dcgan` takes 188 s for 15 epochs (PacGAN's D sees half as many inputs).
 
 use burn::tensor::{Device, Int, Tensor};
 
@@ -33,7 +46,7 @@ pub const INFO: LabInfo = LabInfo {
     reference: Reference {
         dataset: "mnist-10k",
         metric: "frechet_distance",
-        expected: 148.0,
+        expected: 94.0,
         higher_is_better: false,
         compared_with: "the untrained generator: Fréchet distance 692",
     },
@@ -106,7 +119,7 @@ impl LabSpec for GanLab {
 
 // --- Config ------------------------------------------------------------------------------------
 
-const EPOCHS: usize = 15;
+const EPOCHS: usize = 30;
 const QUICK_EPOCHS: usize = 2;
 const QUICK_TRAIN: usize = 1000;
 /// Samples judged at the end.

@@ -261,8 +261,21 @@ mod tests {
             let images = config.generator(&device).forward(noise, labels.clone());
             assert_eq!(images.dims(), [2, 1, 28, 28]);
             assert_eq!(
-                config.discriminator(&device).forward(images, labels).dims(),
+                config
+                    .discriminator(&device)
+                    .forward(images.clone(), labels.clone())
+                    .dims(),
                 [2, 1]
+            );
+            // PacGAN: one logit per pair; spectral normalization: the same shapes
+            let packed = DcganConfig {
+                pack: 2,
+                spectral_norm: true,
+                ..config
+            };
+            assert_eq!(
+                packed.discriminator(&device).forward(images, labels).dims(),
+                [1, 1]
             );
         }
     }

@@ -112,9 +112,23 @@ fn a_quick_gan_is_judged_and_draws_every_epoch() {
         let grid = assert_png(&run.join(format!("samples-epoch-{epoch}.png")));
         assert_eq!(grid.width(), grid.height(), "an 8×8 grid");
     }
-    for png in ["progress.png", "loss.png"] {
+    for png in ["progress.png", "loss.png", "class-shares.png"] {
         assert_png(&run.join(png));
     }
+    // each digit's share after every epoch, from the untrained generator (epoch 0) on
+    let by_epoch = std::fs::read_to_string(run.join("class-shares.csv")).unwrap();
+    let rows: Vec<&str> = by_epoch.lines().collect();
+    assert_eq!(rows.len() as u64, 1 + epochs + 1, "{by_epoch}");
+    for row in &rows[1..] {
+        let total: f64 = row
+            .split(',')
+            .skip(1)
+            .map(|v| v.parse::<f64>().unwrap())
+            .sum();
+        assert!((total - 1.0).abs() < 1e-3, "{row}");
+    }
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(config.contains("pack = 2"), "PacGAN by default: {config}");
     let shares: f64 = (0..10)
         .map(|k| metric(&run, &format!("class_share_{k}")))
         .sum();
@@ -223,6 +237,7 @@ fn inpaint_fills_holes_and_refuses_bad_requests(dir: &Path) {
     assert!(out.status.success(), "{}", stderr(&out));
     let e: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(e["samples"], 20);
+    assert_eq!(e["mask"], "center");
     for key in [
         "filled_accuracy",
         "black_hole_accuracy",
@@ -237,57 +252,26 @@ fn inpaint_fills_holes_and_refuses_bad_requests(dir: &Path) {
     assert!(e["original_accuracy"].as_f64().unwrap() > 0.8, "{e}");
     assert!(e["black_hole_mse"].as_f64().unwrap() > 0.0, "{e}");
 
-    for (args, code, says) in [
-        (
-            vec![
-                "inpaint",
-                "--run",
-                "r",
-                "two.idx",
-                "--mask",
-                "rect:20,0,9,4",
-                "--out",
-                "x.png",
-            ],
-            2,
-            "outside",
-        ),
-        (
-            vec![
-                "inpaint",
-                "--run",
-                "r",
-                "two.idx",
-                "--mask",
-                "rect:0,0,28,28",
-                "--out",
-                "x.png",
-            ],
-            2,
-            "whole image",
-        ),
-        (
-            vec![
-                "inpaint", "--run", "judge", "two.idx", "--mask", "center", "--out", "x.png",
-            ],
-            2,
-            "gan or cgan",
-        ),
-        (
-            vec![
-                "inpaint", "--run", "r", "two.idx", "--mask", "center", "--digit", "3", "--out",
-                "x.png",
-            ],
-            2,
-            "cgan",
-        ),
-        (
-            vec!["inpaint", "--evaluate", "--run", "r", "--mask", "center"],
-            2,
-            "no judge",
-        ),
-        (
-            vec![
+    // (run, mask, more flags, exit code, what the error says)
+    for (run, mask, more, code, says) in [
+        ("r", "rect:20,0,9,4", &[][..], 2, "outside"),
+        ("r", "rect:0,0,28,28", &[], 2, "whole image"),
+        ("judge", "center", &[], 2, "gan or cgan"),
+        ("r", "center", &["--digit", "3"], 2, "cgan"),
+        ("r", "center", &["--evaluate"], 2, "no judge"),
+    ] {
+        let mut args = vec!["inpaint", "--run", run, "--mask", mask];
+        args.extend(more);
+        if !more.contains(&"--evaluate") {
+            args.extend(["two.idx", "--out", "x.png"]);
+        }
+        let err = assert_one_line_error(&neurons(&args, dir), code);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // an input that is not a picture: named, exit 1
+    let err = assert_one_line_error(
+        &neurons(
+            &[
                 "inpaint",
                 "--run",
                 "r",
@@ -297,13 +281,11 @@ fn inpaint_fills_holes_and_refuses_bad_requests(dir: &Path) {
                 "--out",
                 "x.png",
             ],
-            1,
-            "config.toml",
+            dir,
         ),
-    ] {
-        let err = assert_one_line_error(&neurons(&args, dir), code);
-        assert!(err.contains(says), "{args:?}: {err}");
-    }
+        1,
+    );
+    assert!(err.contains("config.toml"), "{err}");
     assert!(!dir.join("x.png").exists());
 }
 
