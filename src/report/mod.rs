@@ -30,6 +30,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // Renaming over a device or a folder would replace it (/dev/full, as root): only a regular
+    // file, or nothing yet, is replaced.
+    if let Ok(meta) = fs::metadata(path)
+        && !meta.is_file()
+    {
+        return Err(Error::io(
+            path,
+            std::io::Error::other("not a regular file: nothing is written over it"),
+        ));
+    }
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut file = fs::File::create(&tmp)?;

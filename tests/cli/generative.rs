@@ -259,11 +259,23 @@ fn inpaint_fills_holes_and_refuses_bad_requests(dir: &Path) {
         ("judge", "center", &[], 2, "gan or cgan"),
         ("r", "center", &["--digit", "3"], 2, "cgan"),
         ("r", "center", &["--evaluate"], 2, "no judge"),
+        ("r", "center", &["--json"], 2, "goes with --evaluate"),
+        (
+            "r",
+            "center",
+            &["--out", "r/x.png"],
+            2,
+            "inside the run directory",
+        ),
+        ("r", "center", &["--out", "two.idx"], 2, "one of the inputs"),
     ] {
         let mut args = vec!["inpaint", "--run", run, "--mask", mask];
         args.extend(more);
         if !more.contains(&"--evaluate") {
-            args.extend(["two.idx", "--out", "x.png"]);
+            args.push("two.idx");
+            if !more.contains(&"--out") {
+                args.extend(["--out", "x.png"]);
+            }
         }
         let err = assert_one_line_error(&neurons(&args, dir), code);
         assert!(err.contains(says), "{args:?}: {err}");
