@@ -40,6 +40,7 @@ use crate::report::RunDir;
 use crate::report::picture::pixel_grid;
 use crate::train::Console;
 use crate::train::FloatValues;
+use crate::train::adversarial::{softplus, to_unit_pixels};
 use crate::train::progress::print_line;
 
 const SIDE: usize = 28;
@@ -430,7 +431,7 @@ impl Inpainter {
             .losses(tracked.clone(), &target, &weight, &labels)
             .inner()
             .floats();
-        let generated = to_unit(self.generator.forward(tracked, labels.clone()).inner());
+        let generated = to_unit_pixels(self.generator.forward(tracked, labels.clone()).inner());
         digits
             .iter()
             .enumerate()
@@ -475,21 +476,15 @@ impl Inpainter {
         .reshape([n, PIXELS])
         .sum_dim(1)
         .reshape([n]);
-        // log(1 − σ(l)) = −softplus(l), softplus(l) = max(l, 0) + log(1 + e^−|l|)
+        // log(1 − σ(l)) = −softplus(l)
         let logits = self.discriminator.forward(images, labels.clone());
-        let softplus = logits.clone().clamp_min(0.0) + (logits.abs().neg().exp() + 1.0).log();
         let pack = self.discriminator.pack();
-        let prior = (softplus.neg() * (PRIOR_WEIGHT / pack as f32))
+        let prior = (softplus(logits).neg() * (PRIOR_WEIGHT / pack as f32))
             .reshape([n / pack, 1])
             .repeat_dim(1, pack)
             .reshape([n]);
         context + prior
     }
-}
-
-/// Images `[n, 1, 28, 28]` in −1..=1 as rows of floats in 0..=1.
-fn to_unit(images: Tensor<4>) -> Vec<Vec<f32>> {
-    crate::train::adversarial::to_unit_pixels(images)
 }
 
 // --- The command -------------------------------------------------------------------------------
@@ -865,7 +860,7 @@ mod tests {
         // drawn from z on the sphere of radius √16 where the search looks
         let z = crate::train::adversarial::fixed_noise(64, 16, 11, &inner);
         let z = z.clone() * (z.powi_scalar(2).sum_dim(1).sqrt().recip() * 4.0);
-        let drawn = to_unit(
+        let drawn = to_unit_pixels(
             inpainter
                 .generator
                 .forward(z.autodiff(), Tensor::zeros([64], &inpainter.device)),

@@ -77,11 +77,15 @@ impl AdversarialLoss {
     }
 }
 
-/// Binary cross-entropy on logits, mean over the batch: softplus(l) − t·l, with softplus
-/// computed as max(l, 0) + log(1 + e^−|l|) so that it never overflows.
+/// softplus(l) = log(1 + eˡ), computed as max(l, 0) + log(1 + e^−|l|) so that it never
+/// overflows: −log(1 − σ(l)), the BCE of a logit against 0.
+pub fn softplus(logits: Tensor<2>) -> Tensor<2> {
+    logits.clone().clamp_min(0.0) + (logits.abs().neg().exp() + 1.0).log()
+}
+
+/// Binary cross-entropy on logits, mean over the batch: softplus(l) − t·l.
 pub fn bce_with_logits(logits: Tensor<2>, target: f32) -> Tensor<1> {
-    let softplus = logits.clone().clamp_min(0.0) + (logits.clone().abs().neg().exp() + 1.0).log();
-    (softplus - logits * target).mean()
+    (softplus(logits.clone()) - logits * target).mean()
 }
 
 #[derive(Debug, Clone)]
