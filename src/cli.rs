@@ -372,8 +372,23 @@ pub fn usage_line(err: &clap::Error) -> Option<String> {
     let text = err.render().to_string();
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.next().unwrap_or("error: bad usage");
-    Some(match lines.find_map(|l| l.strip_prefix("Usage: ")) {
+    // clap lists what the first line speaks of on the lines below it (the missing arguments):
+    // they join the one line, or it would name nothing
+    let mut details = Vec::new();
+    let mut usage = None;
+    for line in lines {
+        if let Some(u) = line.strip_prefix("Usage: ") {
+            usage = Some(u);
+        } else if usage.is_none() && !line.starts_with("tip:") && !line.starts_with("For more") {
+            details.push(line);
+        }
+    }
+    let first = match details.is_empty() {
+        true => first.to_string(),
+        false => format!("{first} {}", details.join(", ")),
+    };
+    Some(match usage {
         Some(usage) => format!("{first} (usage: {usage}; see --help)"),
-        None => first.to_string(),
+        None => first,
     })
 }

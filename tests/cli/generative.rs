@@ -89,6 +89,12 @@ fn generate_refuses_other_labs_and_impossible_digits() {
     );
     assert!(err.contains("--digit 10"), "{err}");
     assert!(!dir.path().join("x.png").exists());
+    // a missing argument is named on the one line
+    let err = assert_one_line_error(&neurons(&["generate", "--count", "2"], dir.path()), 2);
+    assert!(
+        err.contains("not provided: --run <RUN>, --out <OUT>"),
+        "{err}"
+    );
 }
 
 #[test]
