@@ -316,8 +316,6 @@ pub struct Search {
 /// What the search found for one digit.
 #[derive(Debug, Clone)]
 pub struct Filled {
-    /// G(ẑ), 28×28 in 0..=1.
-    pub generated: Vec<f32>,
     /// The input with its hole filled by G(ẑ).
     pub filled: Vec<f32>,
     /// The loss at ẑ.
@@ -452,7 +450,6 @@ impl Inpainter {
                     .collect();
                 Filled {
                     filled: mask.blended(digit, &generated[best]),
-                    generated: generated[best].clone(),
                     loss: last[best] as f64,
                     losses: best_losses,
                 }
@@ -558,7 +555,7 @@ pub fn inpaint(args: &InpaintArgs) -> Result<()> {
     let out = args.out.as_deref().expect("clap requires --out");
     let inputs = read_inputs(&args.inputs)?;
     let digits: Vec<Vec<f32>> = inputs.iter().map(|i| i.pixels.clone()).collect();
-    let filled = fill_in_chunks(&inpainter, &digits, &args.mask, &search);
+    let filled = fill_in_chunks(&inpainter, &digits, &args.mask, &search, None);
     let mut grid = Vec::new();
     for (input, f) in inputs.iter().zip(&filled) {
         grid.push(input.pixels.clone());
@@ -609,22 +606,24 @@ fn report_one(input: &InputImage, filled: &Filled) {
     print_line(&format!("{}: loss {:.3}", input.name, filled.loss));
 }
 
-/// The search, a few digits at a time: the candidates of a chunk make one batch.
+/// The search, a few digits at a time (about 256 candidates make one batch), `bar` moved on
+/// after each batch.
 fn fill_in_chunks(
     inpainter: &Inpainter,
     digits: &[Vec<f32>],
     mask: &Mask,
     search: &Search,
+    bar: Option<&indicatif::ProgressBar>,
 ) -> Vec<Filled> {
-    digits
-        .chunks(chunk_size(inpainter, search))
-        .flat_map(|c| inpainter.fill(c, mask, search))
-        .collect()
-}
-
-/// Digits searched together: about 256 candidates in one batch.
-fn chunk_size(inpainter: &Inpainter, search: &Search) -> usize {
-    (256 / (search.starts * inpainter.classes().max(1))).max(1)
+    let chunk = (256 / (search.starts * inpainter.classes().max(1))).max(1);
+    let mut filled = Vec::with_capacity(digits.len());
+    for digits in digits.chunks(chunk) {
+        filled.extend(inpainter.fill(digits, mask, search));
+        if let Some(bar) = bar {
+            bar.inc(digits.len() as u64);
+        }
+    }
+    filled
 }
 
 /// What `--evaluate` measures.
@@ -671,13 +670,7 @@ fn evaluate(
     if let Some(bar) = &bar {
         bar.set_message("digits filled");
     }
-    let mut filled = Vec::with_capacity(n);
-    for chunk in digits.chunks(chunk_size(inpainter, search)) {
-        filled.extend(inpainter.fill(chunk, mask, search));
-        if let Some(bar) = &bar {
-            bar.inc(chunk.len() as u64);
-        }
-    }
+    let filled = fill_in_chunks(inpainter, &digits, mask, search, bar.as_ref());
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
