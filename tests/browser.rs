@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+#[path = "support/serve.rs"]
+mod served;
+use served::Server;
+
 /// A child process killed when dropped.
 struct Killed(Child);
 
@@ -36,28 +40,6 @@ fn neurons(args: &[&str], dir: &Path) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// `neurons serve` on a free port, and its address.
-fn serve(runs: &[&str], dir: &Path) -> (Killed, String) {
-    let mut args = vec!["serve", "--port", "0"];
-    for run in runs {
-        args.extend(["--run", run]);
-    }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_neurons"))
-        .args(&args)
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let start = line.find("http://").unwrap_or_else(|| panic!("{line}"));
-    let address = line[start..].split_whitespace().next().unwrap().to_string();
-    (Killed(child), address)
 }
 
 fn chromium() -> Option<PathBuf> {
@@ -229,7 +211,8 @@ fn a_digit_drawn_with_the_mouse_is_read_and_the_latent_plane_answers_clicks() {
         dir.path(),
     );
     neurons(&["run", "vae", "--quick", "--out", "v"], dir.path());
-    let (_server, address) = serve(&["m", "v"], dir.path());
+    let server = Server::start(&["m", "v"], dir.path());
+    let address = format!("{}/", server.base);
     let (_chromium, mut page) = Page::open(&browser, &dir.path().join("profile"));
 
     page.call("Page.enable", json!({}));

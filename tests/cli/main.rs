@@ -23,6 +23,8 @@ mod mlp_classifier;
 mod robustness;
 mod sequences;
 mod serve;
+#[path = "../support/serve.rs"]
+mod served;
 mod text;
 mod training;
 

@@ -1,44 +1,10 @@
 //! `neurons serve` end to end: the page, the list of runs, real digits read by a served
 //! classifier, a VAE's plane, and a bounded load test with malformed requests mixed in.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-
+use super::served::Server;
 use super::*;
 
-/// A `neurons serve` process, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
 impl Server {
-    fn start(runs: &[&str], dir: &Path) -> Self {
-        let mut args = vec!["serve", "--port", "0"];
-        for run in runs {
-            args.extend(["--run", run]);
-        }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_neurons"))
-            .args(&args)
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        // "serving 2 run(s) on http://127.0.0.1:PORT/ (Ctrl-C to stop)"
-        let start = line.find("http://").unwrap_or_else(|| panic!("{line}"));
-        let address = line[start..].split_whitespace().next().unwrap();
-        assert!(address.starts_with("http://127.0.0.1:"), "{line}");
-        Self {
-            child,
-            base: address.trim_end_matches('/').to_string(),
-        }
-    }
-
     /// POSTs `body` to `path`: the status and the JSON answer.
     fn post(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
         let response = match ureq::post(&format!("{}{path}", self.base)).send_string(body) {
@@ -60,13 +26,6 @@ impl Server {
             Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
             Err(e) => panic!("{path}: {e}"),
         }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
