@@ -7,7 +7,7 @@ set -euo pipefail
 TORCH_VERSION=2.15.0 # the PyTorch of the project's figures so far; change it and they no longer compare
 THREADS=2
 ROUNDS=3
-WORKLOADS=(mlp_train cnn_train cnn_infer vae_train gan_train gru_train text_gru_train transformer_train gcn_train gcn_train_large)
+WORKLOADS=(mlp_train cnn_train cnn_infer vae_train gan_train pix2pix_train gru_train text_gru_train transformer_train gcn_train gcn_train_large)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")

@@ -1,4 +1,4 @@
-//! `neurons bench`: the ten workloads of `bench/README.md`, timed as `bench/pytorch_reference.py`
+//! `neurons bench`: the eleven workloads of `bench/README.md`, timed as `bench/pytorch_reference.py`
 //! times them, so that `bench/compare.sh` can put both side by side. Each workload trains a model
 //! of [`crate::models`] built by the very constructor its lab uses, at the benchmark's sizes.
 //!
@@ -19,6 +19,7 @@ use crate::models::cnn::{Cnn, CnnModelConfig};
 use crate::models::dcgan::DcganConfig;
 use crate::models::forecaster::RnnModelConfig;
 use crate::models::mlp::MlpModelConfig;
+use crate::models::pix2pix::{AdversarialPair, PatchGanConfig, UNetConfig};
 use crate::models::sentiment::SentimentModelConfig;
 use crate::models::transformer::TransformerModelConfig;
 use crate::models::vae::{VaeModelConfig, kl_divergence, reconstruction_bce, reparameterize};
@@ -37,6 +38,7 @@ pub enum Workload {
     CnnInfer,
     VaeTrain,
     GanTrain,
+    Pix2pixTrain,
     GruTrain,
     TextGruTrain,
     TransformerTrain,
@@ -45,12 +47,13 @@ pub enum Workload {
 }
 
 impl Workload {
-    pub const ALL: [Workload; 10] = [
+    pub const ALL: [Workload; 11] = [
         Workload::MlpTrain,
         Workload::CnnTrain,
         Workload::CnnInfer,
         Workload::VaeTrain,
         Workload::GanTrain,
+        Workload::Pix2pixTrain,
         Workload::GruTrain,
         Workload::TextGruTrain,
         Workload::TransformerTrain,
@@ -65,6 +68,7 @@ impl Workload {
             Workload::CnnInfer => "cnn_infer",
             Workload::VaeTrain => "vae_train",
             Workload::GanTrain => "gan_train",
+            Workload::Pix2pixTrain => "pix2pix_train",
             Workload::GruTrain => "gru_train",
             Workload::TextGruTrain => "text_gru_train",
             Workload::TransformerTrain => "transformer_train",
@@ -77,7 +81,7 @@ impl Workload {
         match self {
             Workload::MlpTrain | Workload::CnnTrain => 128,
             Workload::CnnInfer => 1000,
-            Workload::VaeTrain | Workload::GanTrain => 64,
+            Workload::VaeTrain | Workload::GanTrain | Workload::Pix2pixTrain => 64,
             Workload::TextGruTrain | Workload::TransformerTrain => 64,
             Workload::GruTrain => 32,
             // a graph step reads every node: its "batch" is the graph
@@ -92,6 +96,7 @@ impl Workload {
             Workload::MlpTrain => 60_000,
             Workload::CnnTrain | Workload::CnnInfer => 20_000,
             Workload::VaeTrain | Workload::GanTrain | Workload::GruTrain => 6_400,
+            Workload::Pix2pixTrain => 6_400,
             Workload::TextGruTrain | Workload::TransformerTrain => 6_400,
             Workload::GcnTrain => CORA.nodes * 100,
             Workload::GcnTrainLarge => LARGE_GRAPH.nodes * 10,
@@ -121,6 +126,7 @@ pub fn run(workload: Workload, scale: f64, device: &Device) -> BenchResult {
         Workload::CnnInfer => cnn_infer(n, device),
         Workload::VaeTrain => vae_train(n, &device.clone().autodiff()),
         Workload::GanTrain => gan_train(n, &device.clone().autodiff()),
+        Workload::Pix2pixTrain => pix2pix_train(n, &device.clone().autodiff()),
         Workload::GruTrain => gru_train(n, &device.clone().autodiff()),
         Workload::TextGruTrain => text_train(n, &device.clone().autodiff(), |vocabulary| {
             SentimentModelConfig::lab(vocabulary, 2).init(&device.clone().autodiff())
@@ -271,6 +277,35 @@ fn vae_train(n: usize, device: &Device) -> (usize, f64) {
             let (mu, log_var) = m.encode(xb.clone());
             let z = reparameterize(mu.clone(), log_var.clone());
             (reconstruction_bce(m.decode_logits(z), xb) + kl_divergence(mu, log_var)).mean()
+        });
+        model = m;
+        v
+    });
+    (steps * batch, seconds)
+}
+
+/// The `pix2pix` lab's step: U-Net and PatchGAN, one loss L_D + L_G + 100·L1, one Adam.
+fn pix2pix_train(n: usize, device: &Device) -> (usize, f64) {
+    let batch = 64;
+    let mut model = AdversarialPair {
+        generator: UNetConfig { channels: 16 }.init(device),
+        discriminator: PatchGanConfig {
+            in_channels: 2,
+            channels: 32,
+        }
+        .init(device),
+    };
+    // inputs as outlines are: 0 or 1; targets as digits: in 0..1
+    let inputs = Tensor::<4>::random([n, 1, 28, 28], Distribution::Uniform(0.0, 1.0), device)
+        .greater_elem(0.7)
+        .float();
+    let targets = Tensor::<4>::random([n, 1, 28, 28], Distribution::Uniform(0.0, 1.0), device);
+    let mut optimizer = adam();
+    let steps = n / batch - 1;
+    let seconds = timed(steps, |i| {
+        let (x, y) = (rows(&inputs, i, batch), rows(&targets, i, batch));
+        let (m, v) = step(model.clone(), &mut optimizer, 5e-4, |m| {
+            m.pix2pix_loss(x, y, 100.0).total
         });
         model = m;
         v

@@ -142,6 +142,10 @@ pub struct PredictArgs {
     /// A node of the run's graph whose class to predict (gcn), by its id; may be repeated
     #[arg(long)]
     pub node: Vec<String>,
+    /// The picture to write (autoencoder, pix2pix, super-resolution): the restored image, or
+    /// the restored images side by side
+    #[arg(long, value_name = "FILE.png")]
+    pub out: Option<PathBuf>,
 }
 
 /// The largest `bench --scale`: the biggest workload's inputs then take about 2 GB.
@@ -262,6 +266,7 @@ fn predict(args: PredictArgs) -> anyhow::Result<()> {
         json: args.json,
         explain: args.explain,
         nodes: args.node,
+        out: args.out,
     };
     for line in lab.predict(&run, &request)? {
         print_line(&line);

@@ -281,7 +281,8 @@ fn pictures(dir: &Path) -> Result<Vec<Picture>> {
     let mut names: Vec<String> = entries
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".png"))
+        // example-*.png are inputs left for `predict` to try, not pictures of the run
+        .filter(|n| n.ends_with(".png") && !n.starts_with("example-"))
         .collect();
     let curve = |n: &str| {
         ["loss.png", "accuracy.png", "mae.png"]

@@ -527,7 +527,7 @@ pub fn inpaint(args: &InpaintArgs) -> Result<()> {
     check(args)?;
     let run = RunDir::open(&args.run)?;
     if let Some(out) = &args.out {
-        check_out(out, &run, &args.inputs)?;
+        crate::report::check_output_file(out, &run, &args.inputs)?;
     }
     let inpainter = Inpainter::load(&run)?;
     if let Some(d) = args.digit {
@@ -568,37 +568,6 @@ pub fn inpaint(args: &InpaintArgs) -> Result<()> {
         "wrote {} (each row: original, masked, filled)",
         out.display()
     ));
-    Ok(())
-}
-
-/// Refuses, before the search, an `--out` that cannot be written or would overwrite what the
-/// command reads: an input, or a file of the run directory.
-fn check_out(out: &std::path::Path, run: &RunDir, inputs: &[PathBuf]) -> Result<()> {
-    let refuse = |reason: &str| Err(Error::Usage(format!("--out {}: {reason}", out.display())));
-    if out.is_dir() {
-        return refuse("a folder; name the PNG file to write");
-    }
-    if out.exists() && !out.is_file() {
-        return refuse("not a regular file");
-    }
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let Ok(folder) = parent.canonicalize() else {
-        return refuse("its folder does not exist");
-    };
-    if let Ok(run_dir) = run.path().canonicalize()
-        && folder.starts_with(&run_dir)
-    {
-        return refuse("inside the run directory it reads; write elsewhere");
-    }
-    let target = out.file_name().map(|name| folder.join(name));
-    for input in inputs {
-        if input.canonicalize().ok() == target {
-            return refuse("it is one of the inputs");
-        }
-    }
     Ok(())
 }
 

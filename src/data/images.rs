@@ -316,6 +316,34 @@ pub const MAX_PICTURE_SIDE: u32 = 4096;
 /// One `predict` input from its bytes: a picture of a digit, or an IDX file of 28×28 images;
 /// `path` names it.
 pub fn parse_input(path: &Path, bytes: &[u8]) -> Result<Vec<InputImage>> {
+    parse_sized_input(path, bytes, (28, 28), false)
+}
+
+/// Reads the inputs of an image-to-image model that takes `rows`×`cols` images: a picture of
+/// exactly that size is taken as it is (a noisy digit, an outline, a small digit: made to look
+/// like MNIST, it would be cropped and scaled); a picture of another size is made MNIST-like when
+/// the model takes 28×28 images, and refused otherwise; IDX files must hold `rows`×`cols` images.
+pub fn read_sized_inputs(
+    paths: &[PathBuf],
+    (rows, cols): (usize, usize),
+) -> Result<Vec<InputImage>> {
+    let mut inputs = Vec::new();
+    for path in paths {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        inputs.extend(parse_sized_input(path, &bytes, (rows, cols), true)?);
+    }
+    Ok(inputs)
+}
+
+/// [`parse_input`] for a model of `rows`×`cols` inputs; with `as_is`, a picture of that size
+/// keeps its pixels.
+fn parse_sized_input(
+    path: &Path,
+    bytes: &[u8],
+    (rows, cols): (usize, usize),
+    as_is: bool,
+) -> Result<Vec<InputImage>> {
+    let size = rows * cols;
     if bytes.starts_with(&idx::IMAGES_MAGIC.to_be_bytes()) || is_gzipped_idx(path, bytes) {
         let images = idx::parse_images(path, bytes)?;
         if images.count == 0 {
@@ -324,11 +352,11 @@ pub fn parse_input(path: &Path, bytes: &[u8]) -> Result<Vec<InputImage>> {
                 reason: "an IDX file of 0 images: nothing to predict".to_string(),
             });
         }
-        if (images.rows, images.cols) != (28, 28) {
+        if (images.rows, images.cols) != (rows, cols) {
             return Err(Error::BadImage {
                 path: path.to_path_buf(),
                 reason: format!(
-                    "IDX images are {}×{}, the model expects 28×28",
+                    "IDX images are {}×{}, the model expects {rows}×{cols}",
                     images.rows, images.cols
                 ),
             });
@@ -336,7 +364,7 @@ pub fn parse_input(path: &Path, bytes: &[u8]) -> Result<Vec<InputImage>> {
         return Ok((0..images.count)
             .map(|k| InputImage {
                 name: format!("{}#{k}", path.display()),
-                pixels: images.pixels[k * 784..(k + 1) * 784]
+                pixels: images.pixels[k * size..(k + 1) * size]
                     .iter()
                     .map(|&p| p as f32 / 255.0)
                     .collect(),
@@ -355,10 +383,22 @@ pub fn parse_input(path: &Path, bytes: &[u8]) -> Result<Vec<InputImage>> {
     limits.max_image_height = Some(MAX_PICTURE_SIDE);
     limits.max_alloc = Some(4 * (MAX_PICTURE_SIDE as u64).pow(2));
     reader.limits(limits);
-    let picture = reader.decode().map_err(|e| not_an_image(&e))?;
+    let picture = reader.decode().map_err(|e| not_an_image(&e))?.to_luma8();
+    let name = path.display().to_string();
+    if as_is && picture.dimensions() == (cols as u32, rows as u32) {
+        let pixels = picture.pixels().map(|p| p.0[0] as f32 / 255.0).collect();
+        return Ok(vec![InputImage { name, pixels }]);
+    }
+    if (rows, cols) != (28, 28) {
+        let (w, h) = picture.dimensions();
+        return Err(Error::BadImage {
+            path: path.to_path_buf(),
+            reason: format!("a {w}×{h} picture; the model takes {cols}×{rows} pictures"),
+        });
+    }
     Ok(vec![InputImage {
-        name: path.display().to_string(),
-        pixels: mnist_like(&picture.to_luma8()),
+        name,
+        pixels: mnist_like(&picture),
     }])
 }
 

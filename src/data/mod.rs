@@ -1,9 +1,11 @@
 //! Data sets and how they reach a model: readers (IDX, CSV, text), the embedded and downloadable sets,
 //! batching for burn's data loader, and user inputs for `predict`.
 
+pub mod degrade;
 pub mod download;
 pub mod graph;
 pub mod idx;
+pub mod imageops;
 pub mod images;
 pub mod iris;
 pub mod limits;

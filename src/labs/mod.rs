@@ -272,11 +272,34 @@ pub struct PredictRequest {
     pub explain: bool,
     /// Nodes of the run's graph, by id (gcn).
     pub nodes: Vec<String>,
+    /// The picture to write (the image-to-image labs).
+    pub out: Option<PathBuf>,
 }
 
 impl PredictRequest {
     /// The files of a request to a lab that reads files only.
     pub fn files(&self, lab: &str) -> Result<&[PathBuf]> {
+        if self.out.is_some() {
+            return Err(Error::Usage(format!(
+                "{lab} prints what it reads; --out is for the labs that draw a picture (autoencoder, pix2pix, super-resolution)"
+            )));
+        }
+        self.input_files(lab)
+    }
+
+    /// The input files of a request to an image-to-image lab, and the picture to write.
+    pub fn pictures(&self, lab: &str) -> Result<(&[PathBuf], &std::path::Path)> {
+        let inputs = self.input_files(lab)?;
+        match &self.out {
+            Some(out) => Ok((inputs, out)),
+            None => Err(Error::Usage(format!(
+                "{lab} draws its answer: name the picture to write with --out FILE.png"
+            ))),
+        }
+    }
+
+    /// The files of a request, refusing what only other labs read.
+    fn input_files(&self, lab: &str) -> Result<&[PathBuf]> {
         let refuse = |flag: &str, labs: &str| {
             Err(Error::Usage(format!(
                 "{lab} predicts pictures or IDX files given as arguments; {flag} is for {labs}"
@@ -302,6 +325,11 @@ impl PredictRequest {
 
     /// The texts of a request to a text lab.
     pub fn texts(&self, lab: &str) -> Result<&[String]> {
+        if self.out.is_some() {
+            return Err(Error::Usage(format!(
+                "{lab} prints what it reads; --out is for the labs that draw a picture (autoencoder, pix2pix, super-resolution)"
+            )));
+        }
         if !self.nodes.is_empty() {
             return Err(Error::Usage(format!(
                 "{lab} reads text: --node is for the gcn lab"
@@ -447,9 +475,12 @@ registry! {
     Sentiment => sentiment::SentimentLab,
     Transformer => transformer::TransformerLab,
     Gcn => gcn::GcnLab,
+    Autoencoder => autoencoder::AutoencoderLab,
     Vae => vae::VaeLab,
     Gan => gan::GanLab,
     Cgan => cgan::CganLab,
+    Pix2pix => pix2pix::Pix2PixLab,
+    SuperResolution => super_resolution::SuperResolutionLab,
 }
 
 impl Lab {

@@ -55,6 +55,37 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Refuses, before any work, an `--out` picture that cannot be written or would overwrite what
+/// the command reads: an input, or a file of the run directory.
+pub fn check_output_file(out: &Path, run: &RunDir, inputs: &[PathBuf]) -> Result<()> {
+    let refuse = |reason: &str| Err(Error::Usage(format!("--out {}: {reason}", out.display())));
+    if out.is_dir() {
+        return refuse("a folder; name the PNG file to write");
+    }
+    if out.exists() && !out.is_file() {
+        return refuse("not a regular file");
+    }
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(folder) = parent.canonicalize() else {
+        return refuse("its folder does not exist");
+    };
+    if let Ok(run_dir) = run.path().canonicalize()
+        && folder.starts_with(&run_dir)
+    {
+        return refuse("inside the run directory it reads; write elsewhere");
+    }
+    let target = out.file_name().map(|name| folder.join(name));
+    for input in inputs {
+        if input.canonicalize().ok() == target {
+            return refuse("it is one of the inputs");
+        }
+    }
+    Ok(())
+}
+
 /// A run's directory: `runs/<lab>-<YYYYMMDD-HHMMSS>` unless `--out` names another.
 #[derive(Debug, Clone)]
 pub struct RunDir {
@@ -205,6 +236,16 @@ impl RunDir {
         toml::from_str(&text).map_err(|e| Error::BadRunDir {
             path,
             reason: toml_error(&text, &e),
+        })
+    }
+
+    /// Reads a JSON file of the run, naming it in the error.
+    pub fn read_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T> {
+        let path = self.file(name);
+        let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::BadRunDir {
+            path,
+            reason: e.to_string(),
         })
     }
 }

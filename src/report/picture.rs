@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use image::ImageEncoder;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -85,6 +86,28 @@ pub fn pixel_grid(
         })
         .collect();
     image_grid(path, &images, columns, scale, captions)
+}
+
+/// Writes a grey image of `width`×`height` values in 0..=1 as a PNG of exactly those pixels
+/// (no scale, no frame: a picture `predict` can read back), replacing `path` atomically.
+pub fn write_grey_png(path: &Path, pixels: &[f32], width: usize, height: usize) -> Result<()> {
+    let bytes: Vec<u8> = pixels
+        .iter()
+        .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect();
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(
+            &bytes,
+            width as u32,
+            height as u32,
+            image::ExtendedColorType::L8,
+        )
+        .map_err(|e| crate::error::Error::BadImage {
+            path: path.to_path_buf(),
+            reason: format!("cannot encode the picture: {e}"),
+        })?;
+    super::write_atomic(path, &png)
 }
 
 /// Draws a confusion matrix: rows are true classes, columns predicted ones, each cell shaded by

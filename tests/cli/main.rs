@@ -6,6 +6,7 @@
 //! - `classical.rs`: the six labs from linear regression to PCA, and CSV input;
 //! - `training.rs`: resume, Ctrl-C, divergence, early stopping, optimizers; `mlp-regression`, `cnn`;
 //! - `generative.rs`: `vae`, `gan`, `cgan` and `neurons generate`;
+//! - `image_to_image.rs`: `autoencoder`, `pix2pix`, `super-resolution` and `predict --out`;
 //! - `sequences.rs`: the `rnn` lab;
 //! - `text.rs`: the `sentiment` and `transformer` labs, `predict --text`;
 //! - `graph.rs`: the `gcn` lab, `predict --node`;
@@ -19,6 +20,7 @@ mod corpus;
 mod course;
 mod generative;
 mod graph;
+mod image_to_image;
 mod mlp_classifier;
 mod robustness;
 mod sequences;

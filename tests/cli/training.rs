@@ -19,6 +19,12 @@ pub fn kill_and_resume(args: &[&str], dir: &Path, out: &str, epochs_done: usize)
 /// Starts a run and kills it with SIGKILL once `checkpoint.toml` shows `epochs_done` epochs and
 /// a little more time has passed (so that it dies inside an epoch).
 pub fn kill_after(args: &[&str], dir: &Path, out: &str, epochs_done: usize) {
+    kill_when(args, dir, out, "", epochs_done);
+}
+
+/// [`kill_after`] for the checkpoint of a training run inside the run, in `out/inner` (the
+/// baseline of an image-to-image lab).
+pub fn kill_when(args: &[&str], dir: &Path, out: &str, inner: &str, epochs_done: usize) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_neurons"))
         .args(args)
         .args(["--out", out])
@@ -29,7 +35,7 @@ pub fn kill_after(args: &[&str], dir: &Path, out: &str, epochs_done: usize) {
         .unwrap();
     let started = Instant::now();
     loop {
-        if checkpoint_epoch(&dir.join(out)) >= epochs_done {
+        if checkpoint_epoch(&dir.join(out).join(inner)) >= epochs_done {
             break;
         }
         assert!(

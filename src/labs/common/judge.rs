@@ -4,11 +4,12 @@
 
 use std::path::Path;
 
+use burn::module::Module;
 use burn::tensor::Device;
 use burn::tensor::activation::softmax;
 
 use super::classifier::{self, ClassifierConfig};
-use crate::data::images::images_tensor;
+use crate::data::images::{ImageDataset, images_tensor};
 use crate::data::mnist;
 use crate::error::{Error, Result};
 use crate::labs::RunOptions;
@@ -28,6 +29,8 @@ const QUICK_TEST: usize = 500;
 pub struct DigitJudge {
     model: Cnn,
     device: Device,
+    /// Its run directory, to load it again elsewhere.
+    run: std::path::PathBuf,
 }
 
 /// How generated digits look to the judge.
@@ -63,7 +66,11 @@ impl DigitJudge {
             });
         }
         let model = classifier::load_model(run, &config.model, &device)?;
-        Ok(Self { model, device })
+        Ok(Self {
+            model,
+            device,
+            run: run.path().to_path_buf(),
+        })
     }
 
     /// The judge of a generative run: the cnn run `reuse` names, or a cnn trained now on the
@@ -84,25 +91,86 @@ impl DigitJudge {
         let quick = options.quick.then_some((QUICK_TRAIN, QUICK_TEST));
         let data =
             mnist::choose_subset(options.dataset.as_deref(), options.data.as_deref(), quick)?;
-        let judge_run = RunDir::create(Some(&run.file("judge")), "cnn")?;
-        let config = ClassifierConfig::new(
-            "cnn",
+        let (judge, accuracy) = Self::train_in(
+            run,
             &data,
-            TRAINING.config(options.seed, &options.device.to_string(), options.quick),
-            CnnModelConfig::fidle(
-                [data.train.rows, data.train.cols],
-                data.classes.clone(),
-                data.train.pixel_statistics(),
-                1,
-            ),
-        );
-        judge_run.write_toml("config.toml", &config)?;
-        let outcome = classifier::train(&config, "CNN", &data, &judge_run, console, false)?;
+            options.seed,
+            &options.device.to_string(),
+            options.quick,
+            console,
+            false,
+        )?;
+        Ok((judge, Some(accuracy)))
+    }
+
+    /// The judge of a run that can be resumed: a cnn trained on `data` into `<run>/judge`, or,
+    /// when `resume`, the one already there (finished, or resumed from its checkpoint). Returns
+    /// it with its test accuracy.
+    pub fn train_in(
+        run: &RunDir,
+        data: &ImageDataset,
+        seed: u64,
+        device: &str,
+        quick: bool,
+        console: &Console,
+        resume: bool,
+    ) -> Result<(Self, f64)> {
+        let dir = run.file("judge");
+        if resume && dir.join("summary.json").is_file() {
+            let judge_run = RunDir::open(&dir)?;
+            let summary: crate::report::Summary = judge_run.read_json("summary.json")?;
+            let accuracy = summary.metrics.get("accuracy").copied().unwrap_or(f64::NAN);
+            return Ok((Self::load(&judge_run)?, accuracy));
+        }
+        let resuming = resume && dir.join("config.toml").is_file();
+        let (judge_run, config) = if resuming {
+            let judge_run = RunDir::open(&dir)?;
+            let (config, _) = classifier::reload::<CnnModelConfig>(&judge_run)?;
+            (judge_run, config)
+        } else {
+            let judge_run = RunDir::create(Some(&dir), "cnn")?;
+            let config = ClassifierConfig::new(
+                "cnn",
+                data,
+                TRAINING.config(seed, device, quick),
+                CnnModelConfig::fidle(
+                    [data.train.rows, data.train.cols],
+                    data.classes.clone(),
+                    data.train.pixel_statistics(),
+                    1,
+                ),
+            );
+            judge_run.write_toml("config.toml", &config)?;
+            (judge_run, config)
+        };
+        let outcome = classifier::train(&config, "CNN", data, &judge_run, console, resuming)?;
         judge_run.write_json("summary.json", &outcome.summary)?;
         crate::train::fit::remove_checkpoints(&judge_run)?;
         let accuracy = outcome.test.accuracy;
         console.line(&format!("judge: test accuracy {accuracy:.4}"));
-        Ok((Self::load(&judge_run)?, Some(accuracy)))
+        Ok((Self::load(&judge_run)?, accuracy))
+    }
+
+    /// The judge's features (its dense layer, before the output) as a network on `device`, its
+    /// dropout off and its parameters untracked: the perceptual loss of `super-resolution`
+    /// compares images by them, and gradients pass through it to the images only.
+    pub fn feature_network(&self, device: &Device) -> Result<Cnn> {
+        let run = RunDir::open(&self.run)?;
+        let mut config: ClassifierConfig<CnnModelConfig> = run.read_toml("config.toml")?;
+        config.model.dropout = [0.0, 0.0];
+        Ok(classifier::load_model(&run, &config.model, device)?.no_grad())
+    }
+
+    /// The share of `images` (28×28 floats in 0..=1) the judge reads as their `labels`.
+    pub fn accuracy(&self, images: &[Vec<f32>], labels: &[u8]) -> f64 {
+        let read = self.judge(images, 10);
+        let right = read
+            .classes
+            .iter()
+            .zip(labels)
+            .filter(|(k, l)| **k == **l as usize)
+            .count();
+        right as f64 / images.len().max(1) as f64
     }
 
     /// For images as 28×28 floats in 0..=1: the class probabilities of each, and its features.

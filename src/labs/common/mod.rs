@@ -5,6 +5,7 @@
 
 pub mod classifier;
 pub mod dcgan;
+pub mod image_to_image;
 pub mod judge;
 pub mod serve;
 pub mod text;
