@@ -76,7 +76,7 @@ mod tests {
 
     /// A tensor's values (the data layer sits below `train`, whose `FloatValues` says the same).
     fn floats(x: Tensor<4>) -> Vec<f32> {
-        x.into_data().to_vec::<f32>().unwrap()
+        x.into_data().try_to_vec::<f32>().unwrap()
     }
 
     /// Three real digits of the embedded data.

@@ -4,7 +4,8 @@
 //! The kernels, one module each:
 //! - `conv/`: 2-D convolutions and transposed convolutions (groups 1, dilation 1) as im2col and
 //!   matrix products, the bias and a rectifier inside ([`conv2d`], [`conv2d_relu`],
-//!   [`conv2d_leaky_relu`], [`conv_transpose2d`], [`conv_transpose2d_relu`]);
+//!   [`conv2d_leaky_relu`], [`conv_transpose2d`], [`conv_transpose2d_relu`],
+//!   [`conv_transpose2d_leaky_relu`]);
 //! - `pool.rs`: 2-D max pooling without padding or dilation ([`max_pool2d`]);
 //! - `norm/`: batch normalization in training mode, by the batch's own statistics, a rectifier
 //!   inside ([`batch_norm`], [`batch_norm_relu`], [`batch_norm_leaky_relu`]);
@@ -13,6 +14,7 @@
 //! - `dropout.rs`: dropout whose mask is drawn from one seed per call ([`dropout()`]);
 //! - `sparse.rs`: a sparse matrix (CSR) times a dense one, a graph network's message passing
 //!   ([`sparse_matmul`]);
+//! - `shuffle.rs`: the pixel shuffle of sub-pixel convolutions ([`pixel_shuffle`]);
 //! - `rectifier.rs`: the rectifier that ends the convolution and batch-norm kernels, and the
 //!   leaky ReLU on its own ([`leaky_relu`]).
 //!
@@ -24,7 +26,8 @@
 //! kernel applies (f32 values on the `flex` backend, a layer configuration it covers) and falls
 //! back to burn's own operation otherwise. Where it applies, it calls a method of the backend
 //! extension trait that the kernel's module declares with `#[backend_extension(Flex, Autodiff)]`
-//! (`ConvKernels`, `PoolKernels`, `NormKernels`, `GruKernels`, `AdamKernels`, `SparseKernels`) on `Dispatch`
+//! (`ConvKernels`, `PoolKernels`, `NormKernels`, `GruKernels`, `AdamKernels`, `SparseKernels`,
+//! `ShuffleKernels`) on `Dispatch`
 //! tensors, and burn routes the call to one of the trait's two implementations:
 //! - for `Flex`, the forward pass: the flex tensors' values as slices, the kernel on them, a new
 //!   flex tensor;
@@ -47,15 +50,20 @@ mod norm;
 mod pool;
 mod product;
 mod rectifier;
+mod shuffle;
 mod sparse;
 #[cfg(test)]
 mod testing;
 
 pub use adam::{AdamStep, adam_applies, adam_step};
-pub use conv::{conv_transpose2d, conv_transpose2d_relu, conv2d, conv2d_leaky_relu, conv2d_relu};
+pub use conv::{
+    conv_transpose2d, conv_transpose2d_leaky_relu, conv_transpose2d_relu, conv2d,
+    conv2d_leaky_relu, conv2d_relu,
+};
 pub use dropout::dropout;
 pub use gru::gru;
 pub use norm::{batch_norm, batch_norm_leaky_relu, batch_norm_relu};
 pub use pool::max_pool2d;
 pub use rectifier::leaky_relu;
+pub use shuffle::pixel_shuffle;
 pub use sparse::{Csr, SparseMatrix, sparse_matmul, sparse_matmul_by_burn};

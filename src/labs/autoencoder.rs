@@ -6,12 +6,12 @@
 //!   x̃ = clip(x + σ·ε, 0, 1), ε ~ N(0, I), then a share p of the pixels set to 0 or 1 (salt & pepper)
 //!   L = BCE(x, σ(f(x̃))) = −Σₚ [xₚ log x̂ₚ + (1 − xₚ) log(1 − x̂ₚ)]   per image
 //!
-//! f is convolutional (28×28 → 64×7×7 → 28×28, `models/autoencoder.rs`); fresh noise is drawn for
+//! f is convolutional (28×28 → 96×7×7 → 28×28, `models/autoencoder.rs`); fresh noise is drawn for
 //! every batch, so the network never sees the same corruption twice. The test digits are corrupted
 //! once, from the seed, and measured three ways: PSNR, SSIM, and the judge (a `cnn` trained on
-//! clean digits) reading noisy, denoised and clean digits. Expected with the defaults (σ = 0.5,
-//! p = 0.1, 10 epochs, seed 1, about 70 s on 2 cores with the judge): PSNR 10.8 → 20.9 dB, the
-//! judge reads 72% of the noisy digits and 97% of the denoised ones (clean: 97.6%).
+//! clean digits) reading noisy, denoised and clean digits. Expected with the defaults (σ = 0.4,
+//! p = 0.1, 10 epochs, seed 1, about 80 s on 2 cores with the judge): PSNR 9.2 → 19.9 dB, the
+//! judge reads 55.7% of the noisy digits and 95.7% of the denoised ones (clean: 97.5%).
 
 use std::path::PathBuf;
 
@@ -22,12 +22,11 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use super::common::image_to_image::{
-    Quality, absolute, all_images, apply_in_chunks, comparison_grid, judge_of, one_of_each_class,
+    Quality, absolute, all_images, check_image_lab, apply_in_chunks, comparison_grid, judge_of, one_of_each_class,
     predict_picture, write_example,
 };
-use super::common::judge::DigitJudge;
 use super::{LabInfo, LabSpec, PredictRequest, Reference, RunOptions, TrainingArgs};
-use crate::data::images::{ImageBatch, ImageDataset, ImageSet, ImageShape, images_tensor};
+use crate::data::images::{ImageBatch, ImageDataset, ImageSet, images_tensor};
 use crate::data::mnist::{self, DataConfig};
 use crate::error::{Error, Result};
 use crate::models::autoencoder::{AutoencoderConfig, DenoisingAutoencoder};
@@ -48,13 +47,13 @@ pub const INFO: LabInfo = LabInfo {
     reference: Reference {
         dataset: "mnist-10k",
         metric: "judge_accuracy_denoised",
-        expected: 0.97,
+        expected: 0.957,
         higher_is_better: true,
-        compared_with: "the judge on the noisy digits: 0.72; on the clean ones: 0.976",
+        compared_with: "the judge on the noisy digits: 0.557; on the clean ones: 0.975",
     },
 };
 
-/// The default corruption: strong enough that the judge misreads a quarter of the digits.
+/// The default corruption: the judge, trained on clean digits, misreads almost half of them.
 const GAUSSIAN: f64 = 0.4;
 const SALT_PEPPER: f64 = 0.1;
 
@@ -93,7 +92,9 @@ impl LabSpec for AutoencoderLab {
             neurons_version: VERSION.to_string(),
             data: DataConfig::of(&data),
             training: options.training(&args.training, &DEFAULTS),
-            model: AutoencoderConfig { channels: 32 },
+            // 48, not 32: with 32 the judge read the denoised digits of seed 3 3.3 points below the
+            // clean ones, with 48 2.5 (seeds 1–3)
+            model: AutoencoderConfig { channels: 48 },
             noise: Noise {
                 gaussian: args.noise.unwrap_or(GAUSSIAN),
                 salt_pepper: args.salt_pepper.unwrap_or(SALT_PEPPER),
@@ -105,23 +106,13 @@ impl LabSpec for AutoencoderLab {
     }
 
     fn check(options: &RunOptions, args: &Options) -> Result<()> {
-        args.training.validate()?;
         Noise {
             gaussian: args.noise.unwrap_or(GAUSSIAN),
             salt_pepper: args.salt_pepper.unwrap_or(SALT_PEPPER),
         }
-        .validate()
+        .validate(["--noise", "--salt-pepper"])
         .map_err(Error::Usage)?;
-        mnist::check_choice(
-            options.dataset.as_deref(),
-            options.data.as_deref(),
-            INFO.name,
-            ImageShape::Exactly(28, 28),
-        )?;
-        if let Some(dir) = &args.judge {
-            DigitJudge::load(&RunDir::open(dir)?)?;
-        }
-        Ok(())
+        check_image_lab(INFO.name, options, &args.training, args.judge.as_deref())
     }
 
     fn resume(dir: &RunDir, console: &Console) -> Result<Summary> {
@@ -154,16 +145,18 @@ pub struct Noise {
 }
 
 impl Noise {
-    fn validate(&self) -> std::result::Result<(), String> {
+    /// Refuses a noise no image can take, naming it as `names` say (the flags, or the fields of
+    /// `config.toml`).
+    fn validate(&self, [gaussian, salt_pepper]: [&str; 2]) -> std::result::Result<(), String> {
         if !(self.gaussian.is_finite() && (0.0..=2.0).contains(&self.gaussian)) {
             return Err(format!(
-                "--noise {}: a standard deviation from 0 to 2 (pixels are in 0..1)",
+                "{gaussian} {}: a standard deviation from 0 to 2 (pixels are in 0..1)",
                 self.gaussian
             ));
         }
         if !(self.salt_pepper.is_finite() && (0.0..=1.0).contains(&self.salt_pepper)) {
             return Err(format!(
-                "--salt-pepper {}: a share of the pixels, from 0 to 1",
+                "{salt_pepper} {}: a share of the pixels, from 0 to 1",
                 self.salt_pepper
             ));
         }
@@ -230,8 +223,8 @@ fn read_config(run: &RunDir) -> Result<AutoencoderRunConfig> {
     config.model.validate().map_err(bad)?;
     config
         .noise
-        .validate()
-        .map_err(|reason| bad(format!("[noise] {reason}")))?;
+        .validate(["[noise] gaussian =", "[noise] salt_pepper ="])
+        .map_err(bad)?;
     Ok(config)
 }
 
@@ -472,11 +465,12 @@ mod tests {
             gaussian: -0.1,
             salt_pepper: 0.1,
         };
-        assert!(bad.validate().unwrap_err().starts_with("--noise"));
+        let flags = ["--noise", "--salt-pepper"];
+        assert!(bad.validate(flags).unwrap_err().starts_with("--noise"));
         let bad = Noise {
             gaussian: 0.1,
             salt_pepper: 1.5,
         };
-        assert!(bad.validate().unwrap_err().starts_with("--salt-pepper"));
+        assert!(bad.validate(flags).unwrap_err().starts_with("--salt-pepper"));
     }
 }

@@ -8,13 +8,14 @@
 //!   L_D = ½ [BCE(D(x, y), 1) + BCE(D(x, G(x)), 0)]
 //!   L_G = BCE(D(x, G(x)), 1) + λ·‖y − G(x)‖₁,   λ = 100 as in the paper
 //!
-//! The L1 term alone already draws the right digit, but blurred where it hesitates (the mean of
+//! The L1 term alone already draws the right digit, but greyer where it hesitates (the median of
 //! the digits that could have that outline); the adversarial term pushes G to commit to one sharp
 //! stroke. The baseline, the same U-Net trained with L1 alone, is trained first in the same run
 //! (`<run>/l1-only`). Both are measured on the test digits: L1 error, the judge's accuracy, and the
 //! sharpness (mean Sobel gradient magnitude) against the real digits'. Expected with the defaults
-//! (10 epochs each, seed 1, about 2.5 min on 2 cores): the judge reads 96% of pix2pix's digits;
-//! sharpness 0.46 against L1-only's 0.40 (real digits 0.50).
+//! (10 epochs each, seed 1, about 2 min on 2 cores with the judge): the judge reads 96.8% of
+//! pix2pix's digits (L1 alone: 96.7%); sharpness 0.703 against L1 alone's 0.690, real digits
+//! 0.719. On digits an outline leaves little doubt, so the gain is small.
 
 use std::path::PathBuf;
 
@@ -22,14 +23,13 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::common::image_to_image::{
-    Quality, absolute, all_images, apply_in_chunks, comparison_grid, judge_of, one_of_each_class,
+    Quality, absolute, all_images, check_image_lab, apply_in_chunks, comparison_grid, judge_of, one_of_each_class,
     draw_training, grey_levels_chart, predict_picture, train_baseline, write_example,
 };
-use super::common::judge::DigitJudge;
 use super::{LabInfo, LabSpec, PredictRequest, Reference, RunOptions, TrainingArgs};
 use crate::data::degrade;
 use crate::data::imageops;
-use crate::data::images::{ImageBatch, ImageDataset, ImageSet, ImageShape, images_tensor};
+use crate::data::images::{ImageBatch, ImageDataset, ImageSet, images_tensor};
 use crate::data::mnist::{self, DataConfig};
 use crate::error::{Error, Result};
 use crate::models::pix2pix::{AdversarialPair, PatchGanConfig, UNet, UNetConfig};
@@ -48,9 +48,9 @@ pub const INFO: LabInfo = LabInfo {
     reference: Reference {
         dataset: "mnist-10k",
         metric: "judge_accuracy",
-        expected: 0.96,
+        expected: 0.968,
         higher_is_better: true,
-        compared_with: "the same U-Net with L1 alone, in the same run (sharpness 0.40 against 0.46)",
+        compared_with: "the same U-Net with L1 alone, in the same run: 0.967 (sharpness 0.690 against 0.703)",
     },
 };
 
@@ -139,7 +139,6 @@ impl LabSpec for Pix2PixLab {
     }
 
     fn check(options: &RunOptions, args: &Options) -> Result<()> {
-        args.training.validate()?;
         if let Some(lambda) = args.l1_weight
             && !(lambda.is_finite() && (0.0..=1e4).contains(&lambda))
         {
@@ -153,16 +152,7 @@ impl LabSpec for Pix2PixLab {
                     .to_string(),
             ));
         }
-        mnist::check_choice(
-            options.dataset.as_deref(),
-            options.data.as_deref(),
-            INFO.name,
-            ImageShape::Exactly(28, 28),
-        )?;
-        if let Some(dir) = &args.judge {
-            DigitJudge::load(&RunDir::open(dir)?)?;
-        }
-        Ok(())
+        check_image_lab(INFO.name, options, &args.training, args.judge.as_deref())
     }
 
     fn resume(dir: &RunDir, console: &Console) -> Result<Summary> {
@@ -225,8 +215,17 @@ fn read_config(run: &RunDir) -> Result<Pix2PixRunConfig> {
         reason,
     };
     config.training.validate(&run.file("config.toml"))?;
-    config.model.generator.validate().map_err(bad)?;
-    config.model.discriminator.validate().map_err(bad)?;
+    let table = |name: &'static str| move |reason: String| bad(reason.replacen("[model]", name, 1));
+    config
+        .model
+        .generator
+        .validate()
+        .map_err(table("[model.generator]"))?;
+    config
+        .model
+        .discriminator
+        .validate()
+        .map_err(table("[model.discriminator]"))?;
     let model = &config.model;
     if model.discriminator.in_channels != 2 {
         return Err(bad(format!(
@@ -312,10 +311,12 @@ impl Translation<'_> {
         crate::data::images::image_loader(self.train.clone(), batch_size, Some(shuffle_seed), device)
     }
 
-    /// The mean L1 error per pixel of a generator's digits, summed over the batch.
+    /// The mean L1 error per pixel of a generator's digits, clamped to 0..=1 as they are shown
+    /// and measured at the end, summed over the batch.
     fn l1_sum(generated: Tensor<4>, digits: Tensor<4>) -> f64 {
         let [_, _, h, w] = digits.dims();
-        (generated - digits).abs().sum().into_scalar::<f32>() as f64 / (h * w) as f64
+        (generated.clamp(0.0, 1.0) - digits).abs().sum().into_scalar::<f32>() as f64
+            / (h * w) as f64
     }
 
     /// The test digits' inputs and the digits, a chunk at a time, as tensors.
@@ -572,7 +573,7 @@ fn train(
         }),
         ..config.clone()
     };
-    let baseline = train_baseline(
+    let (baseline, baseline_seconds) = train_baseline(
         run,
         "l1-only",
         (INFO.name, &data.name),
@@ -617,7 +618,10 @@ fn train(
         ],
     )?;
     draw_training(run, &trained.log, &METRICS, "pix2pix: L1 error and the players' losses")?;
-    Ok(trained.summary(INFO.name, &data.name, training, metrics))
+    let mut summary = trained.summary(INFO.name, &data.name, training, metrics);
+    // the run's training time holds its baseline's (the speed stays the adversarial stage's)
+    summary.train_seconds += baseline_seconds;
+    Ok(summary)
 }
 
 /// One line per network: its L1 error, how sharp its digits are, how well the judge reads them.

@@ -5,15 +5,18 @@
 //!
 //!   L_G = MSE(G(x), y) + w_p·‖φ(G(x)) − φ(y)‖²/d + w_a·BCE(D(G(x)), 1),   w_p = 1/12.75², w_a = 10⁻³
 //!
-//! where φ are the features of a trained network ("perceptual" loss: the paper uses VGG; here the
-//! judge, a `cnn` trained on the run's digits, so the judge's accuracy on SRGAN's digits is a
-//! flattering measure — PSNR and SSIM are not) and D a patch discriminator of real and generated
+//! where φ are the features of a trained network ("perceptual" loss: the paper uses VGG; here a
+//! `cnn` trained on the run's digits into `<run>/perceptual`, from another seed than the judge's,
+//! so that the judge does not grade the network the loss was trained against) and D a patch
+//! discriminator of real and generated
 //! digits (L_D = ½[BCE(D(y), 1) + BCE(D(G(x)), 0)]). Two baselines in the same run: bicubic
 //! upscaling, and the same G trained with the MSE alone (`<run>/mse-only`). As in the paper, the
 //! MSE-only network wins PSNR (it predicts the mean of the digits that average to x, which is
-//! blurred) and SRGAN trades PSNR for digits that look and read right. Expected with the defaults
-//! (factor 4, 10 epochs each, seed 1, about 2.5 min on 2 cores): the judge reads 71% of bicubic's
-//! digits, 91% of MSE-only's, 95% of SRGAN's; PSNR 14.9 / 19.0 / 18.4 dB.
+//! blurred) and SRGAN gives a little of it for crisper strokes; on 7×7 digits the MSE alone already
+//! does most of the work, and the gain is small. Expected with the defaults
+//! (factor 4, 10 epochs each, seed 1, about 2.4 min on 2 cores with the two cnns): the judge
+//! reads 81.5% of bicubic's digits, 94.2% of MSE-only's, 94.7% of SRGAN's; PSNR 14.7 / 20.7 /
+//! 20.5 dB, SSIM 0.44 / 0.86 / 0.88. Seeds 2 and 3: 87.2 / 95.1 / 95.4% and 82.7 / 95.2 / 95.6%.
 
 use std::path::PathBuf;
 
@@ -22,14 +25,13 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::common::image_to_image::{
-    Quality, absolute, all_images, apply_in_chunks, comparison_grid, judge_of, one_of_each_class,
-    draw_training, predict_picture, train_baseline, write_example,
+    Quality, absolute, all_images, check_image_lab, apply_in_chunks, comparison_grid, judge_of, one_of_each_class,
+    draw_training, perceptual_network, predict_picture, train_baseline, write_example,
 };
-use super::common::judge::DigitJudge;
-use super::{LabInfo, LabSpec, PredictRequest, Reference, RunOptions, TrainingArgs, within};
+use super::{LabInfo, LabSpec, PredictRequest, Reference, RunOptions, TrainingArgs};
 use crate::data::degrade::downsample;
 use crate::data::imageops;
-use crate::data::images::{ImageBatch, ImageDataset, ImageSet, ImageShape, images_tensor};
+use crate::data::images::{ImageBatch, ImageDataset, ImageSet, images_tensor};
 use crate::data::mnist::{self, DataConfig};
 use crate::error::{Error, Result};
 use crate::models::cnn::Cnn;
@@ -51,9 +53,9 @@ pub const INFO: LabInfo = LabInfo {
     reference: Reference {
         dataset: "mnist-10k",
         metric: "judge_accuracy_srgan",
-        expected: 0.95,
+        expected: 0.947,
         higher_is_better: true,
-        compared_with: "bicubic upscaling: the judge reads 0.71; the same network with MSE alone: 0.91",
+        compared_with: "bicubic upscaling: the judge reads 0.815; the same network with MSE alone: 0.942",
     },
 };
 
@@ -72,8 +74,7 @@ pub struct Options {
     /// Train the generator with the MSE alone (the baseline), no perceptual or adversarial loss
     #[arg(long)]
     pub mse_only: bool,
-    /// A finished cnn run to judge the digits with, and whose features make the perceptual loss
-    /// (default: train one into <run>/judge)
+    /// A finished cnn run to judge the digits with (default: train one into <run>/judge)
     #[arg(long, value_name = "RUN_DIR")]
     pub judge: Option<PathBuf>,
 }
@@ -118,23 +119,14 @@ impl LabSpec for SuperResolutionLab {
     }
 
     fn check(options: &RunOptions, args: &Options) -> Result<()> {
-        args.training.validate()?;
-        within("--factor", args.factor, 2..=4)?;
-        if args.factor == Some(3) {
-            return Err(Error::Usage(
-                "--factor 3: 2 (14×14 inputs) or 4 (7×7 inputs)".to_string(),
-            ));
+        if let Some(factor) = args.factor
+            && !matches!(factor, 2 | 4)
+        {
+            return Err(Error::Usage(format!(
+                "--factor {factor}: 2 (14×14 inputs) or 4 (7×7 inputs)"
+            )));
         }
-        mnist::check_choice(
-            options.dataset.as_deref(),
-            options.data.as_deref(),
-            INFO.name,
-            ImageShape::Exactly(28, 28),
-        )?;
-        if let Some(dir) = &args.judge {
-            DigitJudge::load(&RunDir::open(dir)?)?;
-        }
-        Ok(())
+        check_image_lab(INFO.name, options, &args.training, args.judge.as_deref())
     }
 
     fn resume(dir: &RunDir, console: &Console) -> Result<Summary> {
@@ -196,8 +188,15 @@ fn read_config(run: &RunDir) -> Result<SrRunConfig> {
     };
     config.training.validate(&run.file("config.toml"))?;
     let model = &config.model;
-    model.generator.validate().map_err(bad)?;
-    model.discriminator.validate().map_err(bad)?;
+    let table = |name: &'static str| move |reason: String| bad(reason.replacen("[model]", name, 1));
+    model
+        .generator
+        .validate()
+        .map_err(table("[model.generator]"))?;
+    model
+        .discriminator
+        .validate()
+        .map_err(table("[model.discriminator]"))?;
     if model.discriminator.in_channels != 1 {
         return Err(bad(format!(
             "[model.discriminator] in_channels: {}; 1 (the digit alone)",
@@ -270,10 +269,15 @@ impl Enlarging<'_> {
     }
 }
 
-/// The mean squared error per pixel of each image, summed over the batch.
+/// The mean squared error per pixel of each image, clamped to 0..=1 as the images are shown and
+/// measured at the end, summed over the batch.
 fn mse_sum(generated: Tensor<4>, digits: Tensor<4>) -> f64 {
     let [_, _, h, w] = digits.dims();
-    (generated - digits).powi_scalar(2).sum().into_scalar::<f32>() as f64 / (h * w) as f64
+    (generated.clamp(0.0, 1.0) - digits)
+        .powi_scalar(2)
+        .sum()
+        .into_scalar::<f32>() as f64
+        / (h * w) as f64
 }
 
 /// The baseline: the generator trained with the MSE alone (SRGAN's "SRResNet").
@@ -539,7 +543,7 @@ fn train(
         }),
         ..config.clone()
     };
-    let baseline = train_baseline(
+    let (baseline, baseline_seconds) = train_baseline(
         run,
         "mse-only",
         (INFO.name, &data.name),
@@ -550,12 +554,13 @@ fn train(
         console,
         resume,
     )?;
+    let (perceptual, _) = perceptual_network(run, data, training, console, resume)?;
     let task = Srgan {
         enlarging: &enlarging,
         perceptual_weight: model.perceptual_weight,
         adversarial_weight: model.adversarial_weight,
-        features: judge.feature_network(&device.clone().autodiff())?,
-        valid_features: judge.feature_network(&device)?,
+        features: perceptual.feature_network(&device.clone().autodiff())?,
+        valid_features: perceptual.feature_network(&device)?,
     };
     let (trained, _) = train_model(
         &task,
@@ -577,5 +582,8 @@ fn train(
     ]);
     comparison_grid(&run.file("super-resolution.png"), &rows)?;
     draw_training(run, &trained.log, &METRICS, "SRGAN: its losses")?;
-    Ok(trained.summary(INFO.name, &data.name, training, metrics))
+    let mut summary = trained.summary(INFO.name, &data.name, training, metrics);
+    // the run's training time holds its baseline's (the speed stays the adversarial stage's)
+    summary.train_seconds += baseline_seconds;
+    Ok(summary)
 }

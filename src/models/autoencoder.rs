@@ -1,6 +1,6 @@
-//! The convolutional denoising autoencoder of the `autoencoder` lab and of the benchmark's
-//! `autoencoder_train` workload (FIDLE AE1–4, Vincent et al. 2008): three convolutions down to
-//! 64×7×7, two transposed convolutions back up to 28×28, pixel logits out (x̂ = σ(logits)).
+//! The convolutional denoising autoencoder of the `autoencoder` lab, after FIDLE's AE1–4
+//! (Vincent et al. 2008): three convolutions down to 2c×7×7 (c = 48 in the lab), two transposed
+//! convolutions back up to 28×28, pixel logits out (x̂ = σ(logits)).
 //! No dense bottleneck: a denoiser has to keep where each stroke is, and the 7×7 grid keeps it.
 
 use burn::module::Module;

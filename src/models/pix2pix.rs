@@ -16,7 +16,7 @@ use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::{conv_transpose2d, conv2d, conv2d_leaky_relu, leaky_relu};
+use crate::kernels::{conv_transpose2d_leaky_relu, conv2d, conv2d_leaky_relu};
 use crate::train::adversarial::bce_with_logits;
 
 /// pix2pix's leaky rectifier slope in the encoder and the discriminator.
@@ -107,9 +107,9 @@ impl UNet {
         let d2 = conv2d_leaky_relu(&self.down2, d1.clone(), SLOPE); // [batch, 2c, 14, 14]
         let d3 = conv2d_leaky_relu(&self.down3, d2.clone(), SLOPE); // [batch, 4c, 7, 7]
         let b = conv2d_leaky_relu(&self.bottom, d3, SLOPE); // [batch, 4c, 7, 7]
-        let u3 = leaky_relu(conv_transpose2d(&self.up3, b), SLOPE); // [batch, 2c, 14, 14]
+        let u3 = conv_transpose2d_leaky_relu(&self.up3, b, SLOPE); // [batch, 2c, 14, 14]
         let m2 = conv2d_leaky_relu(&self.merge2, Tensor::cat(vec![u3, d2], 1), SLOPE); // [batch, 2c, 14, 14]
-        let u2 = leaky_relu(conv_transpose2d(&self.up2, m2), SLOPE); // [batch, c, 28, 28]
+        let u2 = conv_transpose2d_leaky_relu(&self.up2, m2, SLOPE); // [batch, c, 28, 28]
         let m1 = conv2d_leaky_relu(&self.merge1, Tensor::cat(vec![u2, d1], 1), SLOPE); // [batch, c, 28, 28]
         conv2d(&self.out, m1)
     }

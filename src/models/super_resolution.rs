@@ -95,15 +95,8 @@ impl SrGenerator {
 }
 
 /// Pixel shuffle: `[b, c·r², h, w]` → `[b, c, h·r, w·r]` with out[b, k, y·r + i, x·r + j] =
-/// in[b, k·r² + i·r + j, y, x] (PyTorch's `nn.PixelShuffle`): a reshape and a permutation, which
-/// burn's autodiff differentiates as they are.
-pub fn pixel_shuffle(x: Tensor<4>, r: usize) -> Tensor<4> {
-    let [b, channels, h, w] = x.dims();
-    let c = channels / (r * r);
-    x.reshape([b, c, r, r, h, w])
-        .permute([0, 1, 4, 2, 5, 3])
-        .reshape([b, c, h * r, w * r])
-}
+/// in[b, k·r² + i·r + j, y, x] (PyTorch's `nn.PixelShuffle`), the project's kernel.
+pub use crate::kernels::pixel_shuffle;
 
 #[cfg(test)]
 mod tests {

@@ -77,11 +77,27 @@ pub fn check_output_file(out: &Path, run: &RunDir, inputs: &[PathBuf]) -> Result
     {
         return refuse("inside the run directory it reads; write elsewhere");
     }
+    // nor inside any other run (a baseline's run lies inside its parent's)
+    if let Some(other) = folder
+        .ancestors()
+        .find(|dir| dir.join("config.toml").is_file())
+    {
+        return refuse(&format!(
+            "inside the run directory {}; write elsewhere",
+            other.display()
+        ));
+    }
     let target = out.file_name().map(|name| folder.join(name));
     for input in inputs {
         if input.canonicalize().ok() == target {
             return refuse("it is one of the inputs");
         }
+    }
+    if !out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+    {
+        return refuse("the picture is written as PNG: name it FILE.png");
     }
     Ok(())
 }

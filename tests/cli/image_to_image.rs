@@ -142,6 +142,52 @@ fn a_quick_autoencoder_denoises_and_predict_writes_the_denoised_digit() {
         2,
     );
     assert!(err.contains("inside the run directory"), "{err}");
+    let err = assert_one_line_error(
+        &neurons(
+            &[
+                "predict",
+                "--run",
+                "r",
+                "r/example-noisy.png",
+                "--out",
+                "x.jpg",
+            ],
+            dir.path(),
+        ),
+        2,
+    );
+    assert!(err.contains("PNG"), "{err}");
+
+    // a judge of other classes (a Fashion-MNIST cnn for digits) is refused before the run
+    let fashion = dir.path().join("fashion");
+    std::fs::create_dir(&fashion).unwrap();
+    for file in ["model.bpk", "summary.json"] {
+        std::fs::copy(run.join("judge").join(file), fashion.join(file)).unwrap();
+    }
+    let config = std::fs::read_to_string(run.join("judge/config.toml")).unwrap();
+    let renamed = config.replace("\"1\"", "\"Trouser\"");
+    assert_ne!(
+        renamed, config,
+        "the judge's classes are named in its config.toml"
+    );
+    std::fs::write(fashion.join("config.toml"), renamed).unwrap();
+    let err = assert_one_line_error(
+        &neurons(
+            &[
+                "run",
+                "autoencoder",
+                "--quick",
+                "--judge",
+                "fashion",
+                "--out",
+                "r2",
+            ],
+            dir.path(),
+        ),
+        2,
+    );
+    assert!(err.contains("Trouser"), "{err}");
+    assert!(!dir.path().join("r2").exists());
 }
 
 #[test]
@@ -167,7 +213,22 @@ fn a_quick_pix2pix_draws_digits_from_outlines_sharper_than_its_l1_baseline() {
     for figure in ["l1_l1_only", "judge_accuracy_l1_only", "sharpness_l1_only"] {
         metric(&run, figure);
     }
-    // the baseline is a run of its own: it predicts too
+    // the baseline is a run of its own: it predicts too, but never into its parent run
+    let err = assert_one_line_error(
+        &neurons(
+            &[
+                "predict",
+                "--run",
+                "r/l1-only",
+                "r/example-input.png",
+                "--out",
+                "r/model.bpk.png",
+            ],
+            dir.path(),
+        ),
+        2,
+    );
+    assert!(err.contains("inside the run directory"), "{err}");
     assert!(run.join("l1-only/model.bpk").is_file());
     assert!(!run.join("l1-only/checkpoint.toml").exists());
     for (model, out) in [("r", "digit.png"), ("r/l1-only", "baseline.png")] {
@@ -286,6 +347,27 @@ fn a_pix2pix_killed_in_its_baseline_resumes_to_the_same_figures() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("resuming after epoch 1 of 3"),
+        "{}",
+        stdout(&out)
+    );
+    let whole = neurons(&[&args[..], &["--out", "whole"]].concat(), dir.path());
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    assert_eq!(
+        summary(&dir.path().join("killed"))["metrics"],
+        summary(&dir.path().join("whole"))["metrics"]
+    );
+}
+
+#[test]
+fn a_super_resolution_killed_after_its_baseline_resumes_to_the_same_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["run", "super-resolution", "--quick", "--epochs", "3"];
+    // the main run's checkpoint: the judge and the baseline are finished, and read back
+    kill_when(&args, dir.path(), "killed", "", 1);
+    assert!(dir.path().join("killed/mse-only/model.bpk").is_file());
+    let out = resume_ok("killed", dir.path(), None);
+    assert!(
+        stdout(&out).contains("baseline: read back"),
         "{}",
         stdout(&out)
     );

@@ -77,6 +77,12 @@ pub fn conv_transpose2d_relu(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> 
     rectified_conv_transpose2d(conv, x, Some(0.0))
 }
 
+/// `leaky_relu(conv.forward(x), slope)` for a transposed convolution, the rectifier inside the
+/// kernel.
+pub fn conv_transpose2d_leaky_relu(conv: &ConvTranspose2d, x: Tensor<4>, slope: f64) -> Tensor<4> {
+    rectified_conv_transpose2d(conv, x, Some(slope as f32))
+}
+
 fn rectified_conv_transpose2d(
     conv: &ConvTranspose2d,
     x: Tensor<4>,

@@ -3,7 +3,10 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
 use burn::tensor::{Distribution, Tensor, Tolerance};
 
-use super::{conv_transpose2d, conv_transpose2d_relu, conv2d, conv2d_leaky_relu, conv2d_relu};
+use super::{
+    conv_transpose2d, conv_transpose2d_leaky_relu, conv_transpose2d_relu, conv2d,
+    conv2d_leaky_relu, conv2d_relu,
+};
 use crate::kernels::testing::{
     assert_all_close, autodiff_device, value_and_all_grads, value_and_grads,
 };
@@ -150,6 +153,14 @@ fn rectified_convolutions_match_burns_values_and_gradients() {
                 conv_transpose2d_relu(&transposed, x)
             }),
             value_and_all_grads(&input, &weights, params(), |x| relu(transposed.forward(x))),
+        );
+        assert_all_close(
+            value_and_all_grads(&input, &weights, params(), |x| {
+                conv_transpose2d_leaky_relu(&transposed, x, 0.2)
+            }),
+            value_and_all_grads(&input, &weights, params(), |x| {
+                burn::tensor::activation::leaky_relu(transposed.forward(x), 0.2)
+            }),
         );
     }
 }

@@ -181,6 +181,30 @@ pub fn absolute(path: Option<&Path>) -> Result<Option<PathBuf>> {
         .transpose()
 }
 
+/// Refuses, before the run directory exists, what no image-to-image lab can run with: bad
+/// training flags, data other than 28×28 digits, a `--judge` that is not a finished 28×28 cnn of
+/// the run's classes.
+pub fn check_image_lab(
+    lab: &str,
+    options: &crate::labs::RunOptions,
+    training: &crate::labs::TrainingArgs,
+    judge: Option<&Path>,
+) -> Result<()> {
+    training.validate()?;
+    crate::data::mnist::check_choice(
+        options.dataset.as_deref(),
+        options.data.as_deref(),
+        lab,
+        crate::data::images::ImageShape::Exactly(28, 28),
+    )?;
+    let Some(dir) = judge else {
+        return Ok(());
+    };
+    let judge = RunDir::open(dir)?;
+    let data = crate::data::mnist::choose(options.dataset.as_deref(), options.data.as_deref())?;
+    DigitJudge::load_for(&judge, &data.classes).map(|_| ())
+}
+
 /// The judge of an image-to-image run: the cnn run its `config.toml` names (`--judge`), or one
 /// trained into `<run>/judge` on the run's data (and resumed there). Returns it with the test
 /// accuracy of a judge trained for the run.
@@ -193,24 +217,79 @@ pub fn judge_of(
     resume: bool,
 ) -> Result<(DigitJudge, Option<f64>)> {
     if let Some(dir) = named {
-        return Ok((DigitJudge::load(&RunDir::open(dir)?)?, None));
+        // checked before the run began: failing now, the run's record is what is wrong
+        let judge = RunDir::open(dir)
+            .and_then(|judge| DigitJudge::load_for(&judge, &data.classes))
+            .map_err(|e| crate::error::Error::BadRunDir {
+                path: run.file("config.toml"),
+                reason: format!("judge: {e}"),
+            })?;
+        return Ok((judge, None));
     }
-    let (judge, accuracy) = DigitJudge::train_in(
+    let (judge, accuracy) =
+        trained_cnn(run, "judge", data, training, training.seed, console, resume)?;
+    Ok((judge, Some(accuracy)))
+}
+
+/// A cnn trained for the run into `<run>/<name>` with `seed` (resumed there), as a judge.
+fn trained_cnn(
+    run: &RunDir,
+    name: &str,
+    data: &crate::data::images::ImageDataset,
+    training: &TrainingConfig,
+    seed: u64,
+    console: &Console,
+    resume: bool,
+) -> Result<(DigitJudge, f64)> {
+    DigitJudge::train_in(
         run,
+        name,
         data,
-        training.seed,
+        seed,
         &training.device,
         training.quick,
         console,
         resume,
-    )?;
-    Ok((judge, Some(accuracy)))
+    )
+    .map_err(|e| for_the_run(e, run))
+}
+
+/// A second cnn, trained like the judge but from another seed, into `<run>/perceptual`: a network
+/// whose features a loss may use without the judge then grading what was trained against it.
+pub fn perceptual_network(
+    run: &RunDir,
+    data: &crate::data::images::ImageDataset,
+    training: &TrainingConfig,
+    console: &Console,
+    resume: bool,
+) -> Result<(DigitJudge, f64)> {
+    let seed = training.seed.wrapping_add(1_000_003);
+    trained_cnn(run, "perceptual", data, training, seed, console, resume)
+}
+
+/// An interruption inside a training that is part of the run (its judge, its baseline) is
+/// resumed by resuming the run, not that part: the hint names the run.
+fn for_the_run(error: crate::error::Error, run: &RunDir) -> crate::error::Error {
+    use crate::error::Error;
+    match error {
+        Error::Interrupted { epoch, .. } => Error::Interrupted {
+            run_dir: run.path().to_path_buf(),
+            epoch,
+        },
+        Error::CheckpointNotWritten { cause, kept, .. } => Error::CheckpointNotWritten {
+            cause,
+            run_dir: run.path().to_path_buf(),
+            kept,
+        },
+        other => other,
+    }
 }
 
 /// The baseline of an image-to-image run (the same generator trained with the pixel loss alone),
 /// trained into `<run>/<name>` as a run of its own, with `config` as its `config.toml`, so that
 /// `predict` takes it too. When the main run is resumed, so is the baseline; a finished one
-/// (its `model.bpk` written) is read back. Returns its network, out of autodiff.
+/// (its `summary.json` written, the last of its files) is read back. Returns its network, out of
+/// autodiff, and the seconds its training took.
 #[allow(clippy::too_many_arguments)] // the baseline's run: where, what, how, and the lab's names
 pub fn train_baseline<T: Supervised>(
     run: &RunDir,
@@ -222,14 +301,15 @@ pub fn train_baseline<T: Supervised>(
     init: impl Fn(&Device) -> T::Model,
     console: &Console,
     resume: bool,
-) -> Result<T::Model> {
+) -> Result<(T::Model, f64)> {
     let dir = run.file(name);
-    if dir.join("model.bpk").is_file() {
+    if dir.join("summary.json").is_file() {
         let baseline = RunDir::open(&dir)?;
         let model = baseline.load_weights("model.bpk", init(&training.device()?))?;
+        let summary: crate::report::Summary = baseline.read_json("summary.json")?;
         remove_checkpoints(&baseline)?;
         console.line(&format!("baseline: read back from {}", dir.display()));
-        return Ok(model);
+        return Ok((model, summary.train_seconds));
     }
     let resuming = resume && dir.join("config.toml").is_file();
     let baseline = if resuming {
@@ -240,7 +320,8 @@ pub fn train_baseline<T: Supervised>(
         baseline
     };
     console.line(&format!("baseline ({name}), into {}", dir.display()));
-    let (trained, device) = train_model(task, training, init, &baseline, console, resuming)?;
+    let (trained, device) = train_model(task, training, init, &baseline, console, resuming)
+        .map_err(|e| for_the_run(e, run))?;
     let (loss, values) = task.validate(&trained.model, &device)?;
     let metrics = std::iter::once(("loss".to_string(), loss))
         .chain(
@@ -255,7 +336,7 @@ pub fn train_baseline<T: Supervised>(
         &trained.summary(lab, dataset, training, metrics),
     )?;
     remove_checkpoints(&baseline)?;
-    Ok(trained.model)
+    Ok((trained.model, trained.train_seconds))
 }
 
 /// A chart of how the pixels of each kind of image spread between black and white, leaving out

@@ -73,6 +73,22 @@ impl DigitJudge {
         })
     }
 
+    /// A finished `cnn` run as the judge of digits named `classes`: a cnn of other classes (a
+    /// Fashion-MNIST one for digits) would give accuracies that mean nothing.
+    pub fn load_for(run: &RunDir, classes: &[String]) -> Result<Self> {
+        let judge = Self::load(run)?;
+        let config: ClassifierConfig<CnnModelConfig> = run.read_toml("config.toml")?;
+        if config.model.classes != classes {
+            return Err(Error::Usage(format!(
+                "{}: a judge of the classes {:?}, not of this run's {:?}",
+                run.file("config.toml").display(),
+                config.model.classes,
+                classes
+            )));
+        }
+        Ok(judge)
+    }
+
     /// The judge of a generative run: the cnn run `reuse` names, or a cnn trained now on the
     /// run's data into `<run>/judge` (quick when the run is). Returns it with the test accuracy
     /// of a judge trained now.
@@ -93,6 +109,7 @@ impl DigitJudge {
             mnist::choose_subset(options.dataset.as_deref(), options.data.as_deref(), quick)?;
         let (judge, accuracy) = Self::train_in(
             run,
+            "judge",
             &data,
             options.seed,
             &options.device.to_string(),
@@ -103,11 +120,13 @@ impl DigitJudge {
         Ok((judge, Some(accuracy)))
     }
 
-    /// The judge of a run that can be resumed: a cnn trained on `data` into `<run>/judge`, or,
+    /// The judge of a run that can be resumed: a cnn trained on `data` into `<run>/<name>`, or,
     /// when `resume`, the one already there (finished, or resumed from its checkpoint). Returns
     /// it with its test accuracy.
+    #[allow(clippy::too_many_arguments)] // where, on what, and the training's own settings
     pub fn train_in(
         run: &RunDir,
+        name: &str,
         data: &ImageDataset,
         seed: u64,
         device: &str,
@@ -115,7 +134,7 @@ impl DigitJudge {
         console: &Console,
         resume: bool,
     ) -> Result<(Self, f64)> {
-        let dir = run.file("judge");
+        let dir = run.file(name);
         if resume && dir.join("summary.json").is_file() {
             let judge_run = RunDir::open(&dir)?;
             let summary: crate::report::Summary = judge_run.read_json("summary.json")?;
@@ -147,7 +166,7 @@ impl DigitJudge {
         judge_run.write_json("summary.json", &outcome.summary)?;
         crate::train::fit::remove_checkpoints(&judge_run)?;
         let accuracy = outcome.test.accuracy;
-        console.line(&format!("judge: test accuracy {accuracy:.4}"));
+        console.line(&format!("{name}: test accuracy {accuracy:.4}"));
         Ok((Self::load(&judge_run)?, accuracy))
     }
 
