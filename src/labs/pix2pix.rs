@@ -24,12 +24,12 @@ use serde::{Deserialize, Serialize};
 
 use super::common::image_to_image::{
     Quality, absolute, all_images, check_image_lab, apply_in_chunks, comparison_grid, judge_of, one_of_each_class,
-    draw_training, grey_levels_chart, predict_picture, train_baseline, write_example,
+    Pairs, PixelLoss, PixelLossTask, draw_training, grey_levels_chart, predict_picture, train_baseline, write_example,
 };
 use super::{LabInfo, LabSpec, PredictRequest, Reference, RunOptions, TrainingArgs};
 use crate::data::degrade;
 use crate::data::imageops;
-use crate::data::images::{ImageBatch, ImageDataset, ImageSet, images_tensor};
+use crate::data::images::{ImageBatch, ImageDataset};
 use crate::data::mnist::{self, DataConfig};
 use crate::error::{Error, Result};
 use crate::models::pix2pix::{AdversarialPair, PatchGanConfig, UNet, UNetConfig};
@@ -270,18 +270,6 @@ fn init_pair(model: &Pix2PixModel, device: &Device) -> AdversarialPair<UNet> {
 
 // --- Training ----------------------------------------------------------------------------------
 
-/// What both trainings share: the digits, how their inputs are made, and the test digits to
-/// watch.
-struct Translation<'a> {
-    train: std::sync::Arc<ImageSet>,
-    task: Task,
-    threshold: f32,
-    sigma: f32,
-    l1_weight: f64,
-    test_inputs: &'a [Vec<f32>],
-    test_digits: &'a [Vec<f32>],
-}
-
 impl Pix2PixModel {
     /// The generator's input made from a digit (28×28 floats).
     fn degrade(&self, digit: &[f32]) -> Vec<f32> {
@@ -290,118 +278,33 @@ impl Pix2PixModel {
             Task::Blur => imageops::gaussian_blur(digit, 28, 28, self.blur_sigma as f32),
         }
     }
-}
 
-impl Translation<'_> {
     /// The generator's inputs made from a batch of digits, on their device (the same formulas
     /// as [`Pix2PixModel::degrade`]).
-    fn degrade(&self, digits: Tensor<4>) -> Tensor<4> {
+    fn degrade_batch(&self, digits: Tensor<4>) -> Tensor<4> {
         match self.task {
-            Task::Outline => degrade::outline(digits, self.threshold),
-            Task::Blur => degrade::gaussian_blur(digits, self.sigma),
+            Task::Outline => degrade::outline(digits, self.outline_threshold as f32),
+            Task::Blur => degrade::gaussian_blur(digits, self.blur_sigma as f32),
         }
-    }
-
-    fn loader(
-        &self,
-        batch_size: usize,
-        shuffle_seed: u64,
-        device: &Device,
-    ) -> std::sync::Arc<dyn burn::data::dataloader::DataLoader<ImageBatch>> {
-        crate::data::images::image_loader(self.train.clone(), batch_size, Some(shuffle_seed), device)
-    }
-
-    /// The mean L1 error per pixel of a generator's digits, clamped to 0..=1 as they are shown
-    /// and measured at the end, summed over the batch.
-    fn l1_sum(generated: Tensor<4>, digits: Tensor<4>) -> f64 {
-        let [_, _, h, w] = digits.dims();
-        (generated.clamp(0.0, 1.0) - digits).abs().sum().into_scalar::<f32>() as f64
-            / (h * w) as f64
-    }
-
-    /// The test digits' inputs and the digits, a chunk at a time, as tensors.
-    fn test_chunks<'b>(
-        &'b self,
-        device: &'b Device,
-    ) -> impl Iterator<Item = (Tensor<4>, Tensor<4>)> + 'b {
-        self.test_inputs
-            .chunks(500)
-            .zip(self.test_digits.chunks(500))
-            .map(|(o, d)| {
-                (
-                    images_tensor(o, 28, 28, device),
-                    images_tensor(d, 28, 28, device),
-                )
-            })
-    }
-}
-
-/// The baseline: the U-Net trained with L1 alone.
-struct L1Only<'a>(&'a Translation<'a>);
-
-const L1_METRICS: [&str; 1] = ["l1"];
-
-impl Supervised for L1Only<'_> {
-    type Model = UNet;
-    type Batch = ImageBatch;
-
-    fn metric_names(&self) -> &'static [&'static str] {
-        &L1_METRICS
-    }
-
-    fn train_len(&self) -> usize {
-        self.0.train.len()
-    }
-
-    fn train_loader(
-        &self,
-        batch_size: usize,
-        shuffle_seed: u64,
-        device: &Device,
-    ) -> std::sync::Arc<dyn burn::data::dataloader::DataLoader<ImageBatch>> {
-        self.0.loader(batch_size, shuffle_seed, device)
-    }
-
-    fn batch(&self, g: &UNet, batch: ImageBatch) -> BatchOutcome {
-        let digits = batch.images;
-        let size = digits.dims()[0];
-        let generated = g.forward(self.0.degrade(digits.clone()));
-        let l1 = (generated.clone() - digits.clone()).abs().mean();
-        BatchOutcome {
-            loss: l1,
-            size,
-            sums: vec![Translation::l1_sum(generated.detach(), digits)],
-        }
-    }
-
-    fn finish(&self, sums: &[f64], samples: usize) -> Vec<f64> {
-        sums.iter().map(|s| s / samples.max(1) as f64).collect()
-    }
-
-    fn validate(&self, g: &UNet, device: &Device) -> Result<(f64, Vec<f64>)> {
-        let sum: f64 = self
-            .0
-            .test_chunks(device)
-            .map(|(o, d)| Translation::l1_sum(g.forward(o), d))
-            .sum();
-        let l1 = sum / self.0.test_digits.len().max(1) as f64;
-        Ok((l1, vec![l1]))
     }
 }
 
 /// pix2pix: G and D trained together.
-struct Adversarial<'a>(&'a Translation<'a>);
+struct Adversarial<'a> {
+    pairs: &'a Pairs<'a>,
+    l1_weight: f64,
+}
 
 const METRICS: [&str; 3] = ["l1", "discriminator_loss", "generator_loss"];
 
 impl Adversarial<'_> {
     /// (loss, Σ L1 per pixel, L_D, adversarial L_G) of a batch of digits.
     fn losses(&self, pair: &AdversarialPair<UNet>, digits: Tensor<4>) -> (Tensor<1>, f64, f32, f32) {
-        let inputs = self.0.degrade(digits.clone());
-        let loss = pair.pix2pix_loss(inputs, digits.clone(), self.0.l1_weight);
+        let inputs = (self.pairs.degrade)(digits.clone());
+        let loss = pair.pix2pix_loss(inputs, digits.clone(), self.l1_weight);
         (
             loss.total,
-            Translation::l1_sum(loss.generated, digits),
+            PixelLoss::L1.sum(loss.generated, digits),
             loss.discriminator.into_scalar::<f32>(),
             loss.adversarial.into_scalar::<f32>(),
         )
@@ -417,7 +320,7 @@ impl Supervised for Adversarial<'_> {
     }
 
     fn train_len(&self) -> usize {
-        self.0.train.len()
+        self.pairs.train.len()
     }
 
     fn train_loader(
@@ -426,7 +329,7 @@ impl Supervised for Adversarial<'_> {
         shuffle_seed: u64,
         device: &Device,
     ) -> std::sync::Arc<dyn burn::data::dataloader::DataLoader<ImageBatch>> {
-        self.0.loader(batch_size, shuffle_seed, device)
+        self.pairs.loader(batch_size, shuffle_seed, device)
     }
 
     fn batch(&self, pair: &AdversarialPair<UNet>, batch: ImageBatch) -> BatchOutcome {
@@ -445,7 +348,7 @@ impl Supervised for Adversarial<'_> {
 
     fn validate(&self, pair: &AdversarialPair<UNet>, device: &Device) -> Result<(f64, Vec<f64>)> {
         let (mut l1, mut d, mut g, mut total) = (0.0, 0.0, 0.0, 0.0);
-        for (_, digits) in self.0.test_chunks(device) {
+        for (_, digits) in self.pairs.test_chunks(device) {
             let n = digits.dims()[0] as f64;
             let (loss, l1_sum, value_d, value_g) = self.losses(pair, digits);
             total += loss.into_scalar::<f32>() as f64 * n;
@@ -453,7 +356,7 @@ impl Supervised for Adversarial<'_> {
             d += value_d as f64 * n;
             g += value_g as f64 * n;
         }
-        let n = self.0.test_digits.len().max(1) as f64;
+        let n = self.pairs.test_targets.len().max(1) as f64;
         Ok((total / n, vec![l1 / n, d / n, g / n]))
     }
 }
@@ -484,16 +387,19 @@ fn train(
         training.batch_size,
     ));
     let test_digits = all_images(&data.test);
-    let threshold = model.outline_threshold as f32;
     let test_inputs: Vec<Vec<f32>> = test_digits.iter().map(|d| model.degrade(d)).collect();
-    let translation = Translation {
+    let degrade = |digits| model.degrade_batch(digits);
+    let pairs = Pairs {
         train: std::sync::Arc::new(data.train.clone()),
-        task: model.task,
-        threshold,
-        sigma: model.blur_sigma as f32,
-        l1_weight: model.l1_weight,
+        degrade: &degrade,
+        input_side: 28,
         test_inputs: &test_inputs,
-        test_digits: &test_digits,
+        test_targets: &test_digits,
+    };
+    let baseline_task = PixelLossTask {
+        pairs: &pairs,
+        loss: PixelLoss::L1,
+        generator: std::marker::PhantomData::<UNet>,
     };
 
     let device = training.device()?;
@@ -536,9 +442,8 @@ fn train(
     }
 
     if model.l1_only {
-        let task = L1Only(&translation);
         let (trained, _) = train_model(
-            &task,
+            &baseline_task,
             training,
             |device| model.generator.init(device),
             run,
@@ -547,7 +452,10 @@ fn train(
         )?;
         let outputs = generate(&trained.model);
         metrics.extend(measure(&outputs, ""));
-        metrics.insert("loss".to_string(), task.validate(&trained.model, &device)?.0);
+        metrics.insert(
+            "loss".to_string(),
+            baseline_task.validate(&trained.model, &device)?.0,
+        );
         report(&metrics, "L1 only", None, console);
         comparison_grid(
             &run.file("translations.png"),
@@ -557,7 +465,7 @@ fn train(
                 ("real", pick(&test_digits)),
             ],
         )?;
-        draw_training(run, &trained.log, &L1_METRICS, "pix2pix's baseline: L1 alone")?;
+        draw_training(run, &trained.log, &[PixelLoss::L1.name()], "pix2pix's baseline: L1 alone")?;
         return Ok(trained.summary(INFO.name, &data.name, training, metrics));
     }
 
@@ -579,12 +487,15 @@ fn train(
         (INFO.name, &data.name),
         &baseline_config,
         training,
-        &L1Only(&translation),
+        &baseline_task,
         |device| model.generator.init(device),
         console,
         resume,
     )?;
-    let task = Adversarial(&translation);
+    let task = Adversarial {
+        pairs: &pairs,
+        l1_weight: model.l1_weight,
+    };
     let (trained, _) = train_model(
         &task,
         training,

@@ -26,12 +26,12 @@ use serde::{Deserialize, Serialize};
 
 use super::common::image_to_image::{
     Quality, absolute, all_images, check_image_lab, apply_in_chunks, comparison_grid, judge_of, one_of_each_class,
-    draw_training, perceptual_network, predict_picture, train_baseline, write_example,
+    Pairs, PixelLoss, PixelLossTask, draw_training, perceptual_network, predict_picture, train_baseline, write_example,
 };
 use super::{LabInfo, LabSpec, PredictRequest, Reference, RunOptions, TrainingArgs};
 use crate::data::degrade::downsample;
 use crate::data::imageops;
-use crate::data::images::{ImageBatch, ImageDataset, ImageSet, images_tensor};
+use crate::data::images::{ImageBatch, ImageDataset};
 use crate::data::mnist::{self, DataConfig};
 use crate::error::{Error, Result};
 use crate::models::cnn::Cnn;
@@ -233,109 +233,9 @@ fn init_pair(model: &SrModel, device: &Device) -> AdversarialPair<SrGenerator> {
 
 // --- Training ----------------------------------------------------------------------------------
 
-/// What both trainings share: the digits, the factor, and the test digits to watch.
-struct Enlarging<'a> {
-    train: std::sync::Arc<ImageSet>,
-    factor: usize,
-    test_small: &'a [Vec<f32>],
-    test_digits: &'a [Vec<f32>],
-}
-
-impl Enlarging<'_> {
-    fn loader(
-        &self,
-        batch_size: usize,
-        shuffle_seed: u64,
-        device: &Device,
-    ) -> std::sync::Arc<dyn burn::data::dataloader::DataLoader<ImageBatch>> {
-        crate::data::images::image_loader(self.train.clone(), batch_size, Some(shuffle_seed), device)
-    }
-
-    /// The test digits, small and whole, a chunk at a time, as tensors.
-    fn test_chunks<'b>(
-        &'b self,
-        device: &'b Device,
-    ) -> impl Iterator<Item = (Tensor<4>, Tensor<4>)> + 'b {
-        let side = 28 / self.factor;
-        self.test_small
-            .chunks(500)
-            .zip(self.test_digits.chunks(500))
-            .map(move |(s, d)| {
-                (
-                    images_tensor(s, side, side, device),
-                    images_tensor(d, 28, 28, device),
-                )
-            })
-    }
-}
-
-/// The mean squared error per pixel of each image, clamped to 0..=1 as the images are shown and
-/// measured at the end, summed over the batch.
-fn mse_sum(generated: Tensor<4>, digits: Tensor<4>) -> f64 {
-    let [_, _, h, w] = digits.dims();
-    (generated.clamp(0.0, 1.0) - digits)
-        .powi_scalar(2)
-        .sum()
-        .into_scalar::<f32>() as f64
-        / (h * w) as f64
-}
-
-/// The baseline: the generator trained with the MSE alone (SRGAN's "SRResNet").
-struct MseOnly<'a>(&'a Enlarging<'a>);
-
-const MSE_METRICS: [&str; 1] = ["mse"];
-
-impl Supervised for MseOnly<'_> {
-    type Model = SrGenerator;
-    type Batch = ImageBatch;
-
-    fn metric_names(&self) -> &'static [&'static str] {
-        &MSE_METRICS
-    }
-
-    fn train_len(&self) -> usize {
-        self.0.train.len()
-    }
-
-    fn train_loader(
-        &self,
-        batch_size: usize,
-        shuffle_seed: u64,
-        device: &Device,
-    ) -> std::sync::Arc<dyn burn::data::dataloader::DataLoader<ImageBatch>> {
-        self.0.loader(batch_size, shuffle_seed, device)
-    }
-
-    fn batch(&self, g: &SrGenerator, batch: ImageBatch) -> BatchOutcome {
-        let digits = batch.images;
-        let size = digits.dims()[0];
-        let generated = g.forward(downsample(digits.clone(), self.0.factor));
-        let mse = (generated.clone() - digits.clone()).powi_scalar(2).mean();
-        BatchOutcome {
-            loss: mse,
-            size,
-            sums: vec![mse_sum(generated.detach(), digits)],
-        }
-    }
-
-    fn finish(&self, sums: &[f64], samples: usize) -> Vec<f64> {
-        sums.iter().map(|s| s / samples.max(1) as f64).collect()
-    }
-
-    fn validate(&self, g: &SrGenerator, device: &Device) -> Result<(f64, Vec<f64>)> {
-        let sum: f64 = self
-            .0
-            .test_chunks(device)
-            .map(|(s, d)| mse_sum(g.forward(s), d))
-            .sum();
-        let mse = sum / self.0.test_digits.len().max(1) as f64;
-        Ok((mse, vec![mse]))
-    }
-}
-
-/// SRGAN: the generator and the discriminator trained together, the judge's features frozen.
+/// SRGAN: the generator and the discriminator trained together, the perceptual cnn frozen.
 struct Srgan<'a> {
-    enlarging: &'a Enlarging<'a>,
+    pairs: &'a Pairs<'a>,
     perceptual_weight: f64,
     adversarial_weight: f64,
     /// φ on the training device (autodiff) and on the plain one (validation).
@@ -367,7 +267,7 @@ impl Srgan<'_> {
         let perceptual = (features.features(generated.clone()) - features.features(digits.clone()))
             .powi_scalar(2)
             .mean();
-        let mse_total = mse_sum(generated.detach(), digits);
+        let mse_total = PixelLoss::Mse.sum(generated.detach(), digits);
         let values = [
             perceptual.clone().into_scalar::<f32>(),
             loss_d.clone().into_scalar::<f32>(),
@@ -390,7 +290,7 @@ impl Supervised for Srgan<'_> {
     }
 
     fn train_len(&self) -> usize {
-        self.enlarging.train.len()
+        self.pairs.train.len()
     }
 
     fn train_loader(
@@ -399,13 +299,13 @@ impl Supervised for Srgan<'_> {
         shuffle_seed: u64,
         device: &Device,
     ) -> std::sync::Arc<dyn burn::data::dataloader::DataLoader<ImageBatch>> {
-        self.enlarging.loader(batch_size, shuffle_seed, device)
+        self.pairs.loader(batch_size, shuffle_seed, device)
     }
 
     fn batch(&self, pair: &AdversarialPair<SrGenerator>, batch: ImageBatch) -> BatchOutcome {
         let digits = batch.images;
         let size = digits.dims()[0];
-        let small = downsample(digits.clone(), self.enlarging.factor);
+        let small = (self.pairs.degrade)(digits.clone());
         let (loss, mse, [p, d, g]) = self.losses(pair, &self.features, small, digits);
         let n = size as f64;
         BatchOutcome {
@@ -425,7 +325,7 @@ impl Supervised for Srgan<'_> {
         device: &Device,
     ) -> Result<(f64, Vec<f64>)> {
         let mut sums = [0.0; 5];
-        for (small, digits) in self.enlarging.test_chunks(device) {
+        for (small, digits) in self.pairs.test_chunks(device) {
             let n = digits.dims()[0] as f64;
             let (loss, mse, [p, d, g]) = self.losses(pair, &self.valid_features, small, digits);
             for (s, v) in sums.iter_mut().zip([
@@ -438,7 +338,7 @@ impl Supervised for Srgan<'_> {
                 *s += v;
             }
         }
-        let n = self.enlarging.test_digits.len().max(1) as f64;
+        let n = self.pairs.test_targets.len().max(1) as f64;
         Ok((sums[0] / n, sums[1..].iter().map(|s| s / n).collect()))
     }
 }
@@ -474,11 +374,18 @@ fn train(
         .iter()
         .map(|d| imageops::downsample(d, 28, 28, factor))
         .collect();
-    let enlarging = Enlarging {
+    let degrade = |digits| downsample(digits, factor);
+    let pairs = Pairs {
         train: std::sync::Arc::new(data.train.clone()),
-        factor,
-        test_small: &test_small,
-        test_digits: &test_digits,
+        degrade: &degrade,
+        input_side: side,
+        test_inputs: &test_small,
+        test_targets: &test_digits,
+    };
+    let baseline_task = PixelLossTask {
+        pairs: &pairs,
+        loss: PixelLoss::Mse,
+        generator: std::marker::PhantomData::<SrGenerator>,
     };
     let device = training.device()?;
     let enlarge = |g: &SrGenerator| apply_in_chunks(&test_small, (side, side), &device, |x| g.forward(x));
@@ -513,9 +420,8 @@ fn train(
     let mut rows = vec![("small", pick(&test_small)), ("bicubic", pick(&bicubic))];
 
     if model.mse_only {
-        let task = MseOnly(&enlarging);
         let (trained, _) = train_model(
-            &task,
+            &baseline_task,
             training,
             |device| model.generator.init(device),
             run,
@@ -524,10 +430,13 @@ fn train(
         )?;
         let outputs = enlarge(&trained.model);
         metrics.extend(measure(&outputs, "mse"));
-        metrics.insert("loss".to_string(), task.validate(&trained.model, &device)?.0);
+        metrics.insert(
+            "loss".to_string(),
+            baseline_task.validate(&trained.model, &device)?.0,
+        );
         rows.extend([("MSE", pick(&outputs)), ("original", pick(&test_digits))]);
         comparison_grid(&run.file("super-resolution.png"), &rows)?;
-        draw_training(run, &trained.log, &MSE_METRICS, "Super-resolution, MSE alone")?;
+        draw_training(run, &trained.log, &[PixelLoss::Mse.name()], "Super-resolution, MSE alone")?;
         return Ok(trained.summary(INFO.name, &data.name, training, metrics));
     }
 
@@ -549,14 +458,14 @@ fn train(
         (INFO.name, &data.name),
         &baseline_config,
         training,
-        &MseOnly(&enlarging),
+        &baseline_task,
         |device| model.generator.init(device),
         console,
         resume,
     )?;
     let (perceptual, _) = perceptual_network(run, data, training, console, resume)?;
     let task = Srgan {
-        enlarging: &enlarging,
+        pairs: &pairs,
         perceptual_weight: model.perceptual_weight,
         adversarial_weight: model.adversarial_weight,
         features: perceptual.feature_network(&device.clone().autodiff())?,

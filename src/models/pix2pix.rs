@@ -97,6 +97,19 @@ pub struct UNet {
     out: Conv2d,
 }
 
+/// A network that draws an image from another: the generators of `pix2pix` and
+/// `super-resolution`, which their baselines train alike.
+pub trait ImageGenerator: Module {
+    /// Images `[batch, 1, h, w]` → images `[batch, 1, 28, 28]`, pixels in about 0..=1.
+    fn generate(&self, x: Tensor<4>) -> Tensor<4>;
+}
+
+impl ImageGenerator for UNet {
+    fn generate(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward(x)
+    }
+}
+
 impl UNet {
     /// x `[batch, 1, 28, 28]` in 0..=1 → the translated images `[batch, 1, 28, 28]`, pixels in
     /// about 0..=1, unbounded: a squashing output (sigmoid, or pix2pix's tanh) saturated within

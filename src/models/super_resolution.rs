@@ -76,6 +76,12 @@ pub struct SrGenerator {
     out: Conv2d,
 }
 
+impl super::pix2pix::ImageGenerator for SrGenerator {
+    fn generate(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward(x)
+    }
+}
+
 impl SrGenerator {
     /// x `[batch, 1, 28/f, 28/f]` in 0..=1 → the enlarged images `[batch, 1, 28, 28]`, pixels
     /// in about 0..=1, unbounded (clamped when shown): behind a sigmoid, the pixel loss drove the

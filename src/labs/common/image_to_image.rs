@@ -9,13 +9,14 @@ use burn::tensor::{Device, Tensor};
 
 use super::judge::DigitJudge;
 use crate::data::imageops;
-use crate::data::images::{ImageSet, images_tensor, read_sized_inputs};
+use crate::data::images::{ImageBatch, ImageSet, image_loader, images_tensor, read_sized_inputs};
 use crate::error::Result;
 use crate::labs::PredictRequest;
+use crate::models::pix2pix::ImageGenerator;
 use crate::report::RunDir;
 use crate::report::picture::{GreyImage, image_grid, write_grey_png};
 use crate::train::config::TrainingConfig;
-use crate::train::fit::{Supervised, remove_checkpoints, train_model};
+use crate::train::fit::{BatchOutcome, Supervised, remove_checkpoints, train_model};
 use crate::train::{Console, FloatValues};
 
 /// How many images go through a network at once outside training.
@@ -37,6 +38,148 @@ pub fn apply_in_chunks(
         outputs.extend(values.chunks(h * w).take(n).map(<[f32]>::to_vec));
     }
     outputs
+}
+
+/// The data of an image-to-image training: the whole digits (the targets), how a batch of them
+/// becomes the network's inputs on the device, and the test pairs (inputs made once, on the host,
+/// by the same formula).
+pub struct Pairs<'a> {
+    pub train: std::sync::Arc<ImageSet>,
+    pub degrade: &'a dyn Fn(Tensor<4>) -> Tensor<4>,
+    /// The side of the inputs (28, or smaller for `super-resolution`).
+    pub input_side: usize,
+    pub test_inputs: &'a [Vec<f32>],
+    pub test_targets: &'a [Vec<f32>],
+}
+
+impl Pairs<'_> {
+    /// The training digits of one epoch, shuffled with `shuffle_seed`.
+    pub fn loader(
+        &self,
+        batch_size: usize,
+        shuffle_seed: u64,
+        device: &Device,
+    ) -> std::sync::Arc<dyn burn::data::dataloader::DataLoader<ImageBatch>> {
+        image_loader(self.train.clone(), batch_size, Some(shuffle_seed), device)
+    }
+
+    /// The test inputs and targets, a chunk at a time, as tensors.
+    pub fn test_chunks<'b>(
+        &'b self,
+        device: &'b Device,
+    ) -> impl Iterator<Item = (Tensor<4>, Tensor<4>)> + 'b {
+        let side = self.input_side;
+        self.test_inputs
+            .chunks(CHUNK)
+            .zip(self.test_targets.chunks(CHUNK))
+            .map(move |(x, y)| {
+                (
+                    images_tensor(x, side, side, device),
+                    images_tensor(y, 28, 28, device),
+                )
+            })
+    }
+}
+
+/// The pixel loss of a baseline: L1 (`pix2pix`) or the squared error (`super-resolution`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelLoss {
+    L1,
+    Mse,
+}
+
+impl PixelLoss {
+    /// Its column in `metrics.csv`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::L1 => "l1",
+            Self::Mse => "mse",
+        }
+    }
+
+    fn names(self) -> &'static [&'static str] {
+        match self {
+            Self::L1 => &["l1"],
+            Self::Mse => &["mse"],
+        }
+    }
+
+    fn per_pixel(self, error: Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::L1 => error.abs(),
+            Self::Mse => error.powi_scalar(2),
+        }
+    }
+
+    /// The loss to train on: the mean over the pixels of the batch.
+    pub fn loss(self, generated: Tensor<4>, targets: Tensor<4>) -> Tensor<1> {
+        self.per_pixel(generated - targets).mean()
+    }
+
+    /// Each image's mean error per pixel, its pixels clamped to 0..=1 as they are shown and
+    /// measured at the end, summed over the batch.
+    pub fn sum(self, generated: Tensor<4>, targets: Tensor<4>) -> f64 {
+        let [_, _, h, w] = targets.dims();
+        self.per_pixel(generated.clamp(0.0, 1.0) - targets)
+            .sum()
+            .into_scalar::<f32>() as f64
+            / (h * w) as f64
+    }
+}
+
+/// A generator trained with a pixel loss alone: the baseline of `pix2pix` (L1) and of
+/// `super-resolution` (MSE, SRGAN's "SRResNet").
+pub struct PixelLossTask<'a, G> {
+    pub pairs: &'a Pairs<'a>,
+    pub loss: PixelLoss,
+    pub generator: std::marker::PhantomData<G>,
+}
+
+impl<G: ImageGenerator> Supervised for PixelLossTask<'_, G> {
+    type Model = G;
+    type Batch = ImageBatch;
+
+    fn metric_names(&self) -> &'static [&'static str] {
+        self.loss.names()
+    }
+
+    fn train_len(&self) -> usize {
+        self.pairs.train.len()
+    }
+
+    fn train_loader(
+        &self,
+        batch_size: usize,
+        shuffle_seed: u64,
+        device: &Device,
+    ) -> std::sync::Arc<dyn burn::data::dataloader::DataLoader<ImageBatch>> {
+        self.pairs.loader(batch_size, shuffle_seed, device)
+    }
+
+    fn batch(&self, g: &G, batch: ImageBatch) -> BatchOutcome {
+        let targets = batch.images;
+        let size = targets.dims()[0];
+        let generated = g.generate((self.pairs.degrade)(targets.clone()));
+        BatchOutcome {
+            loss: self.loss.loss(generated.clone(), targets.clone()),
+            size,
+            sums: vec![self.loss.sum(generated.detach(), targets)],
+        }
+    }
+
+    fn finish(&self, sums: &[f64], samples: usize) -> Vec<f64> {
+        sums.iter().map(|s| s / samples.max(1) as f64).collect()
+    }
+
+    fn validate(&self, g: &G, device: &Device) -> Result<(f64, Vec<f64>)> {
+        let sum: f64 = self
+            .pairs
+            .test_chunks(device)
+            .map(|(x, y)| self.loss.sum(g.generate(x), y))
+            .sum();
+        let error = sum / self.pairs.test_targets.len().max(1) as f64;
+        Ok((error, vec![error]))
+    }
 }
 
 /// Every image of a split as floats in 0..=1.
