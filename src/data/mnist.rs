@@ -326,7 +326,21 @@ impl DataConfig {
                     reason: "[data] path without its sha256".to_string(),
                 });
             }
-            (None, _) => reload(&self.dataset, self.train_samples, self.test_samples)?,
+            (None, _) => {
+                // a name that is no data set and no folder is the record's fault, not the data's
+                let named =
+                    <ImageSource as clap::ValueEnum>::from_str(&self.dataset, false).is_ok();
+                if !named && !Path::new(&self.dataset).is_dir() {
+                    return Err(Error::BadRunDir {
+                        path: file.to_path_buf(),
+                        reason: format!(
+                            "[data] dataset: {:?}; mnist-10k, mnist, fashion-mnist or a folder",
+                            self.dataset
+                        ),
+                    });
+                }
+                reload(&self.dataset, self.train_samples, self.test_samples)?
+            }
         };
         // the run learnt from exactly these counts: a record asking for more is not its own
         for (field, wanted, held) in [

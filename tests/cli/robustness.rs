@@ -47,6 +47,19 @@ fn a_resumed_run_whose_config_says_batch_size_0_is_refused_naming_the_field() {
 }
 
 #[test]
+fn a_resumed_image_run_whose_config_names_no_data_set_is_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    damaged_run(&["autoencoder"], dir.path(), "r", |t| {
+        replace_line(t, "dataset", "\"mnist-typo\"")
+    });
+    let err = assert_one_line_error(&neurons(&["run", "--resume", "r"], dir.path()), 1);
+    assert!(
+        err.contains("config.toml") && err.contains("[data] dataset") && err.contains("mnist-typo"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_resumed_rnn_with_an_impossible_path_is_refused_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
     damaged_run(&["rnn"], dir.path(), "r", |t| {
