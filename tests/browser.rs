@@ -15,8 +15,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+#[path = "support/binary.rs"]
+mod binary;
 #[path = "support/serve.rs"]
 mod served;
+use binary::run_ok as neurons;
 use served::Server;
 
 /// A child process killed when dropped.
@@ -27,19 +30,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn neurons(args: &[&str], dir: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_neurons"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn chromium() -> Option<PathBuf> {

@@ -12,6 +12,9 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 
+#[path = "support/binary.rs"]
+mod binary;
+
 use neurons::data::{graph, idx, images, table, text};
 
 // --- the largest allocation of this thread -----------------------------------------------------
@@ -249,15 +252,9 @@ fn base_run(lab: &'static str) -> &'static Path {
         return Box::leak(dir.path().join("r").into_boxed_path());
     }
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_neurons"))
-        .args(["run", lab, "--quick", "--epochs", "1", "--out", "r"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    binary::run_ok(
+        &["run", lab, "--quick", "--epochs", "1", "--out", "r"],
+        dir.path(),
     );
     let run = Box::leak(dir.path().join("r").into_boxed_path());
     bases.push((lab, dir));
