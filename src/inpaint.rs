@@ -527,7 +527,7 @@ pub fn inpaint(args: &InpaintArgs) -> Result<()> {
     check(args)?;
     let run = RunDir::open(&args.run)?;
     if let Some(out) = &args.out {
-        crate::report::check_output_file(out, &run, &args.inputs)?;
+        crate::report::check_output_file(out, &args.inputs)?;
     }
     let inpainter = Inpainter::load(&run)?;
     if let Some(d) = args.digit {

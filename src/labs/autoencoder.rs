@@ -22,12 +22,12 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use super::common::image_to_image::{
-    Quality, absolute, all_images, check_image_lab, apply_in_chunks, comparison_grid, judge_of, one_of_each_class,
-    predict_picture, write_example,
+    Pairs, Quality, absolute, all_images, apply_in_chunks, check_image_lab, choose_data,
+    comparison_grid, judge_of, one_of_each_class, predict_picture, write_example,
 };
 use super::{LabInfo, LabSpec, PredictRequest, Reference, RunOptions, TrainingArgs};
-use crate::data::images::{ImageBatch, ImageDataset, ImageSet, images_tensor};
-use crate::data::mnist::{self, DataConfig};
+use crate::data::images::{ImageBatch, ImageDataset};
+use crate::data::mnist::DataConfig;
 use crate::error::{Error, Result};
 use crate::models::autoencoder::{AutoencoderConfig, DenoisingAutoencoder};
 use crate::models::vae::reconstruction_bce;
@@ -85,8 +85,7 @@ impl LabSpec for AutoencoderLab {
         dir: &RunDir,
         console: &Console,
     ) -> Result<Summary> {
-        let quick = options.quick.then_some((QUICK_TRAIN, QUICK_TEST));
-        let data = mnist::choose_subset(options.dataset.as_deref(), options.data.as_deref(), quick)?;
+        let data = choose_data(options)?;
         let config = AutoencoderRunConfig {
             lab: INFO.name.to_string(),
             neurons_version: VERSION.to_string(),
@@ -126,7 +125,7 @@ impl LabSpec for AutoencoderLab {
         let config = read_config(dir)?;
         let device = Device::flex();
         let model = dir.load_weights("model.bpk", config.model.init(&device))?;
-        predict_picture(dir, request, INFO.name, (28, 28), |inputs| {
+        predict_picture(request, INFO.name, (28, 28), |inputs| {
             apply_in_chunks(inputs, (28, 28), &device, |x| model.forward(x))
         })
     }
@@ -210,8 +209,6 @@ pub struct AutoencoderRunConfig {
 }
 
 const DEFAULTS: TrainingDefaults = TrainingDefaults::adam(10, 3, 64);
-const QUICK_TRAIN: usize = 2000;
-const QUICK_TEST: usize = 500;
 
 fn read_config(run: &RunDir) -> Result<AutoencoderRunConfig> {
     let config: AutoencoderRunConfig = run.read_toml("config.toml")?;
@@ -230,12 +227,10 @@ fn read_config(run: &RunDir) -> Result<AutoencoderRunConfig> {
 
 // --- Training ----------------------------------------------------------------------------------
 
-/// The denoiser as a task of the shared loop, watched on the test digits corrupted once.
+/// The denoiser as a task of the shared loop: the digits corrupted afresh in every batch
+/// (`pairs.degrade`), watched on the test digits corrupted once.
 struct DenoisingTask<'a> {
-    train: std::sync::Arc<ImageSet>,
-    noise: Noise,
-    clean_test: &'a [Vec<f32>],
-    noisy_test: &'a [Vec<f32>],
+    pairs: &'a Pairs<'a>,
 }
 
 const METRICS: [&str; 1] = ["psnr"];
@@ -249,7 +244,7 @@ impl Supervised for DenoisingTask<'_> {
     }
 
     fn train_len(&self) -> usize {
-        self.train.len()
+        self.pairs.train.len()
     }
 
     fn train_loader(
@@ -258,12 +253,12 @@ impl Supervised for DenoisingTask<'_> {
         shuffle_seed: u64,
         device: &Device,
     ) -> std::sync::Arc<dyn burn::data::dataloader::DataLoader<ImageBatch>> {
-        crate::data::images::image_loader(self.train.clone(), batch_size, Some(shuffle_seed), device)
+        self.pairs.loader(batch_size, shuffle_seed, device)
     }
 
     fn batch(&self, model: &DenoisingAutoencoder, batch: ImageBatch) -> BatchOutcome {
         let size = batch.images.dims()[0];
-        let noisy = self.noise.corrupt_batch(batch.images.clone());
+        let noisy = (self.pairs.degrade)(batch.images.clone());
         let logits = model.logits(noisy);
         let psnr_sum = batch_psnr(sigmoid(logits.clone().detach()), batch.images.clone())
             .sum()
@@ -282,9 +277,8 @@ impl Supervised for DenoisingTask<'_> {
 
     fn validate(&self, model: &DenoisingAutoencoder, device: &Device) -> Result<(f64, Vec<f64>)> {
         let (mut loss, mut psnr) = (0.0, 0.0);
-        for (noisy, clean) in self.noisy_test.chunks(500).zip(self.clean_test.chunks(500)) {
-            let logits = model.logits(images_tensor(noisy, 28, 28, device));
-            let target = images_tensor(clean, 28, 28, device);
+        for (noisy, target) in self.pairs.test_chunks(device) {
+            let logits = model.logits(noisy);
             loss += reconstruction_bce(logits.clone(), target.clone())
                 .sum()
                 .into_scalar::<f32>() as f64;
@@ -292,7 +286,7 @@ impl Supervised for DenoisingTask<'_> {
                 .sum()
                 .into_scalar::<f32>() as f64;
         }
-        let n = self.clean_test.len().max(1) as f64;
+        let n = self.pairs.test_targets.len().max(1) as f64;
         Ok((loss / n, vec![psnr / n]))
     }
 }
@@ -322,8 +316,14 @@ fn train(
     resume: bool,
 ) -> Result<Summary> {
     let training = &config.training;
-    let (judge, judge_accuracy) =
-        judge_of(run, config.judge.as_deref(), data, training, console, resume)?;
+    let (judge, judge_accuracy) = judge_of(
+        run,
+        config.judge.as_deref(),
+        data,
+        training,
+        console,
+        resume,
+    )?;
     console.line(&format!(
         "{}: {} train / {} test digits from {}, noise σ = {} and {}% salt & pepper, {} epochs of batches of {}",
         INFO.name,
@@ -337,12 +337,15 @@ fn train(
     ));
     let clean_test = all_images(&data.test);
     let noisy_test = noisy_test_digits(&clean_test, &config.noise, training.seed);
-    let task = DenoisingTask {
+    let corrupt = |clean| config.noise.corrupt_batch(clean);
+    let pairs = Pairs {
         train: std::sync::Arc::new(data.train.clone()),
-        noise: config.noise,
-        clean_test: &clean_test,
-        noisy_test: &noisy_test,
+        degrade: &corrupt,
+        input_side: 28,
+        test_inputs: &noisy_test,
+        test_targets: &clean_test,
     };
+    let task = DenoisingTask { pairs: &pairs };
     let (trained, device) = train_model(
         &task,
         training,
@@ -471,6 +474,10 @@ mod tests {
             gaussian: 0.1,
             salt_pepper: 1.5,
         };
-        assert!(bad.validate(flags).unwrap_err().starts_with("--salt-pepper"));
+        assert!(
+            bad.validate(flags)
+                .unwrap_err()
+                .starts_with("--salt-pepper")
+        );
     }
 }

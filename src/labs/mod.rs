@@ -279,12 +279,18 @@ pub struct PredictRequest {
 impl PredictRequest {
     /// The files of a request to a lab that reads files only.
     pub fn files(&self, lab: &str) -> Result<&[PathBuf]> {
-        if self.out.is_some() {
-            return Err(Error::Usage(format!(
-                "{lab} prints what it reads; --out is for the labs that draw a picture (autoencoder, pix2pix, super-resolution)"
-            )));
-        }
+        self.refuse_out(lab)?;
         self.input_files(lab)
+    }
+
+    /// Refuses `--out` for a lab that prints its answers.
+    fn refuse_out(&self, lab: &str) -> Result<()> {
+        match self.out {
+            Some(_) => Err(Error::Usage(format!(
+                "{lab} prints what it reads; --out is for the labs that draw a picture (autoencoder, pix2pix, super-resolution)"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// The input files of a request to an image-to-image lab, and the picture to write.
@@ -325,11 +331,7 @@ impl PredictRequest {
 
     /// The texts of a request to a text lab.
     pub fn texts(&self, lab: &str) -> Result<&[String]> {
-        if self.out.is_some() {
-            return Err(Error::Usage(format!(
-                "{lab} prints what it reads; --out is for the labs that draw a picture (autoencoder, pix2pix, super-resolution)"
-            )));
-        }
+        self.refuse_out(lab)?;
         if !self.nodes.is_empty() {
             return Err(Error::Usage(format!(
                 "{lab} reads text: --node is for the gcn lab"

@@ -23,14 +23,15 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::common::image_to_image::{
-    Quality, absolute, all_images, check_image_lab, apply_in_chunks, comparison_grid, judge_of, one_of_each_class,
-    Pairs, PixelLoss, PixelLossTask, draw_training, grey_levels_chart, predict_picture, train_baseline, write_example,
+    Pairs, PixelLoss, PixelLossTask, Quality, absolute, all_images, apply_in_chunks,
+    check_image_lab, choose_data, comparison_grid, draw_training, grey_levels_chart, judge_of,
+    judge_record, one_of_each_class, predict_picture, train_baseline, write_example,
 };
 use super::{LabInfo, LabSpec, PredictRequest, Reference, RunOptions, TrainingArgs};
 use crate::data::degrade;
 use crate::data::imageops;
 use crate::data::images::{ImageBatch, ImageDataset};
-use crate::data::mnist::{self, DataConfig};
+use crate::data::mnist::DataConfig;
 use crate::error::{Error, Result};
 use crate::models::pix2pix::{AdversarialPair, PatchGanConfig, UNet, UNetConfig};
 use crate::report::config::VERSION;
@@ -113,8 +114,7 @@ impl LabSpec for Pix2PixLab {
         dir: &RunDir,
         console: &Console,
     ) -> Result<Summary> {
-        let quick = options.quick.then_some((QUICK_TRAIN, QUICK_TEST));
-        let data = mnist::choose_subset(options.dataset.as_deref(), options.data.as_deref(), quick)?;
+        let data = choose_data(options)?;
         let config = Pix2PixRunConfig {
             lab: INFO.name.to_string(),
             neurons_version: VERSION.to_string(),
@@ -166,7 +166,7 @@ impl LabSpec for Pix2PixLab {
         let config = read_config(dir)?;
         let device = Device::flex();
         let generator = load_generator(dir, &config, &device)?;
-        predict_picture(dir, request, INFO.name, (28, 28), |inputs| {
+        predict_picture(request, INFO.name, (28, 28), |inputs| {
             apply_in_chunks(inputs, (28, 28), &device, |x| generator.forward(x))
         })
     }
@@ -205,8 +205,6 @@ const DEFAULTS: TrainingDefaults = TrainingDefaults {
     learning_rate: 5e-4,
     ..TrainingDefaults::adam(10, 4, 64)
 };
-const QUICK_TRAIN: usize = 2000;
-const QUICK_TEST: usize = 500;
 
 fn read_config(run: &RunDir) -> Result<Pix2PixRunConfig> {
     let config: Pix2PixRunConfig = run.read_toml("config.toml")?;
@@ -299,7 +297,11 @@ const METRICS: [&str; 3] = ["l1", "discriminator_loss", "generator_loss"];
 
 impl Adversarial<'_> {
     /// (loss, Σ L1 per pixel, L_D, adversarial L_G) of a batch of digits.
-    fn losses(&self, pair: &AdversarialPair<UNet>, digits: Tensor<4>) -> (Tensor<1>, f64, f32, f32) {
+    fn losses(
+        &self,
+        pair: &AdversarialPair<UNet>,
+        digits: Tensor<4>,
+    ) -> (Tensor<1>, f64, f32, f32) {
         let inputs = (self.pairs.degrade)(digits.clone());
         let loss = pair.pix2pix_loss(inputs, digits.clone(), self.l1_weight);
         (
@@ -369,8 +371,14 @@ fn train(
     resume: bool,
 ) -> Result<Summary> {
     let (training, model) = (&config.training, &config.model);
-    let (judge, judge_accuracy) =
-        judge_of(run, config.judge.as_deref(), data, training, console, resume)?;
+    let (judge, judge_accuracy) = judge_of(
+        run,
+        config.judge.as_deref(),
+        data,
+        training,
+        console,
+        resume,
+    )?;
     console.line(&format!(
         "{}: {} train / {} test digits from {}, {} → digit, {}, {} epochs of batches of {}",
         INFO.name,
@@ -381,7 +389,10 @@ fn train(
         if model.l1_only {
             "L1 alone".to_string()
         } else {
-            format!("adversarial + {}·L1, then L1 alone as the baseline", model.l1_weight)
+            format!(
+                "adversarial + {}·L1, then L1 alone as the baseline",
+                model.l1_weight
+            )
         },
         training.epochs,
         training.batch_size,
@@ -421,7 +432,13 @@ fn train(
         images
             .iter()
             .zip(&test_digits)
-            .map(|(g, d)| g.iter().zip(d).map(|(a, b)| (a - b).abs() as f64).sum::<f64>() / 784.0)
+            .map(|(g, d)| {
+                g.iter()
+                    .zip(d)
+                    .map(|(a, b)| (a - b).abs() as f64)
+                    .sum::<f64>()
+                    / 784.0
+            })
             .sum::<f64>()
             / images.len().max(1) as f64
     };
@@ -465,7 +482,12 @@ fn train(
                 ("real", pick(&test_digits)),
             ],
         )?;
-        draw_training(run, &trained.log, &[PixelLoss::L1.name()], "pix2pix's baseline: L1 alone")?;
+        draw_training(
+            run,
+            &trained.log,
+            &[PixelLoss::L1.name()],
+            "pix2pix's baseline: L1 alone",
+        )?;
         return Ok(trained.summary(INFO.name, &data.name, training, metrics));
     }
 
@@ -475,10 +497,7 @@ fn train(
             l1_only: true,
             ..model.clone()
         },
-        judge: Some(match &config.judge {
-            Some(dir) => dir.clone(),
-            None => std::path::absolute(run.file("judge")).map_err(|e| Error::io(run.path(), e))?,
-        }),
+        judge: Some(judge_record(run, config.judge.as_deref())?),
         ..config.clone()
     };
     let (baseline, baseline_seconds) = train_baseline(
@@ -508,7 +527,10 @@ fn train(
     let baseline_outputs = generate(&baseline);
     metrics.extend(measure(&outputs, ""));
     metrics.extend(measure(&baseline_outputs, "_l1_only"));
-    metrics.insert("loss".to_string(), task.validate(&trained.model, &device)?.0);
+    metrics.insert(
+        "loss".to_string(),
+        task.validate(&trained.model, &device)?.0,
+    );
     report(&metrics, "pix2pix", Some("L1 only"), console);
     grey_levels_chart(
         &run.file("grey-levels.png"),
@@ -528,7 +550,12 @@ fn train(
             ("real", pick(&test_digits)),
         ],
     )?;
-    draw_training(run, &trained.log, &METRICS, "pix2pix: L1 error and the players' losses")?;
+    draw_training(
+        run,
+        &trained.log,
+        &METRICS,
+        "pix2pix: L1 error and the players' losses",
+    )?;
     let mut summary = trained.summary(INFO.name, &data.name, training, metrics);
     // the run's training time holds its baseline's (the speed stays the adversarial stage's)
     summary.train_seconds += baseline_seconds;

@@ -25,14 +25,15 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::common::image_to_image::{
-    Quality, absolute, all_images, check_image_lab, apply_in_chunks, comparison_grid, judge_of, one_of_each_class,
-    Pairs, PixelLoss, PixelLossTask, draw_training, perceptual_network, predict_picture, train_baseline, write_example,
+    Pairs, PixelLoss, PixelLossTask, Quality, absolute, all_images, apply_in_chunks,
+    check_image_lab, choose_data, comparison_grid, draw_training, judge_of, judge_record,
+    one_of_each_class, perceptual_network, predict_picture, train_baseline, write_example,
 };
 use super::{LabInfo, LabSpec, PredictRequest, Reference, RunOptions, TrainingArgs};
 use crate::data::degrade::downsample;
 use crate::data::imageops;
 use crate::data::images::{ImageBatch, ImageDataset};
-use crate::data::mnist::{self, DataConfig};
+use crate::data::mnist::DataConfig;
 use crate::error::{Error, Result};
 use crate::models::cnn::Cnn;
 use crate::models::pix2pix::{AdversarialPair, PatchGanConfig};
@@ -91,8 +92,7 @@ impl LabSpec for SuperResolutionLab {
         dir: &RunDir,
         console: &Console,
     ) -> Result<Summary> {
-        let quick = options.quick.then_some((QUICK_TRAIN, QUICK_TEST));
-        let data = mnist::choose_subset(options.dataset.as_deref(), options.data.as_deref(), quick)?;
+        let data = choose_data(options)?;
         let config = SrRunConfig {
             lab: INFO.name.to_string(),
             neurons_version: VERSION.to_string(),
@@ -141,7 +141,7 @@ impl LabSpec for SuperResolutionLab {
         let device = Device::flex();
         let generator = load_generator(dir, &config, &device)?;
         let side = 28 / config.model.generator.factor;
-        predict_picture(dir, request, INFO.name, (side, side), |inputs| {
+        predict_picture(request, INFO.name, (side, side), |inputs| {
             apply_in_chunks(inputs, (side, side), &device, |x| generator.forward(x))
         })
     }
@@ -177,8 +177,6 @@ const DEFAULTS: TrainingDefaults = TrainingDefaults {
     learning_rate: 5e-4,
     ..TrainingDefaults::adam(10, 4, 64)
 };
-const QUICK_TRAIN: usize = 2000;
-const QUICK_TEST: usize = 500;
 
 fn read_config(run: &RunDir) -> Result<SrRunConfig> {
     let config: SrRunConfig = run.read_toml("config.toml")?;
@@ -353,8 +351,14 @@ fn train(
     let (training, model) = (&config.training, &config.model);
     let factor = model.generator.factor;
     let side = 28 / factor;
-    let (judge, judge_accuracy) =
-        judge_of(run, config.judge.as_deref(), data, training, console, resume)?;
+    let (judge, judge_accuracy) = judge_of(
+        run,
+        config.judge.as_deref(),
+        data,
+        training,
+        console,
+        resume,
+    )?;
     console.line(&format!(
         "{}: {} train / {} test digits from {}, {side}×{side} → 28×28, {}, {} epochs of batches of {}",
         INFO.name,
@@ -388,7 +392,8 @@ fn train(
         generator: std::marker::PhantomData::<SrGenerator>,
     };
     let device = training.device()?;
-    let enlarge = |g: &SrGenerator| apply_in_chunks(&test_small, (side, side), &device, |x| g.forward(x));
+    let enlarge =
+        |g: &SrGenerator| apply_in_chunks(&test_small, (side, side), &device, |x| g.forward(x));
     let labels = &data.test.labels;
     let shown = one_of_each_class(labels, data.classes.len());
     let pick = |images: &[Vec<f32>]| shown.iter().map(|&i| images[i].clone()).collect();
@@ -436,7 +441,12 @@ fn train(
         );
         rows.extend([("MSE", pick(&outputs)), ("original", pick(&test_digits))]);
         comparison_grid(&run.file("super-resolution.png"), &rows)?;
-        draw_training(run, &trained.log, &[PixelLoss::Mse.name()], "Super-resolution, MSE alone")?;
+        draw_training(
+            run,
+            &trained.log,
+            &[PixelLoss::Mse.name()],
+            "Super-resolution, MSE alone",
+        )?;
         return Ok(trained.summary(INFO.name, &data.name, training, metrics));
     }
 
@@ -446,10 +456,7 @@ fn train(
             mse_only: true,
             ..model.clone()
         },
-        judge: Some(match &config.judge {
-            Some(dir) => dir.clone(),
-            None => std::path::absolute(run.file("judge")).map_err(|e| Error::io(run.path(), e))?,
-        }),
+        judge: Some(judge_record(run, config.judge.as_deref())?),
         ..config.clone()
     };
     let (baseline, baseline_seconds) = train_baseline(
@@ -483,7 +490,10 @@ fn train(
     let outputs = enlarge(&trained.model.generator);
     metrics.extend(measure(&baseline_outputs, "mse"));
     metrics.extend(measure(&outputs, "srgan"));
-    metrics.insert("loss".to_string(), task.validate(&trained.model, &device)?.0);
+    metrics.insert(
+        "loss".to_string(),
+        task.validate(&trained.model, &device)?.0,
+    );
     rows.extend([
         ("MSE", pick(&baseline_outputs)),
         ("SRGAN", pick(&outputs)),

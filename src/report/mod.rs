@@ -56,8 +56,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Refuses, before any work, an `--out` picture that cannot be written or would overwrite what
-/// the command reads: an input, or a file of the run directory.
-pub fn check_output_file(out: &Path, run: &RunDir, inputs: &[PathBuf]) -> Result<()> {
+/// a command reads: an input, or a file of a run directory.
+pub fn check_output_file(out: &Path, inputs: &[PathBuf]) -> Result<()> {
     let refuse = |reason: &str| Err(Error::Usage(format!("--out {}: {reason}", out.display())));
     if out.is_dir() {
         return refuse("a folder; name the PNG file to write");
@@ -72,19 +72,15 @@ pub fn check_output_file(out: &Path, run: &RunDir, inputs: &[PathBuf]) -> Result
     let Ok(folder) = parent.canonicalize() else {
         return refuse("its folder does not exist");
     };
-    if let Ok(run_dir) = run.path().canonicalize()
-        && folder.starts_with(&run_dir)
-    {
-        return refuse("inside the run directory it reads; write elsewhere");
-    }
-    // nor inside any other run (a baseline's run lies inside its parent's)
-    if let Some(other) = folder
+    // inside no run directory: the one read (its config.toml is there), nor one around it (a
+    // baseline's run lies inside its parent's)
+    if let Some(run_dir) = folder
         .ancestors()
         .find(|dir| dir.join("config.toml").is_file())
     {
         return refuse(&format!(
             "inside the run directory {}; write elsewhere",
-            other.display()
+            run_dir.display()
         ));
     }
     let target = out.file_name().map(|name| folder.join(name));

@@ -182,6 +182,30 @@ impl<G: ImageGenerator> Supervised for PixelLossTask<'_, G> {
     }
 }
 
+/// The training and test digits `--quick` keeps: enough for each lab to beat its baseline in
+/// seconds.
+const QUICK_SIZES: (usize, usize) = (2000, 500);
+
+/// The digits an image-to-image run learns from: `--data`, `--dataset` or `mnist-10k`, cut to
+/// [`QUICK_SIZES`] with `--quick`.
+pub fn choose_data(options: &crate::labs::RunOptions) -> Result<crate::data::images::ImageDataset> {
+    crate::data::mnist::choose_subset(
+        options.dataset.as_deref(),
+        options.data.as_deref(),
+        options.quick.then_some(QUICK_SIZES),
+    )
+}
+
+/// The judge a baseline sub-run's `config.toml` records: the run's `--judge`, or the judge
+/// trained into `<run>/judge`, made absolute, so that the baseline read alone finds it.
+pub fn judge_record(run: &RunDir, named: Option<&Path>) -> Result<PathBuf> {
+    match named {
+        Some(dir) => Ok(dir.to_path_buf()),
+        None => std::path::absolute(run.file("judge"))
+            .map_err(|e| crate::error::Error::io(run.path(), e)),
+    }
+}
+
 /// Every image of a split as floats in 0..=1.
 pub fn all_images(set: &ImageSet) -> Vec<Vec<f32>> {
     (0..set.len()).map(|i| set.image_f32(i)).collect()
@@ -272,14 +296,13 @@ pub fn enlarge(pixels: &[f32], side: usize, factor: usize) -> Vec<f32> {
 /// `input` (rows, cols) images: each input restored by `restore`, written with its exact pixels
 /// (several side by side, in the order given). Returns the lines to print.
 pub fn predict_picture(
-    run: &RunDir,
     request: &PredictRequest,
     lab: &str,
     input: (usize, usize),
     restore: impl Fn(&[Vec<f32>]) -> Vec<Vec<f32>>,
 ) -> Result<Vec<String>> {
     let (paths, out) = request.pictures(lab)?;
-    crate::report::check_output_file(out, run, paths)?;
+    crate::report::check_output_file(out, paths)?;
     let inputs = read_sized_inputs(paths, input)?;
     let pixels: Vec<Vec<f32>> = inputs.iter().map(|i| i.pixels.clone()).collect();
     let restored = restore(&pixels);
@@ -538,10 +561,8 @@ pub fn draw_training(
 }
 
 /// Writes `pixels` (`side`×`side`) as `<run>/<name>`: an input for `predict` to try.
-pub fn write_example(run: &RunDir, name: &str, pixels: &[f32], side: usize) -> Result<PathBuf> {
-    let path = run.file(name);
-    write_grey_png(&path, pixels, side, side)?;
-    Ok(path)
+pub fn write_example(run: &RunDir, name: &str, pixels: &[f32], side: usize) -> Result<()> {
+    write_grey_png(&run.file(name), pixels, side, side)
 }
 
 #[cfg(test)]

@@ -29,8 +29,9 @@ const QUICK_TEST: usize = 500;
 pub struct DigitJudge {
     model: Cnn,
     device: Device,
-    /// Its run directory, to load it again elsewhere.
+    /// Its run directory and its `[model]` table, to load it again elsewhere.
     run: std::path::PathBuf,
+    config: CnnModelConfig,
 }
 
 /// How generated digits look to the judge.
@@ -70,6 +71,7 @@ impl DigitJudge {
             model,
             device,
             run: run.path().to_path_buf(),
+            config: config.model,
         })
     }
 
@@ -77,12 +79,11 @@ impl DigitJudge {
     /// Fashion-MNIST one for digits) would give accuracies that mean nothing.
     pub fn load_for(run: &RunDir, classes: &[String]) -> Result<Self> {
         let judge = Self::load(run)?;
-        let config: ClassifierConfig<CnnModelConfig> = run.read_toml("config.toml")?;
-        if config.model.classes != classes {
+        if judge.config.classes != classes {
             return Err(Error::Usage(format!(
                 "{}: a judge of the classes {:?}, not of this run's {:?}",
                 run.file("config.toml").display(),
-                config.model.classes,
+                judge.config.classes,
                 classes
             )));
         }
@@ -174,10 +175,11 @@ impl DigitJudge {
     /// dropout off and its parameters untracked: the perceptual loss of `super-resolution`
     /// compares images by them, and gradients pass through it to the images only.
     pub fn feature_network(&self, device: &Device) -> Result<Cnn> {
-        let run = RunDir::open(&self.run)?;
-        let mut config: ClassifierConfig<CnnModelConfig> = run.read_toml("config.toml")?;
-        config.model.dropout = [0.0, 0.0];
-        Ok(classifier::load_model(&run, &config.model, device)?.no_grad())
+        let config = CnnModelConfig {
+            dropout: [0.0, 0.0],
+            ..self.config.clone()
+        };
+        Ok(classifier::load_model(&RunDir::open(&self.run)?, &config, device)?.no_grad())
     }
 
     /// The share of `images` (28×28 floats in 0..=1) the judge reads as their `labels`.
