@@ -4,14 +4,13 @@
 # neurons / PyTorch. See bench/README.md.
 set -euo pipefail
 
-TORCH_VERSION=2.15.0 # the PyTorch of the project's figures so far; change it and they no longer compare
 THREADS=2
 ROUNDS=3
 WORKLOADS=(mlp_train cnn_train cnn_infer vae_train gan_train pix2pix_train gru_train text_gru_train transformer_train gcn_train gcn_train_large)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
-venv=$here/.venv
+source "$here/common.sh"
 
 usage() {
   cat <<EOF
@@ -64,65 +63,25 @@ for w in ${selected[@]+"${selected[@]}"}; do
   for k in ${workloads[@]+"${workloads[@]}"}; do [[ $w == "$k" ]] && dup=1; done
   [[ $dup == 1 ]] || workloads+=("$w")
 done
+[[ ${#workloads[@]} -gt 0 ]] || workloads=("${WORKLOADS[@]}")
 
-# --- Python with torch ------------------------------------------------------------------------
-# torch from PyPI warns on import that NumPy is missing; the reference does not use NumPy.
-export PYTHONWARNINGS="${PYTHONWARNINGS:+$PYTHONWARNINGS,}ignore:Failed to initialize NumPy:UserWarning"
-
-# Prints torch's version if "$1" can import it, fails otherwise.
-torch_version() { "$1" -c 'import torch; print(torch.__version__)' 2>/dev/null; }
-
-if [[ -n ${PYTHON:-} ]]; then
-  py=$PYTHON
-  torch=$(torch_version "$py") ||
-    die 1 "PYTHON=$py cannot import torch (unset PYTHON to use bench/.venv with torch==$TORCH_VERSION)"
-  [[ ${torch%%+*} == "$TORCH_VERSION" ]] ||
-    echo "note: PYTHON has torch $torch; the project's figures so far used $TORCH_VERSION" >&2
-else
-  py=$venv/bin/python
-  torch=$(torch_version "$py") || torch=
-  if [[ ${torch%%+*} != "$TORCH_VERSION" ]]; then
-    if [[ ! -x $py ]]; then
-      echo "creating $venv" >&2
-      if ! python3 -m venv "$venv" >&2; then
-        rm -rf "$venv" # a half-made venv (no pip) would fail again next time
-        die 1 "\`python3 -m venv\` failed: install Python's venv module (Debian/Ubuntu: apt-get install python3-venv) or set PYTHON to a Python that has torch"
-      fi
-    fi
-    echo "installing torch==$TORCH_VERSION from PyPI into $venv (a few GB, one time)" >&2
-    "$py" -m pip install --disable-pip-version-check "torch==$TORCH_VERSION" >&2 ||
-      die 1 "pip could not install torch==$TORCH_VERSION into $venv (is PyPI reachable?)"
-    torch=$(torch_version "$py") || die 1 "torch was installed into $venv but does not import"
-  fi
-fi
-
-# --- the neurons binary -----------------------------------------------------------------------
-built=
-if [[ -n ${NEURONS:-} ]]; then
-  neurons=$NEURONS
-  [[ -x $neurons ]] || die 1 "NEURONS=$neurons is not an executable file"
-else
-  command -v cargo >/dev/null ||
-    die 1 "cargo not found: install Rust (https://rustup.rs) or set NEURONS to a neurons binary"
-  echo "building neurons: cargo build --release" >&2
-  (cd "$root" && cargo build --release >&2) || die 1 "cargo build --release failed"
-  target=${CARGO_TARGET_DIR:-target}
-  [[ $target == /* ]] || target=$root/$target # relative to where cargo ran
-  neurons=$target/release/neurons
-  built=$(git -C "$root" describe --always --dirty 2>/dev/null) || built=
-fi
-neurons_version=$("$neurons" --version) || die 1 "$neurons --version failed"
+# --- the two sides ---------------------------------------------------------------------------
+reference_python
+neurons_binary
 
 # --- the rounds -------------------------------------------------------------------------------
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+# One process per workload and side, so that each peak of memory is that workload's alone.
 for round in $(seq "$ROUNDS"); do
-  echo "round $round/$ROUNDS: neurons" >&2
-  "$neurons" bench --json --threads "$THREADS" --scale "$scale" ${workloads[@]+"${workloads[@]}"} \
-    >>"$out/neurons.jsonl"
-  echo "round $round/$ROUNDS: pytorch" >&2
-  "$py" "$here/pytorch_reference.py" --threads "$THREADS" --scale "$scale" \
-    ${workloads[@]+"${workloads[@]}"} >>"$out/torch.jsonl"
+  for w in "${workloads[@]}"; do
+    echo "round $round/$ROUNDS: $w: neurons" >&2
+    "$py" "$here/peak.py" "$neurons" bench --json --threads "$THREADS" --scale "$scale" "$w" \
+      >>"$out/neurons.jsonl" || die 1 "neurons bench $w failed"
+    echo "round $round/$ROUNDS: $w: pytorch" >&2
+    "$py" "$here/peak.py" "$py" "$here/pytorch_reference.py" --threads "$THREADS" --scale "$scale" \
+      "$w" >>"$out/torch.jsonl" || die 1 "pytorch_reference.py $w failed"
+  done
 done
 
 cores=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
@@ -134,21 +93,27 @@ info="torch $torch; $neurons_desc; $machine; scale $scale, $ROUNDS rounds, $THRE
 "$py" - "$out/neurons.jsonl" "$out/torch.jsonl" "$info" <<'PY'
 import json, statistics, sys
 def load(p):
-    d = {}
+    speed, memory = {}, {}
     for line in open(p):
         line = line.strip()
         if line.startswith("{"):
-            r = json.loads(line); d.setdefault(r["workload"], []).append(r["samples_per_second"])
-    return {k: statistics.median(v) for k, v in d.items()}
-n, t = load(sys.argv[1]), load(sys.argv[2])
-print(f"{'workload':<12} {'neurons/s':>12} {'pytorch/s':>12} {'ratio':>7}")
-worst = None
+            r = json.loads(line)
+            speed.setdefault(r["workload"], []).append(r["samples_per_second"])
+            memory.setdefault(r["workload"], []).append(r["peak_mib"])
+    median = lambda d: {k: statistics.median(v) for k, v in d.items()}
+    return median(speed), median(memory)
+(n, n_mib), (t, t_mib) = load(sys.argv[1]), load(sys.argv[2])
+print(f"{'workload':<18} {'neurons/s':>10} {'pytorch/s':>10} {'ratio':>6} {'neurons MiB':>12} {'pytorch MiB':>12} {'memory':>7}")
+worst, most = None, None
 for w in sorted(t):
     if w in n:
-        r = n[w] / t[w]; worst = r if worst is None else min(worst, r)
-        print(f"{w:<12} {n[w]:>12.0f} {t[w]:>12.0f} {r:>7.2f}")
+        r, m = n[w] / t[w], n_mib[w] / t_mib[w]
+        worst = r if worst is None else min(worst, r)
+        most = m if most is None else max(most, m)
+        print(f"{w:<18} {n[w]:>10.0f} {t[w]:>10.0f} {r:>6.2f} {n_mib[w]:>12.0f} {t_mib[w]:>12.0f} {m:>7.2f}")
     else:
-        print(f"{w:<12} {'missing':>12} {t[w]:>12.0f}     -"); worst = 0.0
+        print(f"{w:<18} {'missing':>10} {t[w]:>10.0f}      -"); worst = 0.0
 print(f"versions: {sys.argv[3]}")
 print(f"lowest ratio: {worst:.2f}")
+print(f"highest memory share (neurons MiB / pytorch MiB): {most:.2f}")
 PY
