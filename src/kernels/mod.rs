@@ -58,7 +58,7 @@ mod testing;
 pub use adam::{AdamStep, adam_applies, adam_step};
 pub use conv::{
     conv_transpose2d, conv_transpose2d_leaky_relu, conv_transpose2d_relu, conv2d,
-    conv2d_leaky_relu, conv2d_relu,
+    conv2d_leaky_relu, conv2d_relu, conv2d_relu_max_pool2d,
 };
 pub use dropout::dropout;
 pub use gru::gru;

@@ -27,11 +27,8 @@ use super::flex::{flex_tensor, on_flex_f32, values};
 /// `pool.forward(x)`, through the kernel below where it applies (no padding, dilation 1, floor
 /// rounding, f32 on the CPU backend), through burn's otherwise.
 pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
-    let unpadded = matches!(pool.padding, PaddingConfig2d::Valid)
-        || matches!(pool.padding, PaddingConfig2d::Explicit(0, 0, 0, 0));
     let [_, _, height, width] = x.dims();
-    let fits = height >= pool.kernel_size[0] && width >= pool.kernel_size[1];
-    if !unpadded || pool.dilation != [1, 1] || pool.ceil_mode || !fits || !on_flex_f32(&x) {
+    if !kernel_applies(pool, [height, width]) || !on_flex_f32(&x) {
         return pool.forward(x);
     }
     Tensor::from_dispatch(<Dispatch as PoolKernels>::max_pool2d_fast(
@@ -39,6 +36,15 @@ pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
         pool.kernel_size,
         pool.stride,
     ))
+}
+
+/// Whether `pool` on planes of `[height, width]` is one the kernel computes: no padding, dilation
+/// 1, floor rounding, a window that fits.
+pub(super) fn kernel_applies(pool: &MaxPool2d, [height, width]: [usize; 2]) -> bool {
+    let unpadded = matches!(pool.padding, PaddingConfig2d::Valid)
+        || matches!(pool.padding, PaddingConfig2d::Explicit(0, 0, 0, 0));
+    let fits = height >= pool.kernel_size[0] && width >= pool.kernel_size[1];
+    unpadded && pool.dilation == [1, 1] && !pool.ceil_mode && fits
 }
 
 /// Max pooling without padding or dilation, on f32 tensors.
@@ -54,7 +60,7 @@ pub trait PoolKernels: Backend {
 
 impl PoolKernels for Flex {
     fn max_pool2d_fast(x: FlexTensor, kernel: [usize; 2], stride: [usize; 2]) -> FlexTensor {
-        max_pool2d_on_flex(x, kernel, stride).0
+        maxima_on_flex(x, kernel, stride)
     }
 }
 
@@ -74,10 +80,29 @@ impl<C: CheckpointStrategy> PoolKernels for Autodiff<Flex, C> {
                 prep.finish(state, y)
             }
             OpsKind::UnTracked(prep) => {
-                prep.finish(max_pool2d_on_flex(x.into_primitive(), kernel, stride).0)
+                prep.finish(maxima_on_flex(x.into_primitive(), kernel, stride))
             }
         }
     }
+}
+
+/// Max pooling without a backward pass: the pooled tensor alone (no positions kept, which in
+/// `cnn_infer` were a tenth of the peak memory).
+fn maxima_on_flex(x: FlexTensor, kernel: [usize; 2], stride: [usize; 2]) -> FlexTensor {
+    let (xs, x) = values(x);
+    let windows = Windows {
+        height: xs[2],
+        width: xs[3],
+        kernel,
+        stride,
+    };
+    let (size, pixels) = (windows.height * windows.width, windows.out_pixels());
+    let mut y = vec![0.0; xs[0] * xs[1] * pixels];
+    y.par_chunks_mut(pixels)
+        .zip(x.as_slice().par_chunks(size))
+        .for_each(|(out, plane)| windows.pool_plane(plane, out, |_, _| {}));
+    let shape = vec![xs[0], xs[1], windows.out_height(), windows.out_width()];
+    flex_tensor(y, shape)
 }
 
 /// Max pooling: the pooled tensor, and for the backward pass the position of every maximum.
@@ -146,20 +171,16 @@ impl Windows {
         (self.width - self.kernel[1]) / self.stride[1] + 1
     }
 
-    fn out_pixels(&self) -> usize {
+    pub fn out_pixels(&self) -> usize {
         self.out_height() * self.out_width()
     }
 
-    /// Maximum of every window of `plane` into `out`, and its position in the plane into `at`.
-    /// A NaN wins its window, as in burn and PyTorch.
-    fn pool_plane(&self, plane: &[f32], out: &mut [f32], at: &mut [u32]) {
+    /// Maximum of every window of `plane` into `out`; `record(n, at)` is told the position `at`
+    /// in the plane of the maximum of output `n`. A NaN wins its window, as in burn and PyTorch.
+    pub fn pool_plane(&self, plane: &[f32], out: &mut [f32], mut record: impl FnMut(usize, u32)) {
         let (ow_n, [kh, kw], [sh, sw]) = (self.out_width(), self.kernel, self.stride);
-        for (oh, (out_row, at_row)) in out
-            .chunks_exact_mut(ow_n)
-            .zip(at.chunks_exact_mut(ow_n))
-            .enumerate()
-        {
-            for (ow, (o, a)) in out_row.iter_mut().zip(at_row.iter_mut()).enumerate() {
+        for (oh, out_row) in out.chunks_exact_mut(ow_n).enumerate() {
+            for (ow, o) in out_row.iter_mut().enumerate() {
                 let first = oh * sh * self.width + ow * sw;
                 let (mut best, mut best_at) = (plane[first], first);
                 for i in 0..kh {
@@ -173,7 +194,7 @@ impl Windows {
                     }
                 }
                 *o = best;
-                *a = best_at as u32;
+                record(oh * ow_n + ow, best_at as u32);
             }
         }
     }
@@ -187,7 +208,7 @@ fn forward(w: &Windows, planes: usize, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
     out.par_chunks_mut(pixels)
         .zip(at.par_chunks_mut(pixels))
         .zip(x.par_chunks(size))
-        .for_each(|((out, at), plane)| w.pool_plane(plane, out, at));
+        .for_each(|((out, at), plane)| w.pool_plane(plane, out, |n, a| at[n] = a));
     (out, at)
 }
 

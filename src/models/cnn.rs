@@ -11,7 +11,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::mlp::standardize;
-use crate::kernels::{conv2d_relu, dropout, max_pool2d};
+use crate::kernels::{conv2d_relu, conv2d_relu_max_pool2d, dropout};
 use crate::train::classify::{ImageClassifier, ImageClassifierConfig, validate_image_model};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,10 +102,13 @@ impl Cnn {
 
     /// The dense layer's activations, before the output: `[batch, dense]`.
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = self.first_feature_maps(images); // [batch, c₁, 26, 26]
-        let x = dropout(&self.dropout_conv, max_pool2d(&self.pool, x)); // [batch, c₁, 13, 13]
-        let x = conv2d_relu(&self.conv2, x); // [batch, c₂, 11, 11]
-        let x = dropout(&self.dropout_conv, max_pool2d(&self.pool, x)); // [batch, c₂, 5, 5]
+        let images = standardize(images, self.input_mean, self.input_std);
+        // conv → ReLU → pool: [batch, c₁, 26, 26] pooled to [batch, c₁, 13, 13]
+        let x = conv2d_relu_max_pool2d(&self.conv1, &self.pool, images);
+        let x = dropout(&self.dropout_conv, x);
+        // [batch, c₂, 11, 11] pooled to [batch, c₂, 5, 5]
+        let x = conv2d_relu_max_pool2d(&self.conv2, &self.pool, x);
+        let x = dropout(&self.dropout_conv, x);
         let x: Tensor<2> = x.flatten(1, 3); // [batch, c₂·25]
         self.activation.forward(self.dense.forward(x)) // [batch, dense]
     }

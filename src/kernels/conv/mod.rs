@@ -19,9 +19,11 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension, tensor::FloatTensor};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::nn::pool::MaxPool2d;
 use burn::tensor::Tensor;
 
 use super::flex::{FlexValues, flex_tensor, on_flex_f32, register, values, values_mut};
+use super::pool::{PoolKernels, Windows, kernel_applies as pool_kernel_applies, max_pool2d};
 use super::rectifier::{Rectified, Rectifier, rectify};
 use im2col::Geometry;
 use products::Epilogue;
@@ -42,7 +44,39 @@ pub fn conv2d_leaky_relu(conv: &Conv2d, x: Tensor<4>, slope: f64) -> Tensor<4> {
     rectified_conv2d(conv, x, Some(slope as f32))
 }
 
-fn rectified_conv2d(conv: &Conv2d, x: Tensor<4>, slope: Option<f32>) -> Tensor<4> {
+/// `max_pool(relu(conv.forward(x)))`. Without autodiff (inference) on the CPU backend, in one
+/// pass that never holds the convolution's whole output ([`products::forward_pooled`]); under
+/// autodiff, which keeps that output for the backward pass anyway, as the two kernels in turn.
+pub fn conv2d_relu_max_pool2d(conv: &Conv2d, pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    let Some(padding) = kernel_padding(conv, &x) else {
+        return max_pool2d(pool, conv2d_relu(conv, x));
+    };
+    let [_, _, height, width] = x.dims();
+    let [kh, kw] = conv.kernel_size;
+    let out = |size: usize, k: usize, axis: usize| {
+        (size + 2 * padding[axis])
+            .checked_sub(k)
+            .map(|room| room / conv.stride[axis] + 1)
+    };
+    let (Some(oh), Some(ow)) = (out(height, kh, 0), out(width, kw, 1)) else {
+        return max_pool2d(pool, conv2d_relu(conv, x));
+    };
+    if !pool_kernel_applies(pool, [oh, ow]) {
+        return max_pool2d(pool, conv2d_relu(conv, x));
+    }
+    let bias = bias_or_zeros(conv.bias.as_ref(), conv.weight.dims()[0], &x);
+    Tensor::from_dispatch(<Dispatch as ConvPoolKernels>::conv2d_relu_max_pool2d_fast(
+        x.into_dispatch(),
+        conv.weight.val().into_dispatch(),
+        bias.into_dispatch(),
+        [conv.stride, padding],
+        [pool.kernel_size, pool.stride],
+    ))
+}
+
+/// The padding on each axis if the kernels compute `conv` on `x` (groups 1, dilation 1, the
+/// same padding on both sides, f32 on the CPU backend), `None` where burn must.
+fn kernel_padding(conv: &Conv2d, x: &Tensor<4>) -> Option<[usize; 2]> {
     // `Same` padding is left to burn: it may differ between the two sides.
     let padding = match conv.padding {
         PaddingConfig2d::Valid => Some([0, 0]),
@@ -51,9 +85,11 @@ fn rectified_conv2d(conv: &Conv2d, x: Tensor<4>, slope: Option<f32>) -> Tensor<4
         }
         _ => None,
     };
-    let Some(padding) =
-        padding.filter(|_| conv.groups == 1 && conv.dilation == [1, 1] && on_flex_f32(&x))
-    else {
+    padding.filter(|_| conv.groups == 1 && conv.dilation == [1, 1] && on_flex_f32(x))
+}
+
+fn rectified_conv2d(conv: &Conv2d, x: Tensor<4>, slope: Option<f32>) -> Tensor<4> {
+    let Some(padding) = kernel_padding(conv, &x) else {
         return rectify(conv.forward(x), slope);
     };
     let bias = bias_or_zeros(conv.bias.as_ref(), conv.weight.dims()[0], &x);
@@ -144,6 +180,67 @@ pub trait ConvKernels: Backend {
         out: [usize; 2],
         slope: Option<f32>,
     ) -> FloatTensor<Self>;
+}
+
+/// A convolution, its bias, a ReLU and a max pooling in one pass (see
+/// [`conv2d_relu_max_pool2d`]).
+#[backend_extension(Flex, Autodiff)]
+pub trait ConvPoolKernels: Backend {
+    /// `max_pool(relu(x ⊛ weight + bias))`: x `[b, c, h, w]`, weight `[o, c, kh, kw]`, bias
+    /// `[o]`; `[stride, padding]` of the convolution, `[kernel, stride]` of the pooling.
+    fn conv2d_relu_max_pool2d_fast(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        conv: [[usize; 2]; 2],
+        pool: [[usize; 2]; 2],
+    ) -> FloatTensor<Self>;
+}
+
+impl ConvPoolKernels for Flex {
+    fn conv2d_relu_max_pool2d_fast(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        [stride, padding]: [[usize; 2]; 2],
+        [kernel, pool_stride]: [[usize; 2]; 2],
+    ) -> FlexTensor {
+        let ((xs, x), (ws, w), (_, b)) = (values(x), values(weight), values(bias));
+        let g = geometry(&xs, &ws, stride, padding);
+        let windows = Windows {
+            height: g.out_height(),
+            width: g.out_width(),
+            kernel,
+            stride: pool_stride,
+        };
+        let epilogue = Epilogue {
+            channels: ws[0],
+            pixels: g.out_pixels(),
+            rectifier: Some(Rectifier { slope: 0.0 }),
+        };
+        let y = products::forward_pooled(
+            &g,
+            xs[0],
+            (x.as_slice(), w.as_slice(), b.as_slice()),
+            &epilogue,
+            &windows,
+        );
+        let shape = vec![xs[0], ws[0], windows.out_height(), windows.out_width()];
+        flex_tensor(y, shape)
+    }
+}
+
+impl<C: CheckpointStrategy> ConvPoolKernels for Autodiff<Flex, C> {
+    fn conv2d_relu_max_pool2d_fast(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        [stride, padding]: [[usize; 2]; 2],
+        [kernel, pool_stride]: [[usize; 2]; 2],
+    ) -> FloatTensor<Self> {
+        let y = <Self as ConvKernels>::conv2d_fast(x, weight, bias, stride, padding, Some(0.0));
+        <Self as PoolKernels>::max_pool2d_fast(y, kernel, pool_stride)
+    }
 }
 
 impl ConvKernels for Flex {

@@ -5,7 +5,7 @@ use burn::tensor::{Distribution, Tensor, Tolerance};
 
 use super::{
     conv_transpose2d, conv_transpose2d_leaky_relu, conv_transpose2d_relu, conv2d,
-    conv2d_leaky_relu, conv2d_relu,
+    conv2d_leaky_relu, conv2d_relu, conv2d_relu_max_pool2d,
 };
 use crate::kernels::testing::{
     assert_all_close, autodiff_device, value_and_all_grads, value_and_grads,
@@ -160,6 +160,58 @@ fn rectified_convolutions_match_burns_values_and_gradients() {
             }),
             value_and_all_grads(&input, &weights, params(), |x| {
                 burn::tensor::activation::leaky_relu(transposed.forward(x), 0.2)
+            }),
+        );
+    }
+}
+
+#[test]
+fn conv_relu_max_pool_matches_burns_in_inference_and_under_autodiff() {
+    use burn::nn::pool::MaxPool2dConfig;
+    use burn::tensor::Device;
+    use burn::tensor::activation::relu;
+    // (window, stride) of the pooling: the labs' 2×2, overlapping windows, a stride that leaves
+    // a remainder, and a window larger than some cases' output (then burn's path, for both)
+    let pools = [
+        ([2, 2], [2, 2]),
+        ([3, 3], [2, 2]),
+        ([2, 3], [3, 1]),
+        ([9, 9], [1, 1]),
+    ];
+    for (n, (batch, c_in, c_out, [h, w], kernel, stride, [ph, pw])) in CASES.into_iter().enumerate()
+    {
+        let (window, step) = pools[n % pools.len()];
+        let pool = MaxPool2dConfig::new(window).with_strides(step).init();
+        let config = Conv2dConfig::new([c_in, c_out], kernel)
+            .with_stride(stride)
+            .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
+            .with_bias(n % 2 == 0);
+        // inference: the fused pass on plain flex tensors
+        let device = Device::flex();
+        device.seed(7);
+        let conv = config.init(&device);
+        let x = Tensor::<4>::random([batch, c_in, h, w], Distribution::Normal(0.0, 1.0), &device);
+        conv2d_relu_max_pool2d(&conv, &pool, x.clone())
+            .into_data()
+            .assert_approx_eq::<f32>(
+                &pool.forward(relu(conv.forward(x))).into_data(),
+                Tolerance::rel_abs(1e-4, 1e-4),
+            );
+        // training: the two kernels in turn, with their gradients
+        let device = autodiff_device();
+        let conv = config.init(&device);
+        let input =
+            Tensor::<4>::random([batch, c_in, h, w], Distribution::Normal(0.0, 1.0), &device);
+        let (weight, bias) = (conv.weight.val(), conv.bias.as_ref().map(|b| b.val()));
+        let params = || (std::slice::from_ref(&weight), bias.as_slice());
+        let out = pool.forward(conv.forward(input.clone())).dims();
+        let weights = Tensor::<4>::random(out, Distribution::Uniform(-1.0, 1.0), &device);
+        assert_all_close(
+            value_and_all_grads(&input, &weights, params(), |x| {
+                conv2d_relu_max_pool2d(&conv, &pool, x)
+            }),
+            value_and_all_grads(&input, &weights, params(), |x| {
+                pool.forward(relu(conv.forward(x)))
             }),
         );
     }
