@@ -22,7 +22,7 @@ type Case = (
     [usize; 2],
     [usize; 2],
 );
-const CASES: [Case; 9] = [
+const CASES: [Case; 13] = [
     (3, 1, 4, [28, 28], [3, 3], [1, 1], [0, 0]),
     // 49 output pixels: products over groups of 4 images, then a group of 2
     (6, 3, 4, [7, 7], [3, 3], [1, 1], [1, 1]),
@@ -33,6 +33,13 @@ const CASES: [Case; 9] = [
     (2, 3, 2, [9, 7], [3, 3], [2, 2], [1, 1]),
     (4, 5, 3, [5, 5], [1, 1], [1, 1], [0, 0]),
     (1, 2, 2, [6, 6], [5, 5], [1, 1], [2, 2]),
+    // fewer output channels than input ones at stride 1: the products through the mirror
+    // (one output channel; one for eight inputs with a non-square kernel and padding; fewer
+    // outputs without padding; as many outputs as inputs)
+    (2, 8, 1, [9, 9], [3, 3], [1, 1], [1, 1]),
+    (2, 16, 2, [6, 7], [3, 2], [1, 1], [1, 0]),
+    (3, 6, 4, [5, 5], [3, 3], [1, 1], [0, 0]),
+    (2, 5, 5, [7, 7], [3, 3], [1, 1], [1, 1]),
 ];
 
 #[test]
