@@ -11,11 +11,11 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use super::{GenerateRequest, LabInfo, Reference, LabSpec, RunOptions};
-use crate::error::{Error, Result};
 use super::common::dcgan::{self, DcganLab, DcganRun, load_generator};
 use super::common::judge::DigitJudge;
+use super::{GenerateRequest, LabInfo, LabSpec, Reference, RunOptions};
 use crate::data::images::ImageDataset;
+use crate::error::{Error, Result};
 use crate::models::dcgan::{DcganConfig, Generator};
 use crate::report::picture::pixel_grid;
 use crate::report::{RunDir, Summary};
@@ -52,7 +52,12 @@ impl LabSpec for CganLab {
     const INFO: LabInfo = INFO;
     type Options = Options;
 
-    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+    fn run(
+        options: &RunOptions,
+        args: &Options,
+        dir: &RunDir,
+        console: &Console,
+    ) -> Result<Summary> {
         run(options, args, dir, console)
     }
 
@@ -85,7 +90,12 @@ const JUDGED_PER_DIGIT: usize = 100;
 
 // --- Training ----------------------------------------------------------------------------------
 
-pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
+pub fn run(
+    options: &RunOptions,
+    args: &Options,
+    run: &RunDir,
+    console: &Console,
+) -> Result<Summary> {
     let lab = DcganLab {
         name: INFO.name,
         epochs: (EPOCHS, QUICK_EPOCHS),

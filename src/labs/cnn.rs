@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use burn::tensor::Device;
 
 use super::common::classifier::{self, ClassifierConfig};
-use super::{LabInfo, Reference, PredictRequest, LabSpec, RunOptions, TrainingArgs};
+use super::{LabInfo, LabSpec, PredictRequest, Reference, RunOptions, TrainingArgs};
 use crate::data::images::{ImageDataset, ImageShape, images_tensor};
 use crate::data::mnist;
 use crate::error::Result;
@@ -24,8 +24,8 @@ use crate::models::cnn::{Cnn, CnnModelConfig};
 use crate::report::picture::{GreyImage, image_grid, pixel_grid};
 use crate::report::{RunDir, Summary};
 use crate::train::Console;
-use crate::train::config::TrainingDefaults;
 use crate::train::FloatValues;
+use crate::train::config::TrainingDefaults;
 
 pub const INFO: LabInfo = LabInfo {
     name: "cnn",
@@ -58,7 +58,12 @@ impl LabSpec for CnnLab {
     const INFO: LabInfo = INFO;
     type Options = Options;
 
-    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+    fn run(
+        options: &RunOptions,
+        args: &Options,
+        dir: &RunDir,
+        console: &Console,
+    ) -> Result<Summary> {
         run(options, args, dir, console)
     }
 
@@ -99,7 +104,12 @@ const QUICK_TEST: usize = 500;
 
 // --- Training ----------------------------------------------------------------------------------
 
-pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
+pub fn run(
+    options: &RunOptions,
+    args: &Options,
+    run: &RunDir,
+    console: &Console,
+) -> Result<Summary> {
     let quick = options.quick.then_some((QUICK_TRAIN, QUICK_TEST));
     let data = mnist::choose_subset(options.dataset.as_deref(), options.data.as_deref(), quick)?;
     let width = args.width.unwrap_or(1);
@@ -147,11 +157,7 @@ pub fn predict(run: &RunDir, inputs: &[PathBuf]) -> Result<Vec<String>> {
 /// `filters.png`: the first layer's 3×3 filters; `feature-maps.png`: a test digit and what each
 /// of those filters sees in it.
 fn draw_filters(run: &RunDir, model: &Cnn, data: &ImageDataset) -> Result<()> {
-    let weights: Vec<f32> = model
-        .conv1
-        .weight
-        .val()
-        .floats();
+    let weights: Vec<f32> = model.conv1.weight.val().floats();
     let filters: Vec<Vec<f32>> = weights.chunks(9).map(stretch).collect();
     let captions: Vec<String> = (1..=filters.len()).map(|k| format!("filter {k}")).collect();
     pixel_grid(

@@ -25,11 +25,11 @@
 
 use burn::tensor::{Device, Int, Tensor};
 
-use super::{GenerateRequest, LabInfo, Reference, LabSpec, RunOptions};
-use crate::error::{Error, Result};
-use crate::linalg::frechet_distance;
 use super::common::dcgan::{self, DcganLab, DcganRun, load_generator};
 use super::common::judge::DigitJudge;
+use super::{GenerateRequest, LabInfo, LabSpec, Reference, RunOptions};
+use crate::error::{Error, Result};
+use crate::linalg::frechet_distance;
 use crate::models::dcgan::{DcganConfig, Generator};
 use crate::report::picture::pixel_grid;
 use crate::report::plot::{Curve, line_chart};
@@ -100,7 +100,12 @@ impl LabSpec for GanLab {
     const INFO: LabInfo = INFO;
     type Options = Options;
 
-    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+    fn run(
+        options: &RunOptions,
+        args: &Options,
+        dir: &RunDir,
+        console: &Console,
+    ) -> Result<Summary> {
         run(options, args, dir, console)
     }
 
@@ -127,7 +132,12 @@ const JUDGED: usize = 1000;
 
 // --- Training ----------------------------------------------------------------------------------
 
-pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
+pub fn run(
+    options: &RunOptions,
+    args: &Options,
+    run: &RunDir,
+    console: &Console,
+) -> Result<Summary> {
     let model = args.variant.model();
     let lab = DcganLab {
         name: INFO.name,
@@ -260,7 +270,11 @@ fn quality(
 
 /// `class-shares.csv` and `class-shares.png`: the share of each digit among the judged samples
 /// after each epoch (epoch 0: untrained), where mode collapse shows as a digit that fades away.
-fn draw_class_shares(run: &RunDir, model: &DcganConfig, shares_by_epoch: &[Vec<f64>]) -> Result<()> {
+fn draw_class_shares(
+    run: &RunDir,
+    model: &DcganConfig,
+    shares_by_epoch: &[Vec<f64>],
+) -> Result<()> {
     let mut csv = String::from("epoch");
     for k in 0..10 {
         csv.push_str(&format!(",share_{k}"));

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, Reference, LabSpec, PredictRequest, RunOptions, TrainingArgs};
+use super::{LabInfo, LabSpec, PredictRequest, Reference, RunOptions, TrainingArgs};
 use crate::data::graph::{Graph, GraphDataConfig, GraphSplit};
 use crate::error::{Error, Result};
 use crate::kernels::SparseMatrix;
@@ -77,7 +77,12 @@ impl LabSpec for GcnLab {
     const INFO: LabInfo = INFO;
     type Options = Options;
 
-    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+    fn run(
+        options: &RunOptions,
+        args: &Options,
+        dir: &RunDir,
+        console: &Console,
+    ) -> Result<Summary> {
         let config = configure(options, args)?;
         dir.write_toml("config.toml", &config)?;
         train(&config, dir, console, false)
@@ -167,7 +172,8 @@ fn configure(options: &RunOptions, args: &Options) -> Result<GcnConfig> {
     args.training.validate()?;
     if options.batch_size.is_some() {
         return Err(Error::Usage(
-            "gcn learns from the whole graph at every step: --batch-size does not apply".to_string(),
+            "gcn learns from the whole graph at every step: --batch-size does not apply"
+                .to_string(),
         ));
     }
     if args.nodes.is_some() && options.data.is_none() {
@@ -354,7 +360,8 @@ fn train(config: &GcnConfig, run: &RunDir, console: &Console, resume: bool) -> R
         first_layer_decay: config.first_layer_decay,
         _model: std::marker::PhantomData,
     };
-    let layout = (graph.nodes <= DRAWN_NODES).then(|| spring_layout(graph.nodes, &graph.edges, 300, 1));
+    let layout =
+        (graph.nodes <= DRAWN_NODES).then(|| spring_layout(graph.nodes, &graph.edges, 300, 1));
     if let Some(layout) = &layout
         && !run.file("graph-before.png").exists()
     {
@@ -384,10 +391,28 @@ fn train(config: &GcnConfig, run: &RunDir, console: &Console, resume: bool) -> R
     ));
 
     let labels: Vec<u8> = test.labels.iter().map(|&l| l as u8).collect();
-    let test_predicted: Vec<u8> = test.nodes.iter().map(|&n| predicted[n as usize] as u8).collect();
-    curves_and_confusion(run, "gcn", &trained.log, &labels, &graph.classes, &test_predicted)?;
+    let test_predicted: Vec<u8> = test
+        .nodes
+        .iter()
+        .map(|&n| predicted[n as usize] as u8)
+        .collect();
+    curves_and_confusion(
+        run,
+        "gcn",
+        &trained.log,
+        &labels,
+        &graph.classes,
+        &test_predicted,
+    )?;
     if let Some(layout) = &layout {
-        draw(run, &graph, &split, layout, &probabilities, "after training")?;
+        draw(
+            run,
+            &graph,
+            &split,
+            layout,
+            &probabilities,
+            "after training",
+        )?;
     }
     hidden_picture(run, model, &graph, &input, &device)?;
 

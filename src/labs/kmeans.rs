@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, Reference, RunOptions, LabSpec, CsvArgs};
+use super::{CsvArgs, LabInfo, LabSpec, Reference, RunOptions};
 use crate::data::points::{self, PointSet};
 use crate::error::{Error, Result};
 use crate::linalg::Pca;
@@ -62,7 +62,12 @@ impl LabSpec for KmeansLab {
     const INFO: LabInfo = INFO;
     type Options = Options;
 
-    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+    fn run(
+        options: &RunOptions,
+        args: &Options,
+        dir: &RunDir,
+        console: &Console,
+    ) -> Result<Summary> {
         run(options, args, dir, console)
     }
 
@@ -236,7 +241,12 @@ pub fn adjusted_rand_index(a: &[usize], b: &[usize]) -> f64 {
 
 // --- Training ----------------------------------------------------------------------------------
 
-pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
+pub fn run(
+    options: &RunOptions,
+    args: &Options,
+    run: &RunDir,
+    console: &Console,
+) -> Result<Summary> {
     let mut set = points::load(
         options.dataset.as_deref(),
         options.data.as_deref(),

@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, Reference, RunOptions, LabSpec, CsvArgs};
+use super::{CsvArgs, LabInfo, LabSpec, Reference, RunOptions};
 use crate::data::synthetic;
 use crate::data::table::{Features, Standardizer, read_features};
 use crate::error::{Error, Result};
@@ -71,7 +71,12 @@ impl LabSpec for LinearRegressionLab {
     const INFO: LabInfo = INFO;
     type Options = Options;
 
-    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+    fn run(
+        options: &RunOptions,
+        args: &Options,
+        dir: &RunDir,
+        console: &Console,
+    ) -> Result<Summary> {
         run(options, args, dir, console)
     }
 
@@ -267,7 +272,12 @@ pub fn minibatch_sgd(
     theta
 }
 
-pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
+pub fn run(
+    options: &RunOptions,
+    args: &Options,
+    run: &RunDir,
+    console: &Console,
+) -> Result<Summary> {
     let (data, features) = match &options.data {
         Some(path) => {
             let f = read_features(path, args.csv.target.as_deref(), args.csv.separator()?, 2)?;

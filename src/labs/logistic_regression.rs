@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, Reference, RunOptions, LabSpec, CsvArgs};
+use super::{CsvArgs, LabInfo, LabSpec, Reference, RunOptions};
 use crate::data::synthetic;
 use crate::data::table::{Features, Standardizer, read_binary_features, split_indices};
 use crate::error::{Error, Result};
@@ -58,7 +58,12 @@ impl LabSpec for LogisticRegressionLab {
     const INFO: LabInfo = INFO;
     type Options = Options;
 
-    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+    fn run(
+        options: &RunOptions,
+        args: &Options,
+        dir: &RunDir,
+        console: &Console,
+    ) -> Result<Summary> {
         run(options, args, dir, console)
     }
 
@@ -68,7 +73,11 @@ impl LabSpec for LogisticRegressionLab {
                 "--n {n}: at least {MIN_STUDENTS} students, so that both classes reach the test split"
             )));
         }
-        super::within("--n", args.n, MIN_STUDENTS..=crate::train::config::limits::MAX_POINTS)?;
+        super::within(
+            "--n",
+            args.n,
+            MIN_STUDENTS..=crate::train::config::limits::MAX_POINTS,
+        )?;
         // degree d of two features makes (d + 1)(d + 2)/2 columns: 66 at 10
         super::within("--poly", args.poly, 1..=10)?;
         if options.data.is_none() && options.dataset.is_some() {
@@ -213,10 +222,16 @@ pub fn train(
     neuron
 }
 
-pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
+pub fn run(
+    options: &RunOptions,
+    args: &Options,
+    run: &RunDir,
+    console: &Console,
+) -> Result<Summary> {
     let (dataset, target, data) = match &options.data {
         Some(path) => {
-            let features = read_binary_features(path, args.csv.target.as_deref(), args.csv.separator()?)?;
+            let features =
+                read_binary_features(path, args.csv.target.as_deref(), args.csv.separator()?)?;
             let target = args.csv.target.clone().unwrap_or_default();
             (path.display().to_string(), target, features)
         }

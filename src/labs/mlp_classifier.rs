@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 
 use super::common::classifier::{self, ClassifierConfig};
-use super::{LabInfo, Reference, PredictRequest, LabSpec, RunOptions, TrainingArgs};
+use super::{LabInfo, LabSpec, PredictRequest, Reference, RunOptions, TrainingArgs};
 use crate::data::images::ImageShape;
 use crate::data::mnist;
 use crate::error::Result;
@@ -47,7 +47,12 @@ impl LabSpec for MlpClassifierLab {
     const INFO: LabInfo = INFO;
     type Options = Options;
 
-    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+    fn run(
+        options: &RunOptions,
+        args: &Options,
+        dir: &RunDir,
+        console: &Console,
+    ) -> Result<Summary> {
         run(options, args, dir, console)
     }
 
@@ -87,7 +92,12 @@ const QUICK_TEST: usize = 500;
 
 // --- Training ----------------------------------------------------------------------------------
 
-pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
+pub fn run(
+    options: &RunOptions,
+    args: &Options,
+    run: &RunDir,
+    console: &Console,
+) -> Result<Summary> {
     let quick = options.quick.then_some((QUICK_TRAIN, QUICK_TEST));
     let data = mnist::choose_subset(options.dataset.as_deref(), options.data.as_deref(), quick)?;
     let (input_mean, input_std) = data.train.pixel_statistics();

@@ -16,18 +16,18 @@ use burn::nn::{Linear, LinearConfig, Relu};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, Reference, PredictRequest, RunOptions, LabSpec, TrainingArgs, CsvArgs};
+use super::{CsvArgs, LabInfo, LabSpec, PredictRequest, Reference, RunOptions, TrainingArgs};
+use crate::data::download::{refuse_changed, sha256_files};
 use crate::data::table::{
     Features, RowItem, Standardizer, read_columns, read_features, split_indices,
 };
-use crate::data::download::{refuse_changed, sha256_files};
 use crate::data::wine;
 use crate::error::{Error, Result};
 use crate::report::config::VERSION;
-use crate::train::config::TrainingConfig;
 use crate::report::plot::{Curve, PointGroup, Scatter, learning_curves, scatter_chart};
 use crate::report::{MetricsLog, RunDir, Summary};
 use crate::train::Console;
+use crate::train::config::TrainingConfig;
 use crate::train::config::TrainingDefaults;
 use crate::train::fit::train_model;
 use crate::train::optimizer::OptimizerKind;
@@ -64,7 +64,12 @@ impl LabSpec for MlpRegressionLab {
     const INFO: LabInfo = INFO;
     type Options = Options;
 
-    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+    fn run(
+        options: &RunOptions,
+        args: &Options,
+        dir: &RunDir,
+        console: &Console,
+    ) -> Result<Summary> {
         run(options, args, dir, console)
     }
 
@@ -152,7 +157,9 @@ impl MlpRegressionModelConfig {
                 s.std.len()
             ));
         }
-        if let Some(i) = (0..n).find(|&i| !(s.mean[i].is_finite() && s.std[i].is_finite() && s.std[i] > 0.0)) {
+        if let Some(i) =
+            (0..n).find(|&i| !(s.mean[i].is_finite() && s.std[i].is_finite() && s.std[i] > 0.0))
+        {
             return bad(format!(
                 "standardizer of {:?}: mean {} and standard deviation {} (σ must be positive)",
                 self.features[i], s.mean[i], s.std[i]
@@ -290,7 +297,12 @@ fn choose_data(options: &RunOptions, args: &Options) -> Result<RegressionData> {
     })
 }
 
-pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
+pub fn run(
+    options: &RunOptions,
+    args: &Options,
+    run: &RunDir,
+    console: &Console,
+) -> Result<Summary> {
     let data = choose_data(options, args)?;
     let (train_set, test_set) = load(&data, options.seed)?;
     let config = MlpRegressionConfig {

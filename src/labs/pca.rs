@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, Reference, RunOptions, LabSpec, CsvArgs};
+use super::{CsvArgs, LabInfo, LabSpec, Reference, RunOptions};
 use crate::data::points::{self, PointSet};
 use crate::error::{Error, Result};
 use crate::linalg::Pca;
@@ -50,7 +50,12 @@ impl LabSpec for PcaLab {
     const INFO: LabInfo = INFO;
     type Options = Options;
 
-    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+    fn run(
+        options: &RunOptions,
+        args: &Options,
+        dir: &RunDir,
+        console: &Console,
+    ) -> Result<Summary> {
         run(options, args, dir, console)
     }
 }
@@ -90,7 +95,12 @@ pub fn reconstruction_error(pca: &Pca, x: &[Vec<f64>], k: usize) -> f64 {
 
 // --- Training ----------------------------------------------------------------------------------
 
-pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
+pub fn run(
+    options: &RunOptions,
+    args: &Options,
+    run: &RunDir,
+    console: &Console,
+) -> Result<Summary> {
     let mut set = points::load(
         options.dataset.as_deref(),
         options.data.as_deref(),

@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, Reference, RunOptions, LabSpec, CsvArgs};
+use super::{CsvArgs, LabInfo, LabSpec, Reference, RunOptions};
 use crate::data::iris;
 use crate::data::table::{Features, read_binary_features, split_indices};
 use crate::error::{Error, Result};
@@ -50,7 +50,12 @@ impl LabSpec for PerceptronLab {
     const INFO: LabInfo = INFO;
     type Options = Options;
 
-    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+    fn run(
+        options: &RunOptions,
+        args: &Options,
+        dir: &RunDir,
+        console: &Console,
+    ) -> Result<Summary> {
         run(options, args, dir, console)
     }
 }
@@ -151,10 +156,16 @@ pub fn train(f: &Features, learning_rate: f64, max_epochs: usize) -> Training {
 
 // --- Training ----------------------------------------------------------------------------------
 
-pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
+pub fn run(
+    options: &RunOptions,
+    args: &Options,
+    run: &RunDir,
+    console: &Console,
+) -> Result<Summary> {
     let (dataset, target, data) = match &options.data {
         Some(path) => {
-            let features = read_binary_features(path, args.csv.target.as_deref(), args.csv.separator()?)?;
+            let features =
+                read_binary_features(path, args.csv.target.as_deref(), args.csv.separator()?)?;
             let target = args.csv.target.clone().unwrap_or_default();
             (path.display().to_string(), target, features)
         }

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, Reference, RunOptions, LabSpec};
+use super::{LabInfo, LabSpec, Reference, RunOptions};
 use crate::data::synthetic;
 use crate::data::table::{Features, split_indices};
 use crate::error::{Error, Result};
@@ -60,7 +60,12 @@ impl LabSpec for PolynomialRegressionLab {
     const INFO: LabInfo = INFO;
     type Options = Options;
 
-    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+    fn run(
+        options: &RunOptions,
+        args: &Options,
+        dir: &RunDir,
+        console: &Console,
+    ) -> Result<Summary> {
         run(options, args, dir, console)
     }
 
@@ -74,7 +79,9 @@ impl LabSpec for PolynomialRegressionLab {
         super::within("--n", args.n, 2..=crate::train::config::limits::MAX_POINTS)?;
         super::finite_within("--noise", args.noise, 1e6)?;
         if args.noise.is_some_and(|v| v < 0.0) {
-            return Err(Error::Usage("--noise: a standard deviation, at least 0".to_string()));
+            return Err(Error::Usage(
+                "--noise: a standard deviation, at least 0".to_string(),
+            ));
         }
         if let Some(most) = args.degrees.iter().flatten().copied().find(|&d| d > 50) {
             return Err(Error::Usage(format!(
@@ -170,7 +177,12 @@ impl PolynomialFit {
 
 // --- Training ----------------------------------------------------------------------------------
 
-pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
+pub fn run(
+    options: &RunOptions,
+    args: &Options,
+    run: &RunDir,
+    console: &Console,
+) -> Result<Summary> {
     if options.data.is_some() || options.dataset.is_some() {
         return Err(Error::Usage(format!(
             "{} works on its own synthetic polynomial: no --data or --dataset",

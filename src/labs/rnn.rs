@@ -17,19 +17,19 @@
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::{LabInfo, Reference, RunOptions, LabSpec, TrainingArgs};
+use super::{LabInfo, LabSpec, Reference, RunOptions, TrainingArgs};
 use crate::data::table::Standardizer;
 use crate::data::trajectory::{SequenceItem, ladybug, windows};
 use crate::error::{Error, Result};
+use crate::models::forecaster::{GruForecaster, RnnModelConfig};
 use crate::report::config::VERSION;
-use crate::train::config::TrainingConfig;
 use crate::report::plot::{Curve, PointGroup, Scatter, learning_curves, scatter_chart};
 use crate::report::{MetricsLog, RunDir, Summary};
 use crate::train::Console;
+use crate::train::config::TrainingConfig;
+use crate::train::config::TrainingDefaults;
 use crate::train::fit::train_model;
 use crate::train::forecast::{Forecast, predict};
-use crate::models::forecaster::{GruForecaster, RnnModelConfig};
-use crate::train::config::TrainingDefaults;
 
 pub const INFO: LabInfo = LabInfo {
     name: "rnn",
@@ -59,7 +59,12 @@ impl LabSpec for RnnLab {
     const INFO: LabInfo = INFO;
     type Options = Options;
 
-    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+    fn run(
+        options: &RunOptions,
+        args: &Options,
+        dir: &RunDir,
+        console: &Console,
+    ) -> Result<Summary> {
         run(options, args, dir, console)
     }
 
@@ -119,7 +124,10 @@ impl TrajectoryData {
             return bad(format!("dt = {}: a positive time step", self.dt));
         }
         if self.steps < 2 || self.steps > 10_000 {
-            return bad(format!("steps = {}: 2 to 10,000 positions a window", self.steps));
+            return bad(format!(
+                "steps = {}: 2 to 10,000 positions a window",
+                self.steps
+            ));
         }
         if self.points > 10_000_000 {
             return bad(format!("points = {}: at most 10,000,000", self.points));
@@ -171,7 +179,12 @@ struct Path {
     test: Vec<Vec<f64>>,
 }
 
-pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
+pub fn run(
+    options: &RunOptions,
+    args: &Options,
+    run: &RunDir,
+    console: &Console,
+) -> Result<Summary> {
     if options.data.is_some() || options.dataset.as_deref().is_some_and(|d| d != "ladybug") {
         return Err(Error::Usage(format!(
             "{}: the data are the generated ladybug path (--dataset ladybug)",
@@ -209,7 +222,10 @@ pub fn resume(run: &RunDir, console: &Console) -> Result<Summary> {
     let s = &model.standardizer;
     if !(1..=crate::train::config::limits::MAX_WIDTH).contains(&model.hidden)
         || s.mean.len() != 2
-        || s.mean.iter().any(|m| !m.is_finite()) || s.std.len() != 2 || s.std.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+        || s.mean.iter().any(|m| !m.is_finite())
+        || s.std.len() != 2
+        || s.std.iter().any(|v| !(v.is_finite() && *v > 0.0))
+    {
         return Err(Error::BadRunDir {
             path: run.file("config.toml"),
             reason: "[model] hidden must be from 1 to 4096 and the standardizer hold two finite means and two positive standard deviations".to_string(),

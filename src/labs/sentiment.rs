@@ -16,10 +16,8 @@
 
 use burn::tensor::Device;
 
-use super::common::text::{
-    self as text, TextArgs, TextLab, TextModelConfig, TextOutcome,
-};
-use super::{LabInfo, Reference, LabSpec, PredictRequest, RunOptions};
+use super::common::text::{self as text, TextArgs, TextLab, TextModelConfig, TextOutcome};
+use super::{LabInfo, LabSpec, PredictRequest, Reference, RunOptions};
 use crate::data::text::{TextItem, encode_batch};
 use crate::error::Result;
 use crate::linalg::Pca;
@@ -59,7 +57,12 @@ impl LabSpec for SentimentLab {
     const INFO: LabInfo = INFO;
     type Options = Options;
 
-    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+    fn run(
+        options: &RunOptions,
+        args: &Options,
+        dir: &RunDir,
+        console: &Console,
+    ) -> Result<Summary> {
         let config = LAB.start(options, &args.text, dir, |_| ())?;
         train(&config, dir, console, false)
     }
@@ -104,7 +107,10 @@ impl TextModelConfig for SentimentModelConfig {
     ) -> std::result::Result<(), String> {
         check_model_fields(
             &[("embedding", self.embedding), ("hidden", self.hidden)],
-            &[("word_dropout", self.word_dropout), ("dropout", self.dropout)],
+            &[
+                ("word_dropout", self.word_dropout),
+                ("dropout", self.dropout),
+            ],
         )?;
         text::matches_data(self.vocabulary, vocabulary, self.classes, classes)
     }
@@ -138,7 +144,13 @@ fn draw_words(run: &RunDir, outcome: &TextOutcome<SentimentGru>) -> Result<()> {
     let mut probabilities = Vec::with_capacity(ids.len());
     let mut logits = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(512) {
-        let items: Vec<TextItem> = chunk.iter().map(|&id| TextItem { ids: vec![id], label: 0 }).collect();
+        let items: Vec<TextItem> = chunk
+            .iter()
+            .map(|&id| TextItem {
+                ids: vec![id],
+                label: 0,
+            })
+            .collect();
         let batch_logits = outcome.model.forward(&encode_batch(&items, device));
         probabilities.extend(class_probabilities(batch_logits.clone())?);
         logits.extend(rows_of(batch_logits)?);
@@ -147,7 +159,10 @@ fn draw_words(run: &RunDir, outcome: &TextOutcome<SentimentGru>) -> Result<()> {
     // the clearest words all round to 1.00.
     let margin = |k: usize, c: usize| {
         let others = (0..logits[k].len()).filter(|&o| o != c);
-        logits[k][c] - others.map(|o| logits[k][o]).fold(f32::NEG_INFINITY, f32::max)
+        logits[k][c]
+            - others
+                .map(|o| logits[k][o])
+                .fold(f32::NEG_INFINITY, f32::max)
     };
     let classes = &outcome.data.classes;
     let mut typical: Vec<Vec<usize>> = Vec::new();
@@ -161,7 +176,12 @@ fn draw_words(run: &RunDir, outcome: &TextOutcome<SentimentGru>) -> Result<()> {
                 heading: format!("most {}", classes[c]),
                 words: order
                     .iter()
-                    .map(|&k| (vocabulary.word(ids[k]).to_string(), probabilities[k][c] as f64))
+                    .map(|&k| {
+                        (
+                            vocabulary.word(ids[k]).to_string(),
+                            probabilities[k][c] as f64,
+                        )
+                    })
                     .collect(),
             }
         })
@@ -205,7 +225,8 @@ fn draw_words(run: &RunDir, outcome: &TextOutcome<SentimentGru>) -> Result<()> {
         for &k in members.iter().take(12) {
             let p = pca.project(&rows[k], 2);
             group.points.push((p[0], p[1]));
-            plot.annotations.push(((p[0], p[1]), vocabulary.word(ids[k]).to_string()));
+            plot.annotations
+                .push(((p[0], p[1]), vocabulary.word(ids[k]).to_string()));
         }
         plot.groups.push(group);
     }
@@ -216,7 +237,8 @@ fn draw_words(run: &RunDir, outcome: &TextOutcome<SentimentGru>) -> Result<()> {
     for &k in &frequent {
         let p = pca.project(&rows[k], 2);
         common.points.push((p[0], p[1]));
-        plot.annotations.push(((p[0], p[1]), vocabulary.word(ids[k]).to_string()));
+        plot.annotations
+            .push(((p[0], p[1]), vocabulary.word(ids[k]).to_string()));
     }
     plot.groups.push(common);
     scatter_chart(&run.file("embeddings.png"), &plot)

@@ -18,15 +18,15 @@
 use burn::tensor::Device;
 
 use super::common::text::{self as text, TextArgs, TextLab, TextModelConfig, TextOutcome};
-use super::{LabInfo, Reference, LabSpec, PredictRequest, RunOptions};
+use super::{LabInfo, LabSpec, PredictRequest, Reference, RunOptions};
 use crate::data::text::{TextBatch, TextItem, encode_batch};
 use crate::error::{Error, Result};
 use crate::models::transformer::{TransformerClassifier, TransformerModelConfig};
 use crate::report::words::{SentenceAttention, attention_maps};
 use crate::report::{RunDir, Summary};
 use crate::train::Console;
-use crate::train::config::check_model_fields;
 use crate::train::config::TrainingDefaults;
+use crate::train::config::check_model_fields;
 
 pub const INFO: LabInfo = LabInfo {
     name: "transformer",
@@ -62,7 +62,12 @@ impl LabSpec for TransformerLab {
     const INFO: LabInfo = INFO;
     type Options = Options;
 
-    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+    fn run(
+        options: &RunOptions,
+        args: &Options,
+        dir: &RunDir,
+        console: &Console,
+    ) -> Result<Summary> {
         let config = LAB.start(options, &args.text, dir, |model| {
             model.layers = args.layers;
             model.heads = args.heads;
@@ -135,7 +140,10 @@ impl TextModelConfig for TransformerModelConfig {
                 ("heads", self.heads),
                 ("feed_forward", self.feed_forward),
             ],
-            &[("word_dropout", self.word_dropout), ("dropout", self.dropout)],
+            &[
+                ("word_dropout", self.word_dropout),
+                ("dropout", self.dropout),
+            ],
         )?;
         use crate::train::config::limits::{MAX_LAYERS, MAX_SEQUENCE};
         if !(1..=MAX_LAYERS).contains(&self.layers) || self.max_len > MAX_SEQUENCE {
@@ -219,7 +227,9 @@ const SENTENCES_SHOWN: usize = 3;
 fn draw_attention(run: &RunDir, outcome: &TextOutcome<TransformerClassifier>) -> Result<()> {
     let loaded_words = |text: &str| -> Vec<String> {
         let ids = outcome.vocabulary.encode(text, usize::MAX);
-        ids.iter().map(|&id| outcome.vocabulary.word(id).to_string()).collect()
+        ids.iter()
+            .map(|&id| outcome.vocabulary.word(id).to_string())
+            .collect()
     };
     let mut sentences = Vec::new();
     for text in &outcome.data.test.texts {

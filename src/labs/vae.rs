@@ -17,21 +17,21 @@
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{GenerateRequest, LabInfo, Reference, RunOptions, LabSpec, TrainingArgs};
+use super::{GenerateRequest, LabInfo, LabSpec, Reference, RunOptions, TrainingArgs};
 use crate::data::images::{ImageBatch, ImageDataset, ImageShape, images_tensor};
 use crate::data::mnist;
+use crate::data::mnist::DataConfig;
 use crate::error::{Error, Result};
 use crate::models::vae::{Vae, VaeModelConfig, kl_divergence, reconstruction_bce, reparameterize};
-use crate::train::config::TrainingDefaults;
-use crate::data::mnist::DataConfig;
 use crate::report::config::VERSION;
-use crate::train::config::TrainingConfig;
 use crate::report::picture::pixel_grid;
 use crate::report::plot::{PointGroup, Scatter, learning_curves, scatter_chart};
 use crate::report::{MetricsLog, RunDir, Summary};
 use crate::train::Console;
-use crate::train::fit::{BatchOutcome, Supervised, train_model};
 use crate::train::FloatValues;
+use crate::train::config::TrainingConfig;
+use crate::train::config::TrainingDefaults;
+use crate::train::fit::{BatchOutcome, Supervised, train_model};
 
 pub const INFO: LabInfo = LabInfo {
     name: "vae",
@@ -64,7 +64,12 @@ impl LabSpec for VaeLab {
     const INFO: LabInfo = INFO;
     type Options = Options;
 
-    fn run(options: &RunOptions, args: &Options, dir: &RunDir, console: &Console) -> Result<Summary> {
+    fn run(
+        options: &RunOptions,
+        args: &Options,
+        dir: &RunDir,
+        console: &Console,
+    ) -> Result<Summary> {
         run(options, args, dir, console)
     }
 
@@ -131,7 +136,9 @@ impl super::Served for LatentPlane {
                 self.latent_dim
             )));
         }
-        let pixels = decode(&self.model, &[z], &self.device).pop().unwrap_or_default();
+        let pixels = decode(&self.model, &[z], &self.device)
+            .pop()
+            .unwrap_or_default();
         Ok(serde_json::json!({ "pixels": pixels }))
     }
 }
@@ -237,7 +244,12 @@ impl Supervised for VaeTask<'_> {
     }
 }
 
-pub fn run(options: &RunOptions, args: &Options, run: &RunDir, console: &Console) -> Result<Summary> {
+pub fn run(
+    options: &RunOptions,
+    args: &Options,
+    run: &RunDir,
+    console: &Console,
+) -> Result<Summary> {
     let quick = options.quick.then_some((QUICK_TRAIN, QUICK_TEST));
     let data = mnist::choose_subset(options.dataset.as_deref(), options.data.as_deref(), quick)?;
     let beta = args.beta.unwrap_or(1.0);
@@ -356,9 +368,7 @@ fn decode(model: &Vae, zs: &[Vec<f32>], device: &Device) -> Vec<Vec<f32>> {
         burn::tensor::TensorData::new(flat, [zs.len(), zs[0].len()]),
         device,
     );
-    let values: Vec<f32> = model
-        .decode(z)
-        .floats();
+    let values: Vec<f32> = model.decode(z).floats();
     values.chunks(784).map(<[f32]>::to_vec).collect()
 }
 
