@@ -35,7 +35,7 @@ const CASES: [Case; 13] = [
     (1, 2, 2, [6, 6], [5, 5], [1, 1], [2, 2]),
     // fewer output channels than input ones at stride 1: the products through the mirror
     // (one output channel; one for eight inputs with a non-square kernel and padding; fewer
-    // outputs without padding; as many outputs as inputs)
+    // outputs without padding; as many outputs as inputs, the direct way)
     (2, 8, 1, [9, 9], [3, 3], [1, 1], [1, 1]),
     (2, 16, 2, [6, 7], [3, 2], [1, 1], [1, 0]),
     (3, 6, 4, [5, 5], [3, 3], [1, 1], [0, 0]),
