@@ -318,7 +318,7 @@ pub fn forward_pooled(
                     epilogue.apply(image, bias);
                 }
                 for (plane, pooled) in convolved.chunks(pixels).zip(y_group.chunks_mut(pooled)) {
-                    windows.pool_plane(plane, pooled, |_, _| {});
+                    windows.pool_plane(plane, pooled, None);
                 }
             },
         );
