@@ -171,7 +171,14 @@ impl Geometry {
     /// from `len` consecutive values at `from` in the input, taken in the phase layout when the
     /// stride is above 1. All else in `cols` is padding (zero). The rows of `cols` lie `ld`
     /// apart (`ld` ≥ the output pixels: several images' `cols` side by side).
-    fn for_each_run(&self, ld: usize, mut visit: impl FnMut(Run)) {
+    ///
+    /// With `gaps`, a run may also span output rows whose ends read the padding, when the
+    /// input rows are as wide as the output rows: the run then copies a neighbouring row's
+    /// values into those ends, which the caller must zero (`Run::gap` entries after each of
+    /// the run's rows but the last). [`im2col`] does: one copy and a few zeros instead of one
+    /// short copy per row (7 values a row in the 7×7 layers). [`col2im`] cannot: it would add
+    /// those entries into the image, so it takes the runs row by row.
+    fn for_each_run(&self, ld: usize, gaps: bool, mut visit: impl FnMut(Run)) {
         let (oh_n, ow_n) = (self.out_height(), self.out_width());
         let [kh_n, kw_n] = self.kernel;
         let [sh, sw] = self.stride;
@@ -188,20 +195,24 @@ impl Geometry {
                 let iw = ow_first * sw + j - self.padding[1];
                 let (start, width) = self.phase(ih % sh, iw % sw);
                 let first = start + (ih / sh) * width + iw / sw;
-                // Whole output rows read whole rows of a sub-image as wide: the rows of a run
-                // follow each other in `cols` and in the input alike, so they make one run.
-                let (rows, len) = if ow_last - ow_first == ow_n && width == ow_n {
-                    (1, (oh_last - oh_first) * ow_n)
+                let (valid, rows) = (ow_last - ow_first, oh_last - oh_first);
+                // Output rows that read rows of a sub-image as wide follow each other in `cols`
+                // and in the input alike, so they make one run: whole rows always; rows with
+                // padding at their ends when the caller zeroes the gaps.
+                let (runs, len, gap) = if width == ow_n && (valid == ow_n || gaps) {
+                    (1, (rows - 1) * ow_n + valid, ow_n - valid)
                 } else {
-                    (oh_last - oh_first, ow_last - ow_first)
+                    (rows, valid, 0)
                 };
                 for c in 0..self.channels {
                     let row = (c * kh_n + i) * kw_n + j;
-                    for n in 0..rows {
+                    for n in 0..runs {
                         visit(Run {
                             at: row * ld + (oh_first + n) * ow_n + ow_first,
                             from: c * plane + first + n * width,
                             len,
+                            gap,
+                            row_len: ow_n,
                         });
                     }
                 }
@@ -210,11 +221,27 @@ impl Geometry {
     }
 }
 
-/// A stretch of one row of `cols` that lies inside the image.
+/// A stretch of one row of `cols` that lies inside the image, or several output rows of it (see
+/// [`Geometry::for_each_run`]): then `gap` entries after each output row but the last, every
+/// `row_len`, read the padding.
 struct Run {
     at: usize,
     from: usize,
     len: usize,
+    gap: usize,
+    row_len: usize,
+}
+
+impl Run {
+    /// The entries of `cols` (from the run's start) that read the padding: `gap` of them at the
+    /// end of every output row of the run but the last.
+    fn gaps(&self) -> impl Iterator<Item = std::ops::Range<usize>> {
+        let valid = self.row_len - self.gap;
+        let starts = (valid..self.len).step_by(self.row_len.max(1));
+        starts
+            .take_while(move |_| self.gap > 0)
+            .map(move |start| start..start + self.gap)
+    }
 }
 
 /// `cols` of one image `x` (`[channels, height, width]`): `[patch, out_pixels]` with rows `ld`
@@ -230,8 +257,12 @@ pub fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32], ld: usize, phased: &mut
     } else {
         x
     };
-    g.for_each_run(ld, |run| {
-        cols[run.at..run.at + run.len].copy_from_slice(&x[run.from..run.from + run.len]);
+    g.for_each_run(ld, true, |run| {
+        let target = &mut cols[run.at..run.at + run.len];
+        target.copy_from_slice(&x[run.from..run.from + run.len]);
+        for gap in run.gaps() {
+            target[gap].fill(0.0);
+        }
     });
 }
 
@@ -245,7 +276,7 @@ pub fn col2im(
     phased: &mut [f32],
 ) {
     let add_runs = |target: &mut [f32]| {
-        g.for_each_run(ld, |run| {
+        g.for_each_run(ld, false, |run| {
             let src = &cols[run.at..run.at + run.len];
             target[run.from..run.from + run.len]
                 .iter_mut()
