@@ -60,7 +60,7 @@ pub use conv::{
     conv_transpose2d, conv_transpose2d_leaky_relu, conv_transpose2d_relu, conv2d,
     conv2d_leaky_relu, conv2d_relu, conv2d_relu_max_pool2d,
 };
-pub use dropout::dropout;
+pub use dropout::{dropout, dropout_matmul};
 pub use gru::gru;
 pub use norm::{batch_norm, batch_norm_leaky_relu, batch_norm_relu};
 pub use pool::max_pool2d;

@@ -11,7 +11,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::{Csr, SparseMatrix, sparse_matmul};
+use crate::kernels::{Csr, SparseMatrix, dropout_matmul, sparse_matmul};
 use crate::train::graph::NodeClassifier;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,8 +66,27 @@ impl GraphConvolution {
 
     /// H·W first, then the neighbours' sum: the product by Â then runs on the narrower matrix.
     pub fn forward(&self, adjacency: &Arc<SparseMatrix>, h: Tensor<2>) -> Tensor<2> {
+        self.aggregate(adjacency, self.weight.forward(h))
+    }
+
+    /// [`Self::forward`] of `dropout(h)`, the dropped-out h never held whole (see
+    /// [`dropout_matmul`]: the first layer's h is the node features).
+    pub fn forward_dropped(
+        &self,
+        adjacency: &Arc<SparseMatrix>,
+        h: Tensor<2>,
+        dropout: &Dropout,
+    ) -> Tensor<2> {
+        self.aggregate(
+            adjacency,
+            dropout_matmul(dropout, h, self.weight.weight.val()),
+        )
+    }
+
+    /// Â·(HW) + b.
+    fn aggregate(&self, adjacency: &Arc<SparseMatrix>, hw: Tensor<2>) -> Tensor<2> {
         let outputs = self.bias.dims()[0];
-        sparse_matmul(adjacency, self.weight.forward(h)) + self.bias.val().reshape([1, outputs])
+        sparse_matmul(adjacency, hw) + self.bias.val().reshape([1, outputs])
     }
 }
 
@@ -81,8 +100,10 @@ pub struct Gcn {
 impl Gcn {
     /// Every node's hidden features `[nodes, hidden]`, after the ReLU.
     pub fn hidden(&self, adjacency: &Arc<SparseMatrix>, features: Tensor<2>) -> Tensor<2> {
-        let x = crate::kernels::dropout(&self.dropout, features);
-        relu(self.first.forward(adjacency, x))
+        relu(
+            self.first
+                .forward_dropped(adjacency, features, &self.dropout),
+        )
     }
 
     /// Every node's class logits `[nodes, classes]`.
