@@ -8,7 +8,19 @@
 #     sets `neurons` to $NEURONS if set, else builds target/release/neurons; sets `built` to the
 #     commit it was built from (empty for $NEURONS) and `neurons_version`.
 #
+#   reference_env
+#     the environment both scripts run the Python side in (below).
+#
 # Needs `die CODE MESSAGE`, `here` (the bench folder) and `root` (the repository).
+
+# glibc's malloc settings that neurons makes for itself at start (src/runtime.rs,
+# tune_allocator: a 256 MiB top pad, a 1 GiB trim threshold, one arena), given to the Python side
+# as glibc's environment variables, so that the two programs are compared on their work and not
+# on two allocator settings. With glibc's defaults a process maps and unmaps its large buffers at
+# every step and faults their pages in again: PyTorch's vae_train ran at 1,055 samples/s so and at
+# 1,773 with these (2026-12-07, scale 0.5, alone). Without them, a PyTorch process that had run
+# other work first (as when all workloads ran in one process) was faster than a fresh one.
+reference_env=(MALLOC_TOP_PAD_=268435456 MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_ARENA_MAX=1)
 
 TORCH_VERSION=2.15.0 # the PyTorch of the project's figures so far; change it and they no longer compare
 

@@ -79,8 +79,9 @@ for round in $(seq "$ROUNDS"); do
     "$py" "$here/peak.py" "$neurons" bench --json --threads "$THREADS" --scale "$scale" "$w" \
       >>"$out/neurons.jsonl" || die 1 "neurons bench $w failed"
     echo "round $round/$ROUNDS: $w: pytorch" >&2
-    "$py" "$here/peak.py" "$py" "$here/pytorch_reference.py" --threads "$THREADS" --scale "$scale" \
-      "$w" >>"$out/torch.jsonl" || die 1 "pytorch_reference.py $w failed"
+    env "${reference_env[@]}" "$py" "$here/peak.py" "$py" "$here/pytorch_reference.py" \
+      --threads "$THREADS" --scale "$scale" "$w" >>"$out/torch.jsonl" ||
+      die 1 "pytorch_reference.py $w failed"
   done
 done
 

@@ -72,7 +72,7 @@ for round in $(seq "$rounds"); do
       "$neurons" run "$lab" --seed 1 --out "$dir-neurons" >/dev/null ||
       die 1 "neurons run $lab failed"
     echo "round $round/$rounds: $lab: pytorch" >&2
-    "$py" "$here/peak.py" --report "$dir-pytorch.json" \
+    env "${reference_env[@]}" "$py" "$here/peak.py" --report "$dir-pytorch.json" \
       "$py" "$here/fidle_labs.py" "$lab" --seed 1 --threads "$THREADS" --out "$dir-pytorch" \
       >/dev/null || die 1 "fidle_labs.py $lab failed"
   done
