@@ -90,19 +90,13 @@ impl<C: CheckpointStrategy> PoolKernels for Autodiff<Flex, C> {
 /// `cnn_infer` were a tenth of the peak memory).
 fn maxima_on_flex(x: FlexTensor, kernel: [usize; 2], stride: [usize; 2]) -> FlexTensor {
     let (xs, x) = values(x);
-    let windows = Windows {
-        height: xs[2],
-        width: xs[3],
-        kernel,
-        stride,
-    };
+    let windows = Windows::over(&xs, kernel, stride);
     let (size, pixels) = (windows.height * windows.width, windows.out_pixels());
     let mut y = vec![0.0; xs[0] * xs[1] * pixels];
     y.par_chunks_mut(pixels)
         .zip(x.as_slice().par_chunks(size))
         .for_each(|(out, plane)| windows.pool_plane(plane, out, None));
-    let shape = vec![xs[0], xs[1], windows.out_height(), windows.out_width()];
-    flex_tensor(y, shape)
+    flex_tensor(y, windows.pooled_shape(&xs))
 }
 
 /// Max pooling: the pooled tensor, and for the backward pass the position of every maximum.
@@ -112,14 +106,9 @@ fn max_pool2d_on_flex(
     stride: [usize; 2],
 ) -> (FlexTensor, PoolState) {
     let (xs, x) = values(x);
-    let windows = Windows {
-        height: xs[2],
-        width: xs[3],
-        kernel,
-        stride,
-    };
+    let windows = Windows::over(&xs, kernel, stride);
     let (y, at) = forward(&windows, xs[0] * xs[1], x.as_slice());
-    let shape = vec![xs[0], xs[1], windows.out_height(), windows.out_width()];
+    let shape = windows.pooled_shape(&xs);
     let state = PoolState {
         windows,
         input_shape: xs,
@@ -163,6 +152,21 @@ pub struct Windows {
 }
 
 impl Windows {
+    /// The windows over each plane of a `[batch, channels, height, width]` tensor.
+    fn over(shape: &[usize], kernel: [usize; 2], stride: [usize; 2]) -> Self {
+        Self {
+            height: shape[2],
+            width: shape[3],
+            kernel,
+            stride,
+        }
+    }
+
+    /// The shape of that tensor pooled.
+    fn pooled_shape(&self, shape: &[usize]) -> Vec<usize> {
+        vec![shape[0], shape[1], self.out_height(), self.out_width()]
+    }
+
     pub fn out_height(&self) -> usize {
         (self.height - self.kernel[0]) / self.stride[0] + 1
     }
