@@ -1,5 +1,7 @@
-# Sourced by bench/compare.sh and bench/labs.sh: the two programs they compare.
+# Sourced by the bench scripts: the two programs they compare, and how they stop.
 #
+#   die CODE MESSAGE
+#     prints `error: MESSAGE` on stderr and exits with CODE.
 #   reference_python [PACKAGE...]
 #     sets `py` to $PYTHON if set (it must import torch and the packages), else to bench/.venv's
 #     Python, creating the venv and installing torch==$TORCH_VERSION and the packages from PyPI
@@ -11,7 +13,9 @@
 #   reference_env
 #     the environment both scripts run the Python side in (below).
 #
-# Needs `die CODE MESSAGE`, `here` (the bench folder) and `root` (the repository).
+# Needs `here` (the bench folder) and `root` (the repository).
+
+die() { echo "error: $2" >&2; exit "$1"; }
 
 # glibc's malloc settings that neurons makes for itself at start (src/runtime.rs,
 # tune_allocator: a 256 MiB top pad, a 1 GiB trim threshold, one arena), given to the Python side

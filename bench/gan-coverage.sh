@@ -10,15 +10,13 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
-if [[ -z "${NEURONS:-}" ]]; then
-  (cd "$root" && cargo build --release --quiet)
-  NEURONS=$root/target/release/neurons
-fi
+source "$here/common.sh"
+neurons_binary # $NEURONS, or target/release/neurons built
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 for seed in 1 2 3; do
-  "$NEURONS" run gan --seed "$seed" --out "$out/seed-$seed" --json "$@" > "$out/seed-$seed.json" 2> /dev/null
+  "$neurons" run gan --seed "$seed" --out "$out/seed-$seed" --json "$@" > "$out/seed-$seed.json" 2> /dev/null
 done
 
 python3 - "$out" <<'PY'

@@ -16,10 +16,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
-if [[ -z "${NEURONS:-}" ]]; then
-  (cd "$root" && cargo build --release --quiet)
-  NEURONS=$root/target/release/neurons
-fi
+source "$here/common.sh"
+neurons_binary # $NEURONS, or target/release/neurons built
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 if [[ $# -gt 0 ]]; then seeds=("$@"); else seeds=(1 2 3); fi
@@ -27,7 +25,7 @@ if [[ $# -gt 0 ]]; then seeds=("$@"); else seeds=(1 2 3); fi
 for seed in "${seeds[@]}"; do
   for lab in autoencoder pix2pix super-resolution; do
     start=$(date +%s.%N)
-    "$NEURONS" run "$lab" --seed "$seed" --out "$out/$lab-$seed" --json \
+    "$neurons" run "$lab" --seed "$seed" --out "$out/$lab-$seed" --json \
       > "$out/$lab-$seed.json" 2> /dev/null
     echo "$(date +%s.%N) - $start" | bc > "$out/$lab-$seed.wall"
   done

@@ -33,8 +33,6 @@ Progress goes to stderr; stdout carries only the table.
 EOF
 }
 
-die() { echo "error: $2" >&2; exit "$1"; }
-
 rounds=$ROUNDS
 selected=()
 while [[ $# -gt 0 ]]; do
