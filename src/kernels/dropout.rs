@@ -18,7 +18,7 @@ use burn::backend::autodiff::NodeId;
 use rayon::prelude::*;
 
 use super::flex::{flex_tensor, on_flex_f32, values, values_mut};
-use super::product::{Strided, matmul};
+use super::product::{Strided, matmul, share_of, sum};
 
 /// `layer.forward(x)`: while training, each value kept with probability `1 − p` and scaled by
 /// `1 / (1 − p)`, else zeroed; the identity otherwise.
@@ -238,6 +238,15 @@ struct Mask {
     keep: f64,
 }
 
+impl Mask {
+    /// Rows `first..first + n` of x (`[rows, features]`), each value times its entry of the mask.
+    fn rows(&self, x: &[f32], features: usize, first: usize, n: usize) -> Vec<f32> {
+        let mut masked = x[first * features..(first + n) * features].to_vec();
+        apply_mask_at(self.seed, self.keep, &mut masked, first * features);
+        masked
+    }
+}
+
 /// Rows of x per block of the masked products: a block's masked copy (256 × 1,433 values for
 /// Cora) stays in a core's L2 cache.
 const BLOCK_ROWS: usize = 256;
@@ -252,22 +261,15 @@ fn masked_product(
 ) -> Vec<f32> {
     let mut y = vec![0.0; rows * outputs];
     y.par_chunks_mut(BLOCK_ROWS * outputs)
-        .zip(x.par_chunks(BLOCK_ROWS * features))
         .enumerate()
-        .for_each(|(block, (y, x))| {
-            let mut masked = x.to_vec();
-            apply_mask_at(
-                mask.seed,
-                mask.keep,
-                &mut masked,
-                block * BLOCK_ROWS * features,
-            );
-            let n = x.len() / features.max(1);
+        .for_each(|(block, y)| {
+            let first = block * BLOCK_ROWS;
+            let n = BLOCK_ROWS.min(rows - first);
             matmul(
                 (n, outputs, features),
                 Strided::new(y, (outputs, 1)),
                 false,
-                (&masked, (features, 1)),
+                (&mask.rows(x, features, first, n), (features, 1)),
                 (w, (outputs, 1)),
             );
         });
@@ -283,34 +285,28 @@ fn masked_weight_grad(
     outputs: usize,
 ) -> Vec<f32> {
     let blocks = rows.div_ceil(BLOCK_ROWS);
-    let shares = rayon::current_num_threads().clamp(1, blocks.max(1));
-    let per_share = blocks.div_ceil(shares).max(1);
-    let partial: Vec<Vec<f32>> = (0..shares)
+    let per_share = share_of(blocks);
+    let partial: Vec<Vec<f32>> = (0..blocks)
+        .step_by(per_share)
+        .collect::<Vec<_>>()
         .into_par_iter()
-        .map(|share| {
+        .map(|first_block| {
             let mut dw = vec![0.0; features * outputs];
-            let first = share * per_share;
-            for block in first..(first + per_share).min(blocks) {
-                let start = block * BLOCK_ROWS;
-                let n = BLOCK_ROWS.min(rows - start);
-                let mut masked = x[start * features..(start + n) * features].to_vec();
-                apply_mask_at(mask.seed, mask.keep, &mut masked, start * features);
+            for block in first_block..(first_block + per_share).min(blocks) {
+                let first = block * BLOCK_ROWS;
+                let n = BLOCK_ROWS.min(rows - first);
                 matmul(
                     (features, outputs, n),
                     Strided::new(&mut dw, (outputs, 1)),
-                    block > first,
-                    (&masked, (1, features)),
-                    (&dy[start * outputs..(start + n) * outputs], (outputs, 1)),
+                    block > first_block,
+                    (&mask.rows(x, features, first, n), (1, features)),
+                    (&dy[first * outputs..(first + n) * outputs], (outputs, 1)),
                 );
             }
             dw
         })
         .collect();
-    let mut total = vec![0.0; features * outputs];
-    for part in partial {
-        total.iter_mut().zip(part).for_each(|(t, d)| *t += d);
-    }
-    total
+    sum(partial, features * outputs)
 }
 
 /// The gradient of dropout: the output's gradient times the same mask, drawn again from its seed.

@@ -1,5 +1,6 @@
 //! One matrix product through the `gemm` crate, on one thread (the kernels share the work out
-//! themselves), with every matrix given by a slice and its row and column strides.
+//! themselves), with every matrix given by a slice and its row and column strides; and how a
+//! kernel shares out a sum of products (a weight gradient) between the threads.
 
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
@@ -90,4 +91,19 @@ pub fn matmul(
             gemm::Parallelism::None,
         );
     }
+}
+
+/// Items (samples, blocks of rows) per thread when each thread sums its own share of a gradient.
+pub fn share_of(items: usize) -> usize {
+    let shares = rayon::current_num_threads().clamp(1, items.max(1));
+    items.div_ceil(shares).max(1)
+}
+
+/// The sum of the threads' partial gradients, in their order.
+pub fn sum(partial: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
+    let mut total = vec![0.0; len];
+    for part in partial {
+        total.iter_mut().zip(part).for_each(|(t, d)| *t += d);
+    }
+    total
 }

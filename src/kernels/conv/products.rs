@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use super::im2col::{Geometry, col2im, im2col};
 use crate::kernels::norm::lane_sum;
 use crate::kernels::pool::Windows;
-use crate::kernels::product::{Strided, matmul};
+use crate::kernels::product::{Strided, matmul, share_of, sum};
 use crate::kernels::rectifier::Rectifier;
 
 /// Output pixels that one matrix product covers at least. gemm runs the product of one image of
@@ -409,21 +409,6 @@ pub fn forward_and_weight_grad(
     // SAFETY: every image's chunk was written in full by its product.
     unsafe { y.set_len(batch * out * pixels) };
     (y, sum(partial, out * patch))
-}
-
-/// Samples per thread when each thread sums its own share of a gradient.
-fn share_of(batch: usize) -> usize {
-    let shares = rayon::current_num_threads().clamp(1, batch.max(1));
-    batch.div_ceil(shares).max(1)
-}
-
-/// The sum of the threads' partial gradients.
-fn sum(partial: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
-    let mut total = vec![0.0; len];
-    for part in partial {
-        total.iter_mut().zip(part).for_each(|(t, d)| *t += d);
-    }
-    total
 }
 
 /// What follows a convolution inside its kernel: a bias per output channel, then a rectifier
