@@ -155,16 +155,8 @@ fn a_cora_run_killed_by_sigkill_resumes_to_the_same_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let args = ["run", "gcn", "--dataset", "cora", "--epochs", "120"];
     super::training::kill_and_resume(&args, dir.path(), "killed", 20);
-    let whole = neurons(&[&args[..], &["--out", "whole"]].concat(), dir.path());
-    assert!(whole.status.success(), "{}", stderr(&whole));
-    assert_eq!(
-        summary(&dir.path().join("killed"))["metrics"],
-        summary(&dir.path().join("whole"))["metrics"]
-    );
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("killed/metrics.csv")).unwrap(),
-        std::fs::read_to_string(dir.path().join("whole/metrics.csv")).unwrap()
-    );
+    super::training::assert_resumed_like_uninterrupted(&args, dir.path());
+    super::training::assert_same_metrics_csv(dir.path());
 }
 
 #[test]

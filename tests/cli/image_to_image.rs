@@ -1,6 +1,6 @@
 //! The image-to-image labs: `autoencoder`, `pix2pix`, `super-resolution`, and `predict --out`.
 
-use super::training::kill_when;
+use super::training::{assert_resumed_like_uninterrupted, kill_when};
 use super::*;
 
 /// A PNG written by the binary, as grey pixels in 0..=1, with its size.
@@ -350,12 +350,7 @@ fn a_pix2pix_killed_in_its_baseline_resumes_to_the_same_figures() {
         "{}",
         stdout(&out)
     );
-    let whole = neurons(&[&args[..], &["--out", "whole"]].concat(), dir.path());
-    assert!(whole.status.success(), "{}", stderr(&whole));
-    assert_eq!(
-        summary(&dir.path().join("killed"))["metrics"],
-        summary(&dir.path().join("whole"))["metrics"]
-    );
+    assert_resumed_like_uninterrupted(&args, dir.path());
 }
 
 #[test]
@@ -371,12 +366,7 @@ fn a_super_resolution_killed_after_its_baseline_resumes_to_the_same_figures() {
         "{}",
         stdout(&out)
     );
-    let whole = neurons(&[&args[..], &["--out", "whole"]].concat(), dir.path());
-    assert!(whole.status.success(), "{}", stderr(&whole));
-    assert_eq!(
-        summary(&dir.path().join("killed"))["metrics"],
-        summary(&dir.path().join("whole"))["metrics"]
-    );
+    assert_resumed_like_uninterrupted(&args, dir.path());
 }
 
 #[test]

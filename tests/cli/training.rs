@@ -9,6 +9,25 @@ fn metrics_of(run: &Path) -> serde_json::Value {
     summary(run)["metrics"].clone()
 }
 
+/// Runs `args` uninterrupted into `dir/whole` and asserts that its final metrics are those of
+/// `dir/killed`, the same run killed and resumed by the test.
+pub fn assert_resumed_like_uninterrupted(args: &[&str], dir: &Path) {
+    let whole = neurons(&[args, &["--out", "whole"]].concat(), dir);
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    assert_eq!(
+        metrics_of(&dir.join("killed")),
+        metrics_of(&dir.join("whole"))
+    );
+}
+
+/// After [`assert_resumed_like_uninterrupted`]: the two runs' `metrics.csv`, epoch by epoch.
+pub fn assert_same_metrics_csv(dir: &Path) {
+    assert_eq!(
+        std::fs::read_to_string(dir.join("killed/metrics.csv")).unwrap(),
+        std::fs::read_to_string(dir.join("whole/metrics.csv")).unwrap()
+    );
+}
+
 /// Starts a run, kills it with SIGKILL once `checkpoint.toml` shows `epochs_done` epochs and
 /// a little more time has passed (so that it dies inside an epoch), then resumes it.
 pub fn kill_and_resume(args: &[&str], dir: &Path, out: &str, epochs_done: usize) {
@@ -69,16 +88,8 @@ fn a_run_killed_by_sigkill_resumes_to_the_same_metrics() {
         "8",
     ];
     kill_and_resume(&args, dir.path(), "killed", 3);
-    let whole = neurons(&[&args[..], &["--out", "whole"]].concat(), dir.path());
-    assert!(whole.status.success(), "{}", stderr(&whole));
-    assert_eq!(
-        metrics_of(&dir.path().join("killed")),
-        metrics_of(&dir.path().join("whole"))
-    );
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("killed/metrics.csv")).unwrap(),
-        std::fs::read_to_string(dir.path().join("whole/metrics.csv")).unwrap()
-    );
+    assert_resumed_like_uninterrupted(&args, dir.path());
+    assert_same_metrics_csv(dir.path());
     // a finished run keeps no checkpoint, and cannot be resumed again
     assert!(!dir.path().join("killed/checkpoint.toml").exists());
     let again = neurons(&["run", "--resume", "killed"], dir.path());
@@ -91,12 +102,7 @@ fn a_cnn_with_dropout_resumes_to_the_same_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let args = ["run", "cnn", "--quick", "--epochs", "4"];
     kill_and_resume(&args, dir.path(), "killed", 2);
-    let whole = neurons(&[&args[..], &["--out", "whole"]].concat(), dir.path());
-    assert!(whole.status.success(), "{}", stderr(&whole));
-    assert_eq!(
-        metrics_of(&dir.path().join("killed")),
-        metrics_of(&dir.path().join("whole"))
-    );
+    assert_resumed_like_uninterrupted(&args, dir.path());
 }
 
 #[test]
@@ -104,16 +110,8 @@ fn a_sentiment_run_with_word_dropout_resumes_to_the_same_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let args = ["run", "sentiment", "--quick", "--epochs", "3"];
     kill_and_resume(&args, dir.path(), "killed", 1);
-    let whole = neurons(&[&args[..], &["--out", "whole"]].concat(), dir.path());
-    assert!(whole.status.success(), "{}", stderr(&whole));
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("killed/metrics.csv")).unwrap(),
-        std::fs::read_to_string(dir.path().join("whole/metrics.csv")).unwrap()
-    );
-    assert_eq!(
-        metrics_of(&dir.path().join("killed")),
-        metrics_of(&dir.path().join("whole"))
-    );
+    assert_resumed_like_uninterrupted(&args, dir.path());
+    assert_same_metrics_csv(dir.path());
 }
 
 #[cfg(unix)]
