@@ -30,7 +30,7 @@ use super::product::{Strided, matmul, share_of, sum};
 /// values as it is drawn and is drawn again for the backward pass: no mask tensor is ever held
 /// (in `gcn_train_large`, the 102 MB mask of the features was a third of the peak memory).
 pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
-    if !layer.training.is_enabled() || !x.device().is_autodiff() || layer.prob == 0.0 {
+    if !drops(layer, &x) {
         return x;
     }
     if x.dtype() != DType::F32 {
@@ -51,6 +51,12 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
     apply_mask(seed, keep, &mut mask);
     let mask = Tensor::<D>::from_data(TensorData::new(mask, shape), &device);
     x * mask
+}
+
+/// Whether `layer` drops anything from `x`: only while training (on an autodiff device) and
+/// with a rate above 0; else dropout is the identity.
+fn drops<const D: usize>(layer: &Dropout, x: &Tensor<D>) -> bool {
+    layer.training.is_enabled() && x.device().is_autodiff() && layer.prob != 0.0
 }
 
 /// One seed for a call's mask, from the device's generator: a function of the run's seed.
@@ -88,11 +94,8 @@ fn dropout_matmul_from(
     x: Tensor<2>,
     weight: Tensor<2>,
 ) -> Tensor<2> {
-    if !layer.training.is_enabled() || !x.device().is_autodiff() || layer.prob == 0.0 {
-        return x.matmul(weight);
-    }
     let small = x.shape().num_elements() < min_values;
-    if small || !on_flex_f32(&x) || !on_flex_f32(&weight) {
+    if !drops(layer, &x) || small || !on_flex_f32(&x) || !on_flex_f32(&weight) {
         return dropout(layer, x).matmul(weight);
     }
     let seed = draw_seed(&x.device());
