@@ -9,6 +9,7 @@ mod im2col;
 mod products;
 #[cfg(test)]
 mod tests;
+mod winograd;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;

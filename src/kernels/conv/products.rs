@@ -23,6 +23,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::im2col::{Geometry, col2im, im2col};
+use super::winograd;
 use crate::kernels::norm::lane_sum;
 use crate::kernels::pool::Windows;
 use crate::kernels::product::{Strided, matmul, share_of, sum};
@@ -181,7 +182,13 @@ impl<'g> Group<'g> {
 }
 
 /// `y[b] = W · cols(x[b])`: x `[batch, channels, h, w]`, weight `[out, channels, k, k]`.
-fn direct_forward(g: &Geometry, batch: usize, x: &[f32], weight: &[f32], out: usize) -> Vec<f32> {
+pub(super) fn direct_forward(
+    g: &Geometry,
+    batch: usize,
+    x: &[f32],
+    weight: &[f32],
+    out: usize,
+) -> Vec<f32> {
     let (pixels, image) = (g.out_pixels(), g.channels * g.in_pixels());
     let size = group_size(g);
     let mut y = Vec::with_capacity(batch * out * pixels);
@@ -251,6 +258,9 @@ fn mirrored_weight(g: &Geometry, weight: &[f32], out: usize) -> Vec<f32> {
 /// channels as output ones (measured on `pix2pix_train`: 8·out ≤ channels, only the single-channel
 /// outputs, gave 1,740 samples/s; 2·out ≤ channels 1,760–1,795).
 pub fn forward(g: &Geometry, batch: usize, x: &[f32], weight: &[f32], out: usize) -> Vec<f32> {
+    if winograd::applies(g, out) {
+        return winograd::forward(g, batch, x, weight, out);
+    }
     match mirror(g, out) {
         Some(m) if 2 * out <= g.channels => {
             direct_input_grad(&m, batch, x, &mirrored_weight(g, weight, out), g.channels)
@@ -263,6 +273,9 @@ pub fn forward(g: &Geometry, batch: usize, x: &[f32], weight: &[f32], out: usize
 /// mirror when there are fewer output channels than input channels (with as many, the two ways
 /// ran `vae_train` at the same speed; the direct one keeps the figures of the labs made before).
 pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: usize) -> Vec<f32> {
+    if winograd::applies(g, out) {
+        return winograd::input_grad(g, batch, dy, weight, out);
+    }
     match mirror(g, out) {
         Some(m) if out < g.channels => {
             direct_forward(&m, batch, dy, &mirrored_weight(g, weight, out), g.channels)
@@ -274,6 +287,9 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
 /// The weight gradient `[out, channels, kh, kw]`. Through the mirror when there are fewer
 /// output channels than input channels.
 pub fn weight_grad(g: &Geometry, batch: usize, x: &[f32], dy: &[f32], out: usize) -> Vec<f32> {
+    if winograd::applies(g, out) {
+        return winograd::weight_grad(g, batch, x, dy, out);
+    }
     let Some(m) = mirror(g, out).filter(|_| out < g.channels) else {
         return direct_weight_grad(g, batch, x, dy, out);
     };
@@ -326,7 +342,7 @@ pub fn forward_pooled(
 }
 
 /// `dx[b] = col2im(Wᵀ · dy[b])`: dy `[batch, out, oh, ow]` → dx `[batch, channels, h, w]`.
-fn direct_input_grad(
+pub(super) fn direct_input_grad(
     g: &Geometry,
     batch: usize,
     dy: &[f32],
@@ -349,7 +365,13 @@ fn direct_input_grad(
 }
 
 /// `dW = Σ_b dy[b] · cols(x[b])ᵀ`, `[out, channels·k·k]`; each thread sums its share of the batch.
-fn direct_weight_grad(g: &Geometry, batch: usize, x: &[f32], dy: &[f32], out: usize) -> Vec<f32> {
+pub(super) fn direct_weight_grad(
+    g: &Geometry,
+    batch: usize,
+    x: &[f32],
+    dy: &[f32],
+    out: usize,
+) -> Vec<f32> {
     let (patch, pixels, image) = (g.patch(), g.out_pixels(), g.channels * g.in_pixels());
     let per_share = share_of(batch);
     let partial: Vec<Vec<f32>> = x
@@ -383,6 +405,12 @@ pub fn forward_and_weight_grad(
     dy: &[f32],
     out: usize,
 ) -> (Vec<f32>, Vec<f32>) {
+    if winograd::applies(g, out) {
+        return (
+            winograd::forward(g, batch, x, weight, out),
+            winograd::weight_grad(g, batch, x, dy, out),
+        );
+    }
     let (patch, pixels, image) = (g.patch(), g.out_pixels(), g.channels * g.in_pixels());
     let per_share = share_of(batch);
     let mut y = Vec::with_capacity(batch * out * pixels);

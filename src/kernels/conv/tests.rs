@@ -22,7 +22,7 @@ type Case = (
     [usize; 2],
     [usize; 2],
 );
-const CASES: [Case; 13] = [
+const CASES: [Case; 15] = [
     (3, 1, 4, [28, 28], [3, 3], [1, 1], [0, 0]),
     // 49 output pixels: products over groups of 4 images, then a group of 2
     (6, 3, 4, [7, 7], [3, 3], [1, 1], [1, 1]),
@@ -40,6 +40,10 @@ const CASES: [Case; 13] = [
     (2, 16, 2, [6, 7], [3, 2], [1, 1], [1, 0]),
     (3, 6, 4, [5, 5], [3, 3], [1, 1], [0, 0]),
     (2, 5, 5, [7, 7], [3, 3], [1, 1], [1, 1]),
+    // kernel 4, stride 2, padding 1 with channels by 16: the phase Winograd products, both
+    // as convolutions and transposed (a 3×3 output: one tile reaching past its edges)
+    (2, 16, 16, [6, 6], [4, 4], [2, 2], [1, 1]),
+    (1, 32, 16, [4, 6], [4, 4], [2, 2], [1, 1]),
 ];
 
 #[test]
