@@ -406,10 +406,7 @@ pub fn forward_and_weight_grad(
     out: usize,
 ) -> (Vec<f32>, Vec<f32>) {
     if winograd::applies(g, out) {
-        return (
-            winograd::forward(g, batch, x, weight, out),
-            winograd::weight_grad(g, batch, x, dy, out),
-        );
+        return winograd::forward_and_weight_grad(g, batch, x, weight, dy, out);
     }
     let (patch, pixels, image) = (g.patch(), g.out_pixels(), g.channels * g.in_pixels());
     let per_share = share_of(batch);

@@ -21,6 +21,8 @@
 //! Values are carried in lanes of 16 channels (one AVX-512 register), which is why the layers
 //! must have input channels by fours and output channels by sixteens.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use super::im2col::Geometry;
@@ -126,13 +128,13 @@ fn a_times(y: &[Lanes; 4]) -> [Lanes; 5] {
     o
 }
 
-/// `y = m · x · mᵀ` for a square tile of lanes (I × I → J × J), `m` given as `m_times` (one of
-/// the five above) and `x(r, s)` the lanes at (r, s).
+/// `m · x · mᵀ` for a square tile of lanes (I × I → J × J), `m` given as `m_times` (one of the
+/// five above), `x(r, s)` the lanes at (r, s), each result handed to `store(j, q, lanes)`.
 #[inline(always)]
 fn transform<'a, const I: usize, const J: usize>(
     m_times: impl Fn(&[Lanes; I]) -> [Lanes; J],
     x: impl Fn(usize, usize) -> &'a Lanes,
-    y: &mut [[Lanes; J]; J],
+    mut store: impl FnMut(usize, usize, &Lanes),
 ) {
     // columns first: t[j][s] = (m · x[·][s])[j]
     let mut t = [[[0.0; LANES]; I]; J];
@@ -142,8 +144,10 @@ fn transform<'a, const I: usize, const J: usize>(
             t_j[s] = value;
         }
     }
-    for (y_j, t_j) in y.iter_mut().zip(&t) {
-        *y_j = m_times(t_j);
+    for (j, t_j) in t.iter().enumerate() {
+        for (q, lanes) in m_times(t_j).iter().enumerate() {
+            store(j, q, lanes);
+        }
     }
 }
 
@@ -224,18 +228,17 @@ impl Tiling {
 fn transform_inputs(tiling: &Tiling, images: usize, laid_out: &[f32], v: &mut [f32]) {
     let (k_n, tiles) = (tiling.channels, images * tiling.tiles());
     let (row, col) = (tiling.cols() * k_n, k_n);
-    let mut points = [[[0.0; LANES]; 5]; 5];
+    let point = tiles * k_n;
     for (n, (i, a, b)) in tiling.each_tile(images).enumerate() {
         for k in (0..k_n).step_by(LANES) {
             let corner = tiling.at(i, 4 * a, 4 * b, k);
             transform(
                 bt_times,
                 |r, s| lanes(laid_out, corner + r * row + s * col),
-                &mut points,
+                |p1, p2, lanes| {
+                    v[(p1 * 5 + p2) * point + n * k_n + k..][..LANES].copy_from_slice(lanes);
+                },
             );
-            for (p, point) in points.iter().flatten().enumerate() {
-                v[(p * tiles + n) * k_n + k..][..LANES].copy_from_slice(point);
-            }
         }
     }
 }
@@ -250,7 +253,6 @@ fn transform_kernels(
 ) -> Vec<f32> {
     let mut u = Vec::with_capacity(POINTS * k_n * o_n);
     let spare = &mut u.spare_capacity_mut()[..POINTS * k_n * o_n];
-    let mut points = [[[0.0; LANES]; 5]; 5];
     for k in 0..k_n {
         for o in (0..o_n).step_by(LANES) {
             let mut taps = [[[0.0; LANES]; 2]; 2];
@@ -260,13 +262,16 @@ fn transform_kernels(
                     taps[tap / 2][tap % 2][l] = value;
                 }
             }
-            transform(g_times, |r, s| &taps[r][s], &mut points);
-            for (p, point) in points.iter().flatten().enumerate() {
-                let to = &mut spare[(p * k_n + k) * o_n + o..][..LANES];
-                to.iter_mut().zip(point).for_each(|(t, v)| {
-                    t.write(*v);
-                });
-            }
+            transform(
+                g_times,
+                |r, s| &taps[r][s],
+                |p1, p2, lanes| {
+                    let to = &mut spare[((p1 * 5 + p2) * k_n + k) * o_n + o..][..LANES];
+                    to.iter_mut().zip(lanes).for_each(|(t, v)| {
+                        t.write(*v);
+                    });
+                },
+            );
         }
     }
     // SAFETY: every (point, k, lane block of o) was written above.
@@ -307,7 +312,7 @@ fn transform_outputs(
             transform(
                 at_times,
                 |p1, p2| lanes(m, (p1 * 5 + p2) * point + first),
-                &mut y,
+                |r, s, lanes| y[r][s] = *lanes,
             );
             write(tile, o, &y);
         }
@@ -324,7 +329,6 @@ fn transform_output_grads(
     m: &mut [f32],
 ) {
     let tiles = images * tiling.tiles();
-    let mut points = [[[0.0; LANES]; 5]; 5];
     for (n, (i, a, b)) in tiling.each_tile(images).enumerate() {
         let (rows, cols) = ((oh - 4 * a).min(4), (ow - 4 * b).min(4));
         for o in (0..out).step_by(LANES) {
@@ -341,10 +345,13 @@ fn transform_output_grads(
                     }
                 }
             }
-            transform(a_times, |r, s| &d[r][s], &mut points);
-            for (p, point) in points.iter().flatten().enumerate() {
-                m[(p * tiles + n) * out + o..][..LANES].copy_from_slice(point);
-            }
+            transform(
+                a_times,
+                |r, s| &d[r][s],
+                |p1, p2, lanes| {
+                    m[((p1 * 5 + p2) * tiles + n) * out + o..][..LANES].copy_from_slice(lanes);
+                },
+            );
         }
     }
 }
@@ -464,69 +471,205 @@ fn with_scratch<R>(
     })
 }
 
+
+/// One convolution of kernel 4, stride 2, padding 1 from `[channels, h, w]` images to `out`
+/// channels, seen as its phase convolution: what the forward pass and the weight gradient share,
+/// one group of images at a time.
+struct PhaseConvolution<'g> {
+    g: &'g Geometry,
+    out: usize,
+    tiling: Tiling,
+    /// Values per input image and per output image.
+    image: usize,
+    plane: usize,
+    /// Images per thread, and per group within a thread.
+    share: usize,
+    group: usize,
+}
+
+impl<'g> PhaseConvolution<'g> {
+    fn new(g: &'g Geometry, batch: usize, out: usize) -> Self {
+        let tiling = Tiling::covering(g.out_height(), g.out_width(), 4 * g.channels);
+        let share = share_of(batch);
+        Self {
+            g,
+            out,
+            tiling,
+            image: g.channels * g.in_pixels(),
+            plane: out * g.out_pixels(),
+            share,
+            group: group_images(&tiling, share),
+        }
+    }
+
+    /// The group's images `x` laid out by phase and transformed into `scratch.v`; returns how
+    /// many images there are.
+    #[inline(always)]
+    fn transform_inputs(&self, x: &[f32], scratch: &mut Scratch) -> usize {
+        let images = x.len() / self.image;
+        for (i, x) in x.chunks(self.image).enumerate() {
+            lay_out_phases(self.g, &self.tiling, x, i, &mut scratch.laid_out);
+        }
+        transform_inputs(&self.tiling, images, &scratch.laid_out, &mut scratch.v);
+        images
+    }
+
+    /// The group's output `y` (`[images, out, oh, ow]`) from its transformed inputs and the
+    /// transformed kernels `u`.
+    #[inline(always)]
+    fn forward(&self, images: usize, u: &[f32], scratch: &mut Scratch, y: &mut [MaybeUninit<f32>]) {
+        let (out, oh, ow) = (self.out, self.g.out_height(), self.g.out_width());
+        let tiles = images * self.tiling.tiles();
+        multiply_points(&scratch.v, u, &mut scratch.m, (tiles, self.tiling.channels, out));
+        let write = |(i, a, b): (usize, usize, usize), o: usize, tile: &[[Lanes; 4]; 4]| {
+            let (rows, cols) = ((oh - 4 * a).min(4), (ow - 4 * b).min(4));
+            let planes = y[(i * out + o) * oh * ow..].chunks_mut(oh * ow);
+            for (l, plane) in planes.take(LANES).enumerate() {
+                for (r, tile_row) in tile.iter().take(rows).enumerate() {
+                    let row = &mut plane[(4 * a + r) * ow + 4 * b..][..cols];
+                    for (value, lanes) in row.iter_mut().zip(tile_row) {
+                        value.write(lanes[l]);
+                    }
+                }
+            }
+        };
+        transform_outputs(&self.tiling, images, out, &scratch.m, write);
+    }
+
+    /// `scratch.du (+)= Σ_tiles v[p]ᵀ · (A dy Aᵀ)[p]` for the group's output gradient `dy`
+    /// (`[images, out, oh, ow]`); the first group overwrites.
+    #[inline(always)]
+    fn add_weight_grad(&self, images: usize, dy: &[f32], first: bool, scratch: &mut Scratch) {
+        let (out, k_n) = (self.out, self.tiling.channels);
+        let (oh, ow) = (self.g.out_height(), self.g.out_width());
+        let tiles = images * self.tiling.tiles();
+        transform_output_grads(&self.tiling, dy, (images, out, oh, ow), &mut scratch.m);
+        if scratch.du.len() < POINTS * k_n * out {
+            scratch.du.resize(POINTS * k_n * out, 0.0);
+        }
+        for p in 0..POINTS {
+            matmul(
+                (k_n, out, tiles),
+                Strided::new(&mut scratch.du[p * k_n * out..][..k_n * out], (out, 1)),
+                !first,
+                (&scratch.v[p * tiles * k_n..][..tiles * k_n], (1, k_n)),
+                (&scratch.m[p * tiles * out..][..tiles * out], (out, 1)),
+            );
+        }
+    }
+
+    /// The transformed kernels of `weight` (`[out, channels, 4, 4]`).
+    fn transformed_kernels(&self, weight: &[f32]) -> Vec<f32> {
+        let (k_n, channels) = (self.tiling.channels, self.g.channels);
+        wide(
+            #[inline(always)]
+            || transform_kernels(k_n, self.out, |k, o| phase_kernel(weight, channels, o, k)),
+        )
+    }
+
+    /// `f(scratch)` compiled wide, with this thread's scratch for this convolution's groups.
+    #[inline(always)]
+    fn on_scratch<R>(&self, f: impl FnOnce(&mut Scratch) -> R) -> R {
+        with_scratch(&self.tiling, self.group, self.out, |scratch| {
+            wide(
+                #[inline(always)]
+                || f(scratch),
+            )
+        })
+    }
+}
+
 /// `y = conv(x, W)`: x `[batch, channels, h, w]`, W `[out, channels, 4, 4]` → `[batch, out,
 /// h/2, w/2]`.
 pub fn forward(g: &Geometry, batch: usize, x: &[f32], weight: &[f32], out: usize) -> Vec<f32> {
-    let (oh, ow) = (g.out_height(), g.out_width());
-    let tiling = Tiling::covering(oh, ow, 4 * g.channels);
-    let u = wide(
-        #[inline(always)]
-        || {
-            transform_kernels(tiling.channels, out, |k, o| {
-                phase_kernel(weight, g.channels, o, k)
-            })
-        },
-    );
-    let (image, plane) = (g.channels * g.in_pixels(), out * oh * ow);
-    let per_share = share_of(batch);
-    let size = group_images(&tiling, per_share);
+    let conv = PhaseConvolution::new(g, batch, out);
+    let u = conv.transformed_kernels(weight);
+    let (image, plane, group) = (conv.image, conv.plane, conv.group);
     let mut y = Vec::with_capacity(batch * plane);
     y.spare_capacity_mut()[..batch * plane]
-        .par_chunks_mut(per_share * plane)
-        .zip(x.par_chunks(per_share * image))
+        .par_chunks_mut(conv.share * plane)
+        .zip(x.par_chunks(conv.share * image))
         .for_each(|(y, x)| {
-            with_scratch(&tiling, size, out, |scratch| {
-                wide(
-                    #[inline(always)]
-                    || {
-                        for (y, x) in y.chunks_mut(size * plane).zip(x.chunks(size * image)) {
-                            let images = x.len() / image;
-                            for (i, x) in x.chunks(image).enumerate() {
-                                lay_out_phases(g, &tiling, x, i, &mut scratch.laid_out);
-                            }
-                            let tiles = images * tiling.tiles();
-                            transform_inputs(&tiling, images, &scratch.laid_out, &mut scratch.v);
-                            multiply_points(
-                                &scratch.v,
-                                &u,
-                                &mut scratch.m,
-                                (tiles, tiling.channels, out),
-                            );
-                            let write =
-                                |(i, a, b): (usize, usize, usize),
-                                 o: usize,
-                                 tile: &[[Lanes; 4]; 4]| {
-                                    let (rows, cols) = ((oh - 4 * a).min(4), (ow - 4 * b).min(4));
-                                    let planes = y[(i * out + o) * oh * ow..].chunks_mut(oh * ow);
-                                    for (l, plane) in planes.take(LANES).enumerate() {
-                                        for (r, tile_row) in tile.iter().take(rows).enumerate() {
-                                            let row =
-                                                &mut plane[(4 * a + r) * ow + 4 * b..][..cols];
-                                            for (value, lanes) in row.iter_mut().zip(tile_row) {
-                                                value.write(lanes[l]);
-                                            }
-                                        }
-                                    }
-                                };
-                            transform_outputs(&tiling, images, out, &scratch.m, write);
-                        }
-                    },
-                )
-            })
+            conv.on_scratch(
+                #[inline(always)]
+                |scratch| {
+                    for (y, x) in y.chunks_mut(group * plane).zip(x.chunks(group * image)) {
+                        let images = conv.transform_inputs(x, scratch);
+                        conv.forward(images, &u, scratch, y);
+                    }
+                },
+            )
         });
     // SAFETY: every output pixel lies in one tile, written above.
     unsafe { y.set_len(batch * plane) };
     y
+}
+
+/// The weight gradient `[out, channels, 4, 4]`: for each point p,
+/// `dU[p] = Σ_tiles (Bᵀ d B)[p]ᵀ · (A dy Aᵀ)[p]`, then `dW' = Gᵀ dU G` read back into the 4×4
+/// kernels.
+pub fn weight_grad(g: &Geometry, batch: usize, x: &[f32], dy: &[f32], out: usize) -> Vec<f32> {
+    let conv = PhaseConvolution::new(g, batch, out);
+    let (image, plane, group) = (conv.image, conv.plane, conv.group);
+    let partial: Vec<Vec<f32>> = x
+        .par_chunks(conv.share * image)
+        .zip(dy.par_chunks(conv.share * plane))
+        .map(|(x, dy)| {
+            conv.on_scratch(
+                #[inline(always)]
+                |scratch| {
+                    let groups = x.chunks(group * image).zip(dy.chunks(group * plane));
+                    for (n, (x, dy)) in groups.enumerate() {
+                        let images = conv.transform_inputs(x, scratch);
+                        conv.add_weight_grad(images, dy, n == 0, scratch);
+                    }
+                    kernels_from_points(&scratch.du, g.channels, out)
+                },
+            )
+        })
+        .collect();
+    sum(partial, out * g.channels * 16)
+}
+
+/// [`forward`] of x and [`weight_grad`] of (x, dy) in one pass, the inputs laid out and
+/// transformed once: the backward pass of a transposed convolution.
+pub fn forward_and_weight_grad(
+    g: &Geometry,
+    batch: usize,
+    x: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    out: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let conv = PhaseConvolution::new(g, batch, out);
+    let u = conv.transformed_kernels(weight);
+    let (image, plane, group) = (conv.image, conv.plane, conv.group);
+    let mut y = Vec::with_capacity(batch * plane);
+    let partial: Vec<Vec<f32>> = y.spare_capacity_mut()[..batch * plane]
+        .par_chunks_mut(conv.share * plane)
+        .zip(x.par_chunks(conv.share * image))
+        .zip(dy.par_chunks(conv.share * plane))
+        .map(|((y, x), dy)| {
+            conv.on_scratch(
+                #[inline(always)]
+                |scratch| {
+                    let groups = y
+                        .chunks_mut(group * plane)
+                        .zip(x.chunks(group * image))
+                        .zip(dy.chunks(group * plane));
+                    for (n, ((y, x), dy)) in groups.enumerate() {
+                        let images = conv.transform_inputs(x, scratch);
+                        conv.forward(images, &u, scratch, y);
+                        conv.add_weight_grad(images, dy, n == 0, scratch);
+                    }
+                    kernels_from_points(&scratch.du, g.channels, out)
+                },
+            )
+        })
+        .collect();
+    // SAFETY: every output pixel lies in one tile, written above.
+    unsafe { y.set_len(batch * plane) };
+    (y, sum(partial, out * g.channels * 16))
 }
 
 /// The input gradient `[batch, channels, h, w]` from dy `[batch, out, h/2, w/2]`: the phase
@@ -609,60 +752,6 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
     dx
 }
 
-/// The weight gradient `[out, channels, 4, 4]`: for each point p,
-/// `dU[p] = Σ_tiles (Bᵀ d B)[p]ᵀ · (A dy Aᵀ)[p]`, then `dW' = Gᵀ dU G` read back into the 4×4
-/// kernels.
-pub fn weight_grad(g: &Geometry, batch: usize, x: &[f32], dy: &[f32], out: usize) -> Vec<f32> {
-    let (oh, ow) = (g.out_height(), g.out_width());
-    let tiling = Tiling::covering(oh, ow, 4 * g.channels);
-    let k_n = tiling.channels;
-    let (image, plane) = (g.channels * g.in_pixels(), out * oh * ow);
-    let per_share = share_of(batch);
-    let size = group_images(&tiling, per_share);
-    let partial: Vec<Vec<f32>> = x
-        .par_chunks(per_share * image)
-        .zip(dy.par_chunks(per_share * plane))
-        .map(|(x, dy)| {
-            with_scratch(&tiling, size, out, |scratch| {
-                wide(
-                    #[inline(always)]
-                    || {
-                        let du = &mut scratch.du;
-                        if du.len() < POINTS * k_n * out {
-                            du.resize(POINTS * k_n * out, 0.0);
-                        }
-                        let groups = x.chunks(size * image).zip(dy.chunks(size * plane));
-                        for (n, (x, dy)) in groups.enumerate() {
-                            let images = x.len() / image;
-                            let tiles = images * tiling.tiles();
-                            for (i, x) in x.chunks(image).enumerate() {
-                                lay_out_phases(g, &tiling, x, i, &mut scratch.laid_out);
-                            }
-                            transform_inputs(&tiling, images, &scratch.laid_out, &mut scratch.v);
-                            transform_output_grads(
-                                &tiling,
-                                dy,
-                                (images, out, oh, ow),
-                                &mut scratch.m,
-                            );
-                            for p in 0..POINTS {
-                                matmul(
-                                    (k_n, out, tiles),
-                                    Strided::new(&mut du[p * k_n * out..][..k_n * out], (out, 1)),
-                                    n > 0,
-                                    (&scratch.v[p * tiles * k_n..][..tiles * k_n], (1, k_n)),
-                                    (&scratch.m[p * tiles * out..][..tiles * out], (out, 1)),
-                                );
-                            }
-                        }
-                        kernels_from_points(du, g.channels, out)
-                    },
-                )
-            })
-        })
-        .collect();
-    sum(partial, out * g.channels * 16)
-}
 
 /// The 4×4 kernels' gradient `[out, channels, 4, 4]` from that of the transformed 2×2 phase
 /// kernels `du[p][k][o]`: `dW' = Gᵀ dU G`, each tap back where [`phase_kernel`] took it.
@@ -670,7 +759,6 @@ pub fn weight_grad(g: &Geometry, batch: usize, x: &[f32], dy: &[f32], out: usize
 fn kernels_from_points(du: &[f32], channels: usize, out: usize) -> Vec<f32> {
     let k_n = 4 * channels;
     let mut dw = vec![0.0; out * channels * 16];
-    let mut taps = [[[0.0; LANES]; 2]; 2];
     for k in 0..k_n {
         let (c, alpha, beta) = (k / 4, (k / 2) % 2, k % 2);
         for o in (0..out).step_by(LANES) {
@@ -678,16 +766,13 @@ fn kernels_from_points(du: &[f32], channels: usize, out: usize) -> Vec<f32> {
             transform(
                 gt_times,
                 |p1, p2| lanes(du, (p1 * 5 + p2) * k_n * out + first),
-                &mut taps,
-            );
-            for (u, row) in taps.iter().enumerate() {
-                for (v, lanes) in row.iter().enumerate() {
+                |u, v, lanes| {
                     let tap = (2 * u + 1 - alpha) * 4 + 2 * v + 1 - beta;
                     for (l, value) in lanes.iter().enumerate() {
                         dw[((o + l) * channels + c) * 16 + tap] = *value;
                     }
-                }
-            }
+                },
+            );
         }
     }
     dw
@@ -828,11 +913,15 @@ mod tests {
                 &products::direct_input_grad(&g, batch, &dy, &weight, out),
                 "input grad",
             );
+            let direct_weight_grad = products::direct_weight_grad(&g, batch, &x, &dy, out);
             assert_close(
                 &weight_grad(&g, batch, &x, &dy, out),
-                &products::direct_weight_grad(&g, batch, &x, &dy, out),
+                &direct_weight_grad,
                 "weight grad",
             );
+            let (y, dw) = forward_and_weight_grad(&g, batch, &x, &weight, &dy, out);
+            assert_close(&y, &forward(&g, batch, &x, &weight, out), "forward, with dw");
+            assert_close(&dw, &direct_weight_grad, "weight grad, with y");
         }
     }
 }
