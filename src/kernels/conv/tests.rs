@@ -22,7 +22,7 @@ type Case = (
     [usize; 2],
     [usize; 2],
 );
-const CASES: [Case; 15] = [
+const CASES: [Case; 17] = [
     (3, 1, 4, [28, 28], [3, 3], [1, 1], [0, 0]),
     // 49 output pixels: products over groups of 4 images, then a group of 2
     (6, 3, 4, [7, 7], [3, 3], [1, 1], [1, 1]),
@@ -44,6 +44,9 @@ const CASES: [Case; 15] = [
     // as convolutions and transposed (a 3×3 output: one tile reaching past its edges)
     (2, 16, 16, [6, 6], [4, 4], [2, 2], [1, 1]),
     (1, 32, 16, [4, 6], [4, 4], [2, 2], [1, 1]),
+    // kernel 3, stride 1 with channels by 16: F(3×3, 3×3), padded and not
+    (2, 16, 16, [5, 6], [3, 3], [1, 1], [1, 1]),
+    (1, 16, 32, [8, 7], [3, 3], [1, 1], [0, 0]),
 ];
 
 #[test]

@@ -1,25 +1,29 @@
-//! Convolutions of kernel 4×4, stride 2 and padding 1 (the DCGAN's, the VAE's decoder's and the
-//! U-Net's halving and doubling layers) with fewer multiplications: Winograd's minimal filtering
-//! F(4×4, 2×2) (Lavin and Gray 2016) on the four phase convolutions of the layer.
+//! Convolutions with fewer multiplications, by Winograd's minimal filtering (Lavin and Gray 2016):
+//! F(3×3, 3×3) for the 3×3 stride-1 layers, F(4×4, 2×2) for the phases of the 4×4 stride-2 ones
+//! (the DCGAN's, the VAE's decoder's and the U-Net's halving and doubling layers).
 //!
-//! **Phases.** Output pixel (h, w) reads input rows 2h − 1 … 2h + 2. Split the input into its four
-//! phase images `Q_{c,α,β}[t, s] = x[c, 2t − α, 2s − β]` (α, β ∈ {0, 1}, zero outside): then
-//! `y[o, h, w] = Σ_{(c,α,β), u, v} W'[o, (c,α,β), u, v] · Q_{c,α,β}[h + u, w + v]` with the 2×2
-//! kernels `W'[o, (c,α,β), u, v] = W[o, c, 2u + 1 − α, 2v + 1 − β]`: one stride-1 2×2
-//! convolution from 4·C channels, with the same multiplications as the layer.
+//! **F(M×M, R×R).** Each M×M tile of a stride-1 convolution's output comes from a 5×5 tile `d`
+//! of its input (M + R − 1 = 5): `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`, 25 products instead of M²R²,
+//! summed over the channels as 25 matrix products (one per point of the transformed tile). Both
+//! use the points 0, 1, −1, 2 and ∞ (coefficients 1/6 to 8), so the same Bᵀ.
+//! - 3×3 layers: 25 products per 3×3 tile for 81. On the `cnn`'s 11×11 output (4×4 tiles) 400
+//!   per channel pair for 1,089; on 7×7 (3×3 tiles) 225 for 441.
+//! - 4×4 stride-2 layers, through their **phases**. Output pixel (h, w) reads input rows 2h − 1 …
+//!   2h + 2. Split the input into its four phase images `Q_{c,α,β}[t, s] = x[c, 2t − α, 2s − β]`
+//!   (α, β ∈ {0, 1}, zero outside): then `y[o, h, w] = Σ_{(c,α,β), u, v} W'[o, (c,α,β), u, v] ·
+//!   Q_{c,α,β}[h + u, w + v]` with the 2×2 kernels `W'[o, (c,α,β), u, v] = W[o, c, 2u + 1 − α,
+//!   2v + 1 − β]`: one stride-1 2×2 convolution from 4·C channels, with the same
+//!   multiplications as the layer. F(4×4, 2×2): on a 7×7 output (2×2 tiles) 100 products for
+//!   196; on 14×14, 400 for 784.
 //!
-//! **F(4×4, 2×2).** Each 4×4 tile of that convolution's output comes from a 5×5 tile `d` of its
-//! input: `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`, 25 products instead of 64, summed over the channels as
-//! 25 matrix products (one per point of the transformed tile). On a 7×7 output (2×2 tiles) that
-//! is 100 products for 196; on 14×14, 400 for 784. Bᵀ, G and Aᵀ are those of the points 0, 1,
-//! −1, 2 and ∞ (coefficients 1/6 to 8).
-//!
-//! **Backward.** The input gradient is the same kind of convolution, of dy padded by one, by the
-//! flipped kernels, read back through the phases; the weight gradient sums, point by point,
+//! **Backward.** The input gradient is the same kind of convolution of dy, by the flipped
+//! kernels: a 3×3 layer's is its mirror's forward pass (dy padded by 2 − p); a 4×4 layer's pads
+//! dy by one and is read back through the phases. The weight gradient sums, point by point,
 //! `(transformed input)ᵀ · (A dy Aᵀ)` over the tiles, then maps it back with Gᵀ · G.
 //!
 //! Values are carried in lanes of 16 channels (one AVX-512 register), which is why the layers
-//! must have input channels by fours and output channels by sixteens.
+//! must have output channels by sixteens, and input channels by sixteens (3×3) or fours (4×4, the
+//! phases making four times as many).
 
 use std::mem::MaybeUninit;
 
@@ -35,22 +39,6 @@ const POINTS: usize = 25;
 /// Tiles a matrix product covers at most (its rows): the transformed inputs of one group,
 /// 25 × 128 × channels values, stay near the core.
 const MAX_TILES: usize = 32;
-
-/// Whether the layer `g` to `out` channels goes through this file: kernel 4, stride 2,
-/// padding 1, an even input, input channels by fours and output channels by sixteens (the
-/// lanes), and enough channels for the transforms to pay.
-pub fn applies(g: &Geometry, out: usize) -> bool {
-    g.kernel == [4, 4]
-        && g.stride == [2, 2]
-        && g.padding == [1, 1]
-        && g.height.is_multiple_of(2)
-        && g.width.is_multiple_of(2)
-        && g.height >= 4
-        && g.width >= 4
-        && g.channels.is_multiple_of(4)
-        && g.channels >= 16
-        && out.is_multiple_of(LANES)
-}
 
 // The five matrices as straight-line code on 16 lanes, `m · x` for x one column of lanes: the
 // compiler keeps every value in a register and drops the zero coefficients (a generic loop over
@@ -72,60 +60,131 @@ fn bt_times(d: &[Lanes; 5]) -> [Lanes; 5] {
     o
 }
 
-/// G · g.
-#[inline(always)]
-fn g_times(g: &[Lanes; 2]) -> [Lanes; 5] {
-    let mut o = [[0.0; LANES]; 5];
-    for l in 0..LANES {
-        let [g0, g1] = [g[0][l], g[1][l]];
-        o[0][l] = 0.5 * g0;
-        o[1][l] = -0.5 * g0 - 0.5 * g1;
-        o[2][l] = -g0 / 6.0 + g1 / 6.0;
-        o[3][l] = g0 / 6.0 + g1 / 3.0;
-        o[4][l] = g1;
-    }
-    o
+/// One of the two minimal filterings of this file, F(M×M, R×R) with M + R − 1 = 5: the same five
+/// points, so the same Bᵀ ([`bt_times`]); Aᵀ, A, G and Gᵀ as straight-line code on 16 lanes.
+trait Minimal<const M: usize, const R: usize> {
+    /// Aᵀ · m.
+    fn at(m: &[Lanes; 5]) -> [Lanes; M];
+    /// A · y.
+    fn a(y: &[Lanes; M]) -> [Lanes; 5];
+    /// G · g.
+    fn g(g: &[Lanes; R]) -> [Lanes; 5];
+    /// Gᵀ · u.
+    fn gt(u: &[Lanes; 5]) -> [Lanes; R];
 }
 
-/// Gᵀ · u.
-#[inline(always)]
-fn gt_times(u: &[Lanes; 5]) -> [Lanes; 2] {
-    let mut o = [[0.0; LANES]; 2];
-    for l in 0..LANES {
-        let [u0, u1, u2, u3, u4] = [u[0][l], u[1][l], u[2][l], u[3][l], u[4][l]];
-        o[0][l] = 0.5 * u0 - 0.5 * u1 - u2 / 6.0 + u3 / 6.0;
-        o[1][l] = -0.5 * u1 + u2 / 6.0 + u3 / 3.0 + u4;
+/// F(4×4, 2×2): the phase convolutions of the 4×4 stride-2 layers.
+struct F4x2;
+
+impl Minimal<4, 2> for F4x2 {
+    #[inline(always)]
+    fn at(m: &[Lanes; 5]) -> [Lanes; 4] {
+        let mut o = [[0.0; LANES]; 4];
+        for l in 0..LANES {
+            let [m0, m1, m2, m3, m4] = [m[0][l], m[1][l], m[2][l], m[3][l], m[4][l]];
+            o[0][l] = m0 + m1 + m2 + m3;
+            o[1][l] = m1 - m2 + 2.0 * m3;
+            o[2][l] = m1 + m2 + 4.0 * m3;
+            o[3][l] = m1 - m2 + 8.0 * m3 + m4;
+        }
+        o
     }
-    o
+
+    #[inline(always)]
+    fn a(y: &[Lanes; 4]) -> [Lanes; 5] {
+        let mut o = [[0.0; LANES]; 5];
+        for l in 0..LANES {
+            let [y0, y1, y2, y3] = [y[0][l], y[1][l], y[2][l], y[3][l]];
+            o[0][l] = y0;
+            o[1][l] = y0 + y1 + y2 + y3;
+            o[2][l] = y0 - y1 + y2 - y3;
+            o[3][l] = y0 + 2.0 * y1 + 4.0 * y2 + 8.0 * y3;
+            o[4][l] = y3;
+        }
+        o
+    }
+
+    #[inline(always)]
+    fn g(g: &[Lanes; 2]) -> [Lanes; 5] {
+        let mut o = [[0.0; LANES]; 5];
+        for l in 0..LANES {
+            let [g0, g1] = [g[0][l], g[1][l]];
+            o[0][l] = 0.5 * g0;
+            o[1][l] = -0.5 * g0 - 0.5 * g1;
+            o[2][l] = -g0 / 6.0 + g1 / 6.0;
+            o[3][l] = g0 / 6.0 + g1 / 3.0;
+            o[4][l] = g1;
+        }
+        o
+    }
+
+    #[inline(always)]
+    fn gt(u: &[Lanes; 5]) -> [Lanes; 2] {
+        let mut o = [[0.0; LANES]; 2];
+        for l in 0..LANES {
+            let [u0, u1, u2, u3, u4] = [u[0][l], u[1][l], u[2][l], u[3][l], u[4][l]];
+            o[0][l] = 0.5 * u0 - 0.5 * u1 - u2 / 6.0 + u3 / 6.0;
+            o[1][l] = -0.5 * u1 + u2 / 6.0 + u3 / 3.0 + u4;
+        }
+        o
+    }
 }
 
-/// Aᵀ · m.
-#[inline(always)]
-fn at_times(m: &[Lanes; 5]) -> [Lanes; 4] {
-    let mut o = [[0.0; LANES]; 4];
-    for l in 0..LANES {
-        let [m0, m1, m2, m3, m4] = [m[0][l], m[1][l], m[2][l], m[3][l], m[4][l]];
-        o[0][l] = m0 + m1 + m2 + m3;
-        o[1][l] = m1 - m2 + 2.0 * m3;
-        o[2][l] = m1 + m2 + 4.0 * m3;
-        o[3][l] = m1 - m2 + 8.0 * m3 + m4;
-    }
-    o
-}
+/// F(3×3, 3×3): the 3×3 stride-1 layers.
+struct F3x3;
 
-/// A · y.
-#[inline(always)]
-fn a_times(y: &[Lanes; 4]) -> [Lanes; 5] {
-    let mut o = [[0.0; LANES]; 5];
-    for l in 0..LANES {
-        let [y0, y1, y2, y3] = [y[0][l], y[1][l], y[2][l], y[3][l]];
-        o[0][l] = y0;
-        o[1][l] = y0 + y1 + y2 + y3;
-        o[2][l] = y0 - y1 + y2 - y3;
-        o[3][l] = y0 + 2.0 * y1 + 4.0 * y2 + 8.0 * y3;
-        o[4][l] = y3;
+impl Minimal<3, 3> for F3x3 {
+    #[inline(always)]
+    fn at(m: &[Lanes; 5]) -> [Lanes; 3] {
+        let mut o = [[0.0; LANES]; 3];
+        for l in 0..LANES {
+            let [m0, m1, m2, m3, m4] = [m[0][l], m[1][l], m[2][l], m[3][l], m[4][l]];
+            o[0][l] = m0 + m1 + m2 + m3;
+            o[1][l] = m1 - m2 + 2.0 * m3;
+            o[2][l] = m1 + m2 + 4.0 * m3 + m4;
+        }
+        o
     }
-    o
+
+    #[inline(always)]
+    fn a(y: &[Lanes; 3]) -> [Lanes; 5] {
+        let mut o = [[0.0; LANES]; 5];
+        for l in 0..LANES {
+            let [y0, y1, y2] = [y[0][l], y[1][l], y[2][l]];
+            o[0][l] = y0;
+            o[1][l] = y0 + y1 + y2;
+            o[2][l] = y0 - y1 + y2;
+            o[3][l] = y0 + 2.0 * y1 + 4.0 * y2;
+            o[4][l] = y2;
+        }
+        o
+    }
+
+    #[inline(always)]
+    fn g(g: &[Lanes; 3]) -> [Lanes; 5] {
+        let mut o = [[0.0; LANES]; 5];
+        for l in 0..LANES {
+            let [g0, g1, g2] = [g[0][l], g[1][l], g[2][l]];
+            o[0][l] = 0.5 * g0;
+            o[1][l] = -0.5 * g0 - 0.5 * g1 - 0.5 * g2;
+            o[2][l] = -g0 / 6.0 + g1 / 6.0 - g2 / 6.0;
+            o[3][l] = g0 / 6.0 + g1 / 3.0 + 2.0 * g2 / 3.0;
+            o[4][l] = g2;
+        }
+        o
+    }
+
+    #[inline(always)]
+    fn gt(u: &[Lanes; 5]) -> [Lanes; 3] {
+        let mut o = [[0.0; LANES]; 3];
+        for l in 0..LANES {
+            let [u0, u1, u2, u3, u4] = [u[0][l], u[1][l], u[2][l], u[3][l], u[4][l]];
+            o[0][l] = 0.5 * u0 - 0.5 * u1 - u2 / 6.0 + u3 / 6.0;
+            o[1][l] = -0.5 * u1 + u2 / 6.0 + u3 / 3.0;
+            o[2][l] = -0.5 * u1 - u2 / 6.0 + 2.0 * u3 / 3.0 + u4;
+        }
+        o
+    }
 }
 
 /// `m · x · mᵀ` for a square tile of lanes (I × I → J × J), `m` given as `m_times` (one of the
@@ -174,31 +233,70 @@ fn lanes(values: &[f32], at: usize) -> &Lanes {
     values[at..at + LANES].try_into().expect("16 lanes")
 }
 
+/// How a layer's input becomes the images of its stride-1 convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// The four phase images of a 4×4 stride-2 layer's input (4·C channels, see the top).
+    Phases,
+    /// The input padded by this much on every side (C channels).
+    Padded(usize),
+}
+
+/// Which of the two ways computes the layer `g` to `out` channels, if one does.
+fn layout(g: &Geometry, out: usize) -> Option<Layout> {
+    let square = g.kernel[0] == g.kernel[1] && g.stride[0] == g.stride[1];
+    let even = g.height.is_multiple_of(2) && g.width.is_multiple_of(2);
+    let lanes = out.is_multiple_of(LANES) && g.channels >= 16;
+    if !(square && lanes && g.padding[0] == g.padding[1]) {
+        return None;
+    }
+    match (g.kernel[0], g.stride[0], g.padding[0]) {
+        (4, 2, 1) if even && g.height >= 4 && g.width >= 4 && g.channels.is_multiple_of(4) => {
+            Some(Layout::Phases)
+        }
+        (3, 1, p) if p <= 2 && g.channels.is_multiple_of(LANES) && g.out_pixels() > 0 => {
+            Some(Layout::Padded(p))
+        }
+        _ => None,
+    }
+}
+
+/// Whether the layer `g` to `out` channels goes through this file: kernel 4, stride 2,
+/// padding 1 and an even input (through its phases), or kernel 3, stride 1 and padding up to 2;
+/// output channels by sixteens and input channels by fours (phases) or sixteens (the lanes), at
+/// least 16 of them for the transforms to pay.
+pub fn applies(g: &Geometry, out: usize) -> bool {
+    layout(g, out).is_some()
+}
+
 /// A batch of images laid out for the tiles: each image `[rows][cols][channels]` (channels
-/// innermost, so that a tile's values for 16 channels are one load), `rows = 4·tiles_h + 1`.
+/// innermost, so that a tile's values for 16 channels are one load), `rows = tile·tiles_h + 5 −
+/// tile` for output tiles of `tile × tile` (5 × 5 input tiles, overlapping).
 #[derive(Debug, Clone, Copy)]
 struct Tiling {
     tiles_h: usize,
     tiles_w: usize,
     channels: usize,
+    tile: usize,
 }
 
 impl Tiling {
-    /// The tiling whose tiles cover an output of `out_h × out_w`.
-    fn covering(out_h: usize, out_w: usize, channels: usize) -> Self {
+    /// The tiling whose tiles of `tile × tile` cover an output of `out_h × out_w`.
+    fn covering(out_h: usize, out_w: usize, channels: usize, tile: usize) -> Self {
         Self {
-            tiles_h: out_h.div_ceil(4),
-            tiles_w: out_w.div_ceil(4),
+            tiles_h: out_h.div_ceil(tile),
+            tiles_w: out_w.div_ceil(tile),
             channels,
+            tile,
         }
     }
 
     fn rows(&self) -> usize {
-        4 * self.tiles_h + 1
+        self.tile * self.tiles_h + 5 - self.tile
     }
 
     fn cols(&self) -> usize {
-        4 * self.tiles_w + 1
+        self.tile * self.tiles_w + 5 - self.tile
     }
 
     fn image(&self) -> usize {
@@ -226,12 +324,12 @@ impl Tiling {
 /// `tiling`, tile n in [`Tiling::each_tile`]'s order.
 #[inline(always)]
 fn transform_inputs(tiling: &Tiling, images: usize, laid_out: &[f32], v: &mut [f32]) {
-    let (k_n, tiles) = (tiling.channels, images * tiling.tiles());
+    let (k_n, tiles, tile) = (tiling.channels, images * tiling.tiles(), tiling.tile);
     let (row, col) = (tiling.cols() * k_n, k_n);
     let point = tiles * k_n;
     for (n, (i, a, b)) in tiling.each_tile(images).enumerate() {
         for k in (0..k_n).step_by(LANES) {
-            let corner = tiling.at(i, 4 * a, 4 * b, k);
+            let corner = tiling.at(i, tile * a, tile * b, k);
             transform(
                 bt_times,
                 |r, s| lanes(laid_out, corner + r * row + s * col),
@@ -243,27 +341,29 @@ fn transform_inputs(tiling: &Tiling, images: usize, laid_out: &[f32], v: &mut [f
     }
 }
 
-/// The transformed kernels `u[p][k][o] = (G g Gᵀ)[p]` of the 2×2 kernels `kernel(k, o)`, for
+/// The transformed kernels `u[p][k][o] = (G g Gᵀ)[p]` of the R×R kernels `kernel(k, o)`, for
 /// `k_n` input and `o_n` output channels.
 #[inline(always)]
-fn transform_kernels(
+fn transform_kernels<F: Minimal<M, R>, const M: usize, const R: usize>(
     k_n: usize,
     o_n: usize,
-    kernel: impl Fn(usize, usize) -> [f32; 4],
+    kernel: impl Fn(usize, usize) -> [[f32; R]; R],
 ) -> Vec<f32> {
     let mut u = Vec::with_capacity(POINTS * k_n * o_n);
     let spare = &mut u.spare_capacity_mut()[..POINTS * k_n * o_n];
     for k in 0..k_n {
         for o in (0..o_n).step_by(LANES) {
-            let mut taps = [[[0.0; LANES]; 2]; 2];
+            let mut taps = [[[0.0; LANES]; R]; R];
             #[allow(clippy::needless_range_loop)] // l indexes the lanes and names the channel
             for l in 0..LANES {
-                for (tap, value) in kernel(k, o + l).into_iter().enumerate() {
-                    taps[tap / 2][tap % 2][l] = value;
+                for (row, values) in taps.iter_mut().zip(kernel(k, o + l)) {
+                    for (tap, value) in row.iter_mut().zip(values) {
+                        tap[l] = value;
+                    }
                 }
             }
             transform(
-                g_times,
+                F::g,
                 |r, s| &taps[r][s],
                 |p1, p2, lanes| {
                     let to = &mut spare[((p1 * 5 + p2) * k_n + k) * o_n + o..][..LANES];
@@ -296,21 +396,21 @@ fn multiply_points(v: &[f32], u: &[f32], m: &mut [f32], (tiles, k_n, o_n): (usiz
 /// channel, tile)` for every tile and block of 16 channels (tiles may reach past the output's
 /// edge: the caller skips those pixels).
 #[inline(always)]
-fn transform_outputs(
+fn transform_outputs<F: Minimal<M, R>, const M: usize, const R: usize>(
     tiling: &Tiling,
     images: usize,
     o_n: usize,
     m: &[f32],
-    mut write: impl FnMut((usize, usize, usize), usize, &[[Lanes; 4]; 4]),
+    mut write: impl FnMut((usize, usize, usize), usize, &[[Lanes; M]; M]),
 ) {
     let tiles = images * tiling.tiles();
     let point = tiles * o_n;
-    let mut y = [[[0.0; LANES]; 4]; 4];
+    let mut y = [[[0.0; LANES]; M]; M];
     for (n, tile) in tiling.each_tile(images).enumerate() {
         for o in (0..o_n).step_by(LANES) {
             let first = n * o_n + o;
             transform(
-                at_times,
+                F::at,
                 |p1, p2| lanes(m, (p1 * 5 + p2) * point + first),
                 |r, s, lanes| y[r][s] = *lanes,
             );
@@ -319,10 +419,10 @@ fn transform_outputs(
     }
 }
 
-/// `m[p][n][o] = (A dy Aᵀ)[p]` for each 4×4 tile n of the output gradient `dy` (`[images,
+/// `m[p][n][o] = (A dy Aᵀ)[p]` for each M×M tile n of the output gradient `dy` (`[images,
 /// out, oh, ow]`), zero beyond its edge.
 #[inline(always)]
-fn transform_output_grads(
+fn transform_output_grads<F: Minimal<M, R>, const M: usize, const R: usize>(
     tiling: &Tiling,
     dy: &[f32],
     (images, out, oh, ow): (usize, usize, usize, usize),
@@ -330,26 +430,50 @@ fn transform_output_grads(
 ) {
     let tiles = images * tiling.tiles();
     for (n, (i, a, b)) in tiling.each_tile(images).enumerate() {
-        let (rows, cols) = ((oh - 4 * a).min(4), (ow - 4 * b).min(4));
+        let (rows, cols) = ((oh - M * a).min(M), (ow - M * b).min(M));
         for o in (0..out).step_by(LANES) {
-            let mut d = [[[0.0; LANES]; 4]; 4];
+            let mut d = [[[0.0; LANES]; M]; M];
             for (l, plane) in dy[(i * out + o) * oh * ow..]
                 .chunks(oh * ow)
                 .take(LANES)
                 .enumerate()
             {
                 for r in 0..rows {
-                    let row = &plane[(4 * a + r) * ow + 4 * b..][..cols];
+                    let row = &plane[(M * a + r) * ow + M * b..][..cols];
                     for (s, value) in row.iter().enumerate() {
                         d[r][s][l] = *value;
                     }
                 }
             }
             transform(
-                a_times,
+                F::a,
                 |r, s| &d[r][s],
                 |p1, p2, lanes| {
                     m[((p1 * 5 + p2) * tiles + n) * out + o..][..LANES].copy_from_slice(lanes);
+                },
+            );
+        }
+    }
+}
+
+/// The R×R kernels' gradient from that of the transformed kernels `du[p][k][o]`: `Gᵀ dU G`,
+/// each tap handed to `store(k, o, u, v, value)`.
+#[inline(always)]
+fn kernels_from_points<F: Minimal<M, R>, const M: usize, const R: usize>(
+    du: &[f32],
+    (k_n, out): (usize, usize),
+    mut store: impl FnMut(usize, usize, usize, usize, f32),
+) {
+    for k in 0..k_n {
+        for o in (0..out).step_by(LANES) {
+            let first = k * out + o;
+            transform(
+                F::gt,
+                |p1, p2| lanes(du, (p1 * 5 + p2) * k_n * out + first),
+                |u, v, lanes| {
+                    for (l, value) in lanes.iter().enumerate() {
+                        store(k, o + l, u, v, *value);
+                    }
                 },
             );
         }
@@ -362,15 +486,11 @@ fn group_images(tiling: &Tiling, share: usize) -> usize {
     share.div_ceil(groups).max(1)
 }
 
-/// The 2×2 phase kernel `W'[o, (c,α,β)]` of the 4×4 kernel W `[out, channels, 4, 4]`, taps
-/// row-major (u, v).
-fn phase_kernel(weight: &[f32], channels: usize, o: usize, k: usize) -> [f32; 4] {
+/// The 2×2 phase kernel `W'[o, (c,α,β)]` of the 4×4 kernel W `[out, channels, 4, 4]`.
+fn phase_kernel(weight: &[f32], channels: usize, o: usize, k: usize) -> [[f32; 2]; 2] {
     let (c, alpha, beta) = (k / 4, (k / 2) % 2, k % 2);
     let w = &weight[(o * channels + c) * 16..][..16];
-    std::array::from_fn(|tap| {
-        let (u, v) = (tap / 2, tap % 2);
-        w[(2 * u + 1 - alpha) * 4 + 2 * v + 1 - beta]
-    })
+    std::array::from_fn(|u| std::array::from_fn(|v| w[(2 * u + 1 - alpha) * 4 + 2 * v + 1 - beta]))
 }
 
 /// The phase images of `x` (`[channels, h, w]`) into image `i` of `laid_out`:
@@ -408,22 +528,22 @@ fn lay_out_phases(g: &Geometry, tiling: &Tiling, x: &[f32], i: usize, laid_out: 
     }
 }
 
-/// `D[t][s][o] = dy[o, t − 1, s − 1]` (dy `[out, oh, ow]` padded by one, zero outside) into
-/// image `i` of `laid_out`.
+/// `D[t][s][c] = x[c, t − padding, s − padding]` (x `[channels, h, w]`, zero outside) into image
+/// `i` of `laid_out`.
 #[inline(always)]
 fn lay_out_padded(
     tiling: &Tiling,
-    dy: &[f32],
-    (oh, ow): (usize, usize),
+    x: &[f32],
+    (h_n, w_n, padding): (usize, usize, usize),
     i: usize,
     laid_out: &mut [f32],
 ) {
     for t in 0..tiling.rows() {
         for s in 0..tiling.cols() {
             let pixel = &mut laid_out[tiling.at(i, t, s, 0)..][..tiling.channels];
-            let (h, w) = (t.wrapping_sub(1), s.wrapping_sub(1));
-            if h < oh && w < ow {
-                let from = dy[h * ow + w..].iter().step_by(oh * ow);
+            let (h, w) = (t.wrapping_sub(padding), s.wrapping_sub(padding));
+            if h < h_n && w < w_n {
+                let from = x[h * w_n + w..].iter().step_by(h_n * w_n);
                 pixel.iter_mut().zip(from).for_each(|(p, v)| *p = *v);
             } else {
                 pixel.fill(0.0);
@@ -471,13 +591,15 @@ fn with_scratch<R>(
     })
 }
 
-
-/// One convolution of kernel 4, stride 2, padding 1 from `[channels, h, w]` images to `out`
-/// channels, seen as its phase convolution: what the forward pass and the weight gradient share,
-/// one group of images at a time.
-struct PhaseConvolution<'g> {
+/// One layer seen as a stride-1 R×R convolution computed by F(M×M, R×R): from `[channels, h, w]`
+/// images (`g`) laid out by `layout` to `out` channels; what the forward pass and the weight
+/// gradient share, one group of images at a time.
+struct Convolution<'g, F, const M: usize, const R: usize> {
     g: &'g Geometry,
+    layout: Layout,
     out: usize,
+    /// The layer's output height and width.
+    size: [usize; 2],
     tiling: Tiling,
     /// Values per input image and per output image.
     image: usize,
@@ -485,30 +607,45 @@ struct PhaseConvolution<'g> {
     /// Images per thread, and per group within a thread.
     share: usize,
     group: usize,
+    filter: std::marker::PhantomData<fn() -> F>,
 }
 
-impl<'g> PhaseConvolution<'g> {
-    fn new(g: &'g Geometry, batch: usize, out: usize) -> Self {
-        let tiling = Tiling::covering(g.out_height(), g.out_width(), 4 * g.channels);
+impl<'g, F: Minimal<M, R>, const M: usize, const R: usize> Convolution<'g, F, M, R> {
+    fn new(g: &'g Geometry, batch: usize, out: usize, layout: Layout) -> Self {
+        let size = [g.out_height(), g.out_width()];
+        let channels = match layout {
+            Layout::Phases => 4 * g.channels,
+            Layout::Padded(_) => g.channels,
+        };
+        let tiling = Tiling::covering(size[0], size[1], channels, M);
         let share = share_of(batch);
         Self {
             g,
+            layout,
             out,
+            size,
             tiling,
             image: g.channels * g.in_pixels(),
             plane: out * g.out_pixels(),
             share,
             group: group_images(&tiling, share),
+            filter: std::marker::PhantomData,
         }
     }
 
-    /// The group's images `x` laid out by phase and transformed into `scratch.v`; returns how
-    /// many images there are.
+    /// The group's images `x` laid out and transformed into `scratch.v`; returns how many
+    /// images there are.
     #[inline(always)]
     fn transform_inputs(&self, x: &[f32], scratch: &mut Scratch) -> usize {
         let images = x.len() / self.image;
         for (i, x) in x.chunks(self.image).enumerate() {
-            lay_out_phases(self.g, &self.tiling, x, i, &mut scratch.laid_out);
+            match self.layout {
+                Layout::Phases => lay_out_phases(self.g, &self.tiling, x, i, &mut scratch.laid_out),
+                Layout::Padded(padding) => {
+                    let shape = (self.g.height, self.g.width, padding);
+                    lay_out_padded(&self.tiling, x, shape, i, &mut scratch.laid_out)
+                }
+            }
         }
         transform_inputs(&self.tiling, images, &scratch.laid_out, &mut scratch.v);
         images
@@ -518,32 +655,37 @@ impl<'g> PhaseConvolution<'g> {
     /// transformed kernels `u`.
     #[inline(always)]
     fn forward(&self, images: usize, u: &[f32], scratch: &mut Scratch, y: &mut [MaybeUninit<f32>]) {
-        let (out, oh, ow) = (self.out, self.g.out_height(), self.g.out_width());
+        let (out, [oh, ow]) = (self.out, self.size);
         let tiles = images * self.tiling.tiles();
-        multiply_points(&scratch.v, u, &mut scratch.m, (tiles, self.tiling.channels, out));
-        let write = |(i, a, b): (usize, usize, usize), o: usize, tile: &[[Lanes; 4]; 4]| {
-            let (rows, cols) = ((oh - 4 * a).min(4), (ow - 4 * b).min(4));
+        multiply_points(
+            &scratch.v,
+            u,
+            &mut scratch.m,
+            (tiles, self.tiling.channels, out),
+        );
+        let write = |(i, a, b): (usize, usize, usize), o: usize, tile: &[[Lanes; M]; M]| {
+            let (rows, cols) = ((oh - M * a).min(M), (ow - M * b).min(M));
             let planes = y[(i * out + o) * oh * ow..].chunks_mut(oh * ow);
             for (l, plane) in planes.take(LANES).enumerate() {
                 for (r, tile_row) in tile.iter().take(rows).enumerate() {
-                    let row = &mut plane[(4 * a + r) * ow + 4 * b..][..cols];
+                    let row = &mut plane[(M * a + r) * ow + M * b..][..cols];
                     for (value, lanes) in row.iter_mut().zip(tile_row) {
                         value.write(lanes[l]);
                     }
                 }
             }
         };
-        transform_outputs(&self.tiling, images, out, &scratch.m, write);
+        transform_outputs::<F, M, R>(&self.tiling, images, out, &scratch.m, write);
     }
 
     /// `scratch.du (+)= Σ_tiles v[p]ᵀ · (A dy Aᵀ)[p]` for the group's output gradient `dy`
     /// (`[images, out, oh, ow]`); the first group overwrites.
     #[inline(always)]
     fn add_weight_grad(&self, images: usize, dy: &[f32], first: bool, scratch: &mut Scratch) {
-        let (out, k_n) = (self.out, self.tiling.channels);
-        let (oh, ow) = (self.g.out_height(), self.g.out_width());
+        let (out, k_n, [oh, ow]) = (self.out, self.tiling.channels, self.size);
         let tiles = images * self.tiling.tiles();
-        transform_output_grads(&self.tiling, dy, (images, out, oh, ow), &mut scratch.m);
+        let shape = (images, out, oh, ow);
+        transform_output_grads::<F, M, R>(&self.tiling, dy, shape, &mut scratch.m);
         if scratch.du.len() < POINTS * k_n * out {
             scratch.du.resize(POINTS * k_n * out, 0.0);
         }
@@ -558,18 +700,38 @@ impl<'g> PhaseConvolution<'g> {
         }
     }
 
-    /// The transformed kernels of `weight` (`[out, channels, 4, 4]`).
-    fn transformed_kernels(&self, weight: &[f32]) -> Vec<f32> {
-        let (k_n, channels) = (self.tiling.channels, self.g.channels);
+    /// The transformed kernels of the R×R kernels `kernel(k, o)`.
+    fn transformed_kernels(&self, kernel: impl Fn(usize, usize) -> [[f32; R]; R]) -> Vec<f32> {
+        let k_n = self.tiling.channels;
         wide(
             #[inline(always)]
-            || transform_kernels(k_n, self.out, |k, o| phase_kernel(weight, channels, o, k)),
+            || transform_kernels::<F, M, R>(k_n, self.out, kernel),
         )
+    }
+
+    /// The layer's weight gradient `[out, channels, k, k]` from `du`, the transformed one.
+    #[inline(always)]
+    fn weight_grad(&self, du: &[f32]) -> Vec<f32> {
+        let (channels, out) = (self.g.channels, self.out);
+        let area = self.g.kernel[0] * self.g.kernel[1];
+        let mut dw = vec![0.0; out * channels * area];
+        let shape = (self.tiling.channels, out);
+        match self.layout {
+            // each tap back where `phase_kernel` took it
+            Layout::Phases => kernels_from_points::<F, M, R>(du, shape, |k, o, u, v, value| {
+                let (c, alpha, beta) = (k / 4, (k / 2) % 2, k % 2);
+                dw[(o * channels + c) * 16 + (2 * u + 1 - alpha) * 4 + 2 * v + 1 - beta] = value;
+            }),
+            Layout::Padded(_) => kernels_from_points::<F, M, R>(du, shape, |c, o, u, v, value| {
+                dw[(o * channels + c) * area + u * R + v] = value;
+            }),
+        }
+        dw
     }
 
     /// `f(scratch)` compiled wide, with this thread's scratch for this convolution's groups.
     #[inline(always)]
-    fn on_scratch<R>(&self, f: impl FnOnce(&mut Scratch) -> R) -> R {
+    fn on_scratch<T>(&self, f: impl FnOnce(&mut Scratch) -> T) -> T {
         with_scratch(&self.tiling, self.group, self.out, |scratch| {
             wide(
                 #[inline(always)]
@@ -577,58 +739,122 @@ impl<'g> PhaseConvolution<'g> {
             )
         })
     }
+
+    /// The layer's output `[batch, out, oh, ow]` from x `[batch, channels, h, w]`, for the
+    /// kernels `u` ([`Self::transformed_kernels`]).
+    fn output(&self, batch: usize, x: &[f32], u: &[f32]) -> Vec<f32> {
+        let (image, plane, group) = (self.image, self.plane, self.group);
+        let mut y = Vec::with_capacity(batch * plane);
+        y.spare_capacity_mut()[..batch * plane]
+            .par_chunks_mut(self.share * plane)
+            .zip(x.par_chunks(self.share * image))
+            .for_each(|(y, x)| {
+                self.on_scratch(
+                    #[inline(always)]
+                    |scratch| {
+                        for (y, x) in y.chunks_mut(group * plane).zip(x.chunks(group * image)) {
+                            let images = self.transform_inputs(x, scratch);
+                            self.forward(images, u, scratch, y);
+                        }
+                    },
+                )
+            });
+        // SAFETY: every output pixel lies in one tile, written above.
+        unsafe { y.set_len(batch * plane) };
+        y
+    }
+
+    /// The layer's weight gradient for x and dy, and with `u` its output as well: both read the
+    /// same transformed inputs.
+    fn weight_grad_and_output(
+        &self,
+        batch: usize,
+        (x, dy): (&[f32], &[f32]),
+        u: Option<&[f32]>,
+    ) -> (Vec<f32>, Option<Vec<f32>>) {
+        let (image, plane, group) = (self.image, self.plane, self.group);
+        let mut y = Vec::with_capacity(if u.is_some() { batch * plane } else { 0 });
+        let outputs: Vec<Option<&mut [MaybeUninit<f32>]>> = match u {
+            Some(_) => y.spare_capacity_mut()[..batch * plane]
+                .chunks_mut(self.share * plane)
+                .map(Some)
+                .collect(),
+            None => (0..batch.div_ceil(self.share)).map(|_| None).collect(),
+        };
+        let partial: Vec<Vec<f32>> = outputs
+            .into_par_iter()
+            .zip(x.par_chunks(self.share * image))
+            .zip(dy.par_chunks(self.share * plane))
+            .map(|((mut y, x), dy)| {
+                self.on_scratch(
+                    #[inline(always)]
+                    |scratch| {
+                        let groups = x.chunks(group * image).zip(dy.chunks(group * plane));
+                        for (n, (x, dy)) in groups.enumerate() {
+                            let images = self.transform_inputs(x, scratch);
+                            if let (Some(u), Some(y)) = (u, y.as_deref_mut()) {
+                                let y = &mut y[n * group * plane..][..images * plane];
+                                self.forward(images, u, scratch, y);
+                            }
+                            self.add_weight_grad(images, dy, n == 0, scratch);
+                        }
+                        self.weight_grad(&scratch.du)
+                    },
+                )
+            })
+            .collect();
+        let dw = sum(
+            partial,
+            self.out * self.g.channels * self.g.kernel[0] * self.g.kernel[1],
+        );
+        if u.is_none() {
+            return (dw, None);
+        }
+        // SAFETY: every output pixel lies in one tile, written above.
+        unsafe { y.set_len(batch * plane) };
+        (dw, Some(y))
+    }
 }
 
-/// `y = conv(x, W)`: x `[batch, channels, h, w]`, W `[out, channels, 4, 4]` → `[batch, out,
-/// h/2, w/2]`.
+/// The 3×3 kernel `W[o, c]` of W `[out, channels, 3, 3]`.
+fn kernel3(weight: &[f32], channels: usize, o: usize, c: usize) -> [[f32; 3]; 3] {
+    let w = &weight[(o * channels + c) * 9..][..9];
+    std::array::from_fn(|u| std::array::from_fn(|v| w[u * 3 + v]))
+}
+
+/// `y = conv(x, W)`: x `[batch, channels, h, w]`, W `[out, channels, k, k]` → `[batch, out, oh,
+/// ow]`, for a layer that [`applies`].
 pub fn forward(g: &Geometry, batch: usize, x: &[f32], weight: &[f32], out: usize) -> Vec<f32> {
-    let conv = PhaseConvolution::new(g, batch, out);
-    let u = conv.transformed_kernels(weight);
-    let (image, plane, group) = (conv.image, conv.plane, conv.group);
-    let mut y = Vec::with_capacity(batch * plane);
-    y.spare_capacity_mut()[..batch * plane]
-        .par_chunks_mut(conv.share * plane)
-        .zip(x.par_chunks(conv.share * image))
-        .for_each(|(y, x)| {
-            conv.on_scratch(
-                #[inline(always)]
-                |scratch| {
-                    for (y, x) in y.chunks_mut(group * plane).zip(x.chunks(group * image)) {
-                        let images = conv.transform_inputs(x, scratch);
-                        conv.forward(images, &u, scratch, y);
-                    }
-                },
-            )
-        });
-    // SAFETY: every output pixel lies in one tile, written above.
-    unsafe { y.set_len(batch * plane) };
-    y
+    let channels = g.channels;
+    match layout(g, out).expect("a layer this file computes") {
+        Layout::Phases => {
+            let conv = Convolution::<F4x2, 4, 2>::new(g, batch, out, Layout::Phases);
+            let u = conv.transformed_kernels(|k, o| phase_kernel(weight, channels, o, k));
+            conv.output(batch, x, &u)
+        }
+        padded => {
+            let conv = Convolution::<F3x3, 3, 3>::new(g, batch, out, padded);
+            let u = conv.transformed_kernels(|c, o| kernel3(weight, channels, o, c));
+            conv.output(batch, x, &u)
+        }
+    }
 }
 
-/// The weight gradient `[out, channels, 4, 4]`: for each point p,
-/// `dU[p] = Σ_tiles (Bᵀ d B)[p]ᵀ · (A dy Aᵀ)[p]`, then `dW' = Gᵀ dU G` read back into the 4×4
-/// kernels.
+/// The weight gradient `[out, channels, k, k]` of a layer that [`applies`]: for each point p,
+/// `dU[p] = Σ_tiles (Bᵀ d B)[p]ᵀ · (A dy Aᵀ)[p]`, then `Gᵀ dU G` read back into the kernels.
 pub fn weight_grad(g: &Geometry, batch: usize, x: &[f32], dy: &[f32], out: usize) -> Vec<f32> {
-    let conv = PhaseConvolution::new(g, batch, out);
-    let (image, plane, group) = (conv.image, conv.plane, conv.group);
-    let partial: Vec<Vec<f32>> = x
-        .par_chunks(conv.share * image)
-        .zip(dy.par_chunks(conv.share * plane))
-        .map(|(x, dy)| {
-            conv.on_scratch(
-                #[inline(always)]
-                |scratch| {
-                    let groups = x.chunks(group * image).zip(dy.chunks(group * plane));
-                    for (n, (x, dy)) in groups.enumerate() {
-                        let images = conv.transform_inputs(x, scratch);
-                        conv.add_weight_grad(images, dy, n == 0, scratch);
-                    }
-                    kernels_from_points(&scratch.du, g.channels, out)
-                },
-            )
-        })
-        .collect();
-    sum(partial, out * g.channels * 16)
+    match layout(g, out).expect("a layer this file computes") {
+        Layout::Phases => {
+            Convolution::<F4x2, 4, 2>::new(g, batch, out, Layout::Phases)
+                .weight_grad_and_output(batch, (x, dy), None)
+                .0
+        }
+        padded => {
+            Convolution::<F3x3, 3, 3>::new(g, batch, out, padded)
+                .weight_grad_and_output(batch, (x, dy), None)
+                .0
+        }
+    }
 }
 
 /// [`forward`] of x and [`weight_grad`] of (x, dy) in one pass, the inputs laid out and
@@ -641,56 +867,60 @@ pub fn forward_and_weight_grad(
     dy: &[f32],
     out: usize,
 ) -> (Vec<f32>, Vec<f32>) {
-    let conv = PhaseConvolution::new(g, batch, out);
-    let u = conv.transformed_kernels(weight);
-    let (image, plane, group) = (conv.image, conv.plane, conv.group);
-    let mut y = Vec::with_capacity(batch * plane);
-    let partial: Vec<Vec<f32>> = y.spare_capacity_mut()[..batch * plane]
-        .par_chunks_mut(conv.share * plane)
-        .zip(x.par_chunks(conv.share * image))
-        .zip(dy.par_chunks(conv.share * plane))
-        .map(|((y, x), dy)| {
-            conv.on_scratch(
-                #[inline(always)]
-                |scratch| {
-                    let groups = y
-                        .chunks_mut(group * plane)
-                        .zip(x.chunks(group * image))
-                        .zip(dy.chunks(group * plane));
-                    for (n, ((y, x), dy)) in groups.enumerate() {
-                        let images = conv.transform_inputs(x, scratch);
-                        conv.forward(images, &u, scratch, y);
-                        conv.add_weight_grad(images, dy, n == 0, scratch);
-                    }
-                    kernels_from_points(&scratch.du, g.channels, out)
-                },
-            )
-        })
-        .collect();
-    // SAFETY: every output pixel lies in one tile, written above.
-    unsafe { y.set_len(batch * plane) };
-    (y, sum(partial, out * g.channels * 16))
+    let channels = g.channels;
+    let (dw, y) = match layout(g, out).expect("a layer this file computes") {
+        Layout::Phases => {
+            let conv = Convolution::<F4x2, 4, 2>::new(g, batch, out, Layout::Phases);
+            let u = conv.transformed_kernels(|k, o| phase_kernel(weight, channels, o, k));
+            conv.weight_grad_and_output(batch, (x, dy), Some(&u))
+        }
+        padded => {
+            let conv = Convolution::<F3x3, 3, 3>::new(g, batch, out, padded);
+            let u = conv.transformed_kernels(|c, o| kernel3(weight, channels, o, c));
+            conv.weight_grad_and_output(batch, (x, dy), Some(&u))
+        }
+    };
+    (y.expect("asked for"), dw)
 }
 
-/// The input gradient `[batch, channels, h, w]` from dy `[batch, out, h/2, w/2]`: the phase
-/// images' gradients `dQ[k][t, s] = Σ_{o,u,v} W'[o, k, 1 − u, 1 − v] · D[o][t + u, s + v]`, where
+/// The input gradient `[batch, channels, h, w]` from dy `[batch, out, oh, ow]` of a layer that
+/// [`applies`]. A 3×3 layer's is the forward pass of its mirror: dy padded by 2 − p through the
+/// flipped, transposed kernels. A 4×4 stride-2 layer's comes through the phase images'
+/// gradients `dQ[k][t, s] = Σ_{o,u,v} W'[o, k, 1 − u, 1 − v] · D[o][t + u, s + v]`, where
 /// `D[t, s] = dy[t − 1, s − 1]` (dy padded by one), each pixel of dx one of theirs.
 pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: usize) -> Vec<f32> {
     let (oh, ow) = (g.out_height(), g.out_width());
+    let channels = g.channels;
+    if let Some(Layout::Padded(p)) = layout(g, out) {
+        let mirror = Geometry {
+            channels: out,
+            height: oh,
+            width: ow,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [2 - p, 2 - p],
+        };
+        let conv = Convolution::<F3x3, 3, 3>::new(&mirror, batch, channels, Layout::Padded(2 - p));
+        let u = conv.transformed_kernels(|o, c| {
+            let w = kernel3(weight, channels, o, c);
+            std::array::from_fn(|u| std::array::from_fn(|v| w[2 - u][2 - v]))
+        });
+        return conv.output(batch, dy, &u);
+    }
     let (h_n, w_n) = (g.height, g.width);
-    let k_n = 4 * g.channels;
+    let k_n = 4 * channels;
     // the phase images are (oh + 1) × (ow + 1)
-    let tiling = Tiling::covering(oh + 1, ow + 1, out);
+    let tiling = Tiling::covering(oh + 1, ow + 1, out, 4);
     let u = wide(
         #[inline(always)]
         || {
-            transform_kernels(out, k_n, |o, k| {
-                let [w00, w01, w10, w11] = phase_kernel(weight, g.channels, o, k);
-                [w11, w10, w01, w00]
+            transform_kernels::<F4x2, 4, 2>(out, k_n, |o, k| {
+                let [[w00, w01], [w10, w11]] = phase_kernel(weight, channels, o, k);
+                [[w11, w10], [w01, w00]]
             })
         },
     );
-    let (image, plane) = (g.channels * g.in_pixels(), out * oh * ow);
+    let (image, plane) = (channels * g.in_pixels(), out * oh * ow);
     let per_share = share_of(batch);
     let size = group_images(&tiling, per_share);
     let mut dx = Vec::with_capacity(batch * image);
@@ -705,7 +935,8 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
                         for (dx, dy) in dx.chunks_mut(size * image).zip(dy.chunks(size * plane)) {
                             let images = dy.len() / plane;
                             for (i, dy) in dy.chunks(plane).enumerate() {
-                                lay_out_padded(&tiling, dy, (oh, ow), i, &mut scratch.laid_out);
+                                let shape = (oh, ow, 1);
+                                lay_out_padded(&tiling, dy, shape, i, &mut scratch.laid_out);
                             }
                             let tiles = images * tiling.tiles();
                             transform_inputs(&tiling, images, &scratch.laid_out, &mut scratch.v);
@@ -717,14 +948,14 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
                                  k: usize,
                                  tile: &[[Lanes; 4]; 4]| {
                                     for c in 0..LANES / 4 {
-                                        let channel = (i * g.channels + k / 4 + c) * h_n * w_n;
+                                        let channel = (i * channels + k / 4 + c) * h_n * w_n;
                                         for (r, tile_row) in tile.iter().enumerate() {
                                             for alpha in 0..2 {
                                                 let h = (2 * (4 * a + r)).wrapping_sub(alpha);
                                                 if h >= h_n {
                                                     continue;
                                                 }
-                                                // one row of dx: 8 neighbours, (s, β) = (0, 1), (0, 0), (1, 1), …
+                                                // a row of dx: (s, β) = (0, 1), (0, 0), (1, 1), …
                                                 let row = &mut dx[channel + h * w_n..][..w_n];
                                                 for (s, lanes) in tile_row.iter().enumerate() {
                                                     for beta in 0..2 {
@@ -741,7 +972,9 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
                                         }
                                     }
                                 };
-                            transform_outputs(&tiling, images, k_n, &scratch.m, write);
+                            transform_outputs::<F4x2, 4, 2>(
+                                &tiling, images, k_n, &scratch.m, write,
+                            );
                         }
                     },
                 )
@@ -750,32 +983,6 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
     // SAFETY: every pixel of dx is one pixel of one phase image, written above.
     unsafe { dx.set_len(batch * image) };
     dx
-}
-
-
-/// The 4×4 kernels' gradient `[out, channels, 4, 4]` from that of the transformed 2×2 phase
-/// kernels `du[p][k][o]`: `dW' = Gᵀ dU G`, each tap back where [`phase_kernel`] took it.
-#[inline(always)]
-fn kernels_from_points(du: &[f32], channels: usize, out: usize) -> Vec<f32> {
-    let k_n = 4 * channels;
-    let mut dw = vec![0.0; out * channels * 16];
-    for k in 0..k_n {
-        let (c, alpha, beta) = (k / 4, (k / 2) % 2, k % 2);
-        for o in (0..out).step_by(LANES) {
-            let first = k * out + o;
-            transform(
-                gt_times,
-                |p1, p2| lanes(du, (p1 * 5 + p2) * k_n * out + first),
-                |u, v, lanes| {
-                    let tap = (2 * u + 1 - alpha) * 4 + 2 * v + 1 - beta;
-                    for (l, value) in lanes.iter().enumerate() {
-                        dw[((o + l) * channels + c) * 16 + tap] = *value;
-                    }
-                },
-            );
-        }
-    }
-    dw
 }
 
 #[cfg(test)]
@@ -821,6 +1028,24 @@ mod tests {
         [0.0, 0.0, 0.0, 1.0],
     ];
 
+    // F(3×3, 3×3) for the same points: the same Bᵀ.
+    const G3: [[f32; 3]; 5] = [
+        [0.5, 0.0, 0.0],
+        [-0.5, -0.5, -0.5],
+        [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+        [1.0 / 6.0, 1.0 / 3.0, 2.0 / 3.0],
+        [0.0, 0.0, 1.0],
+    ];
+    const AT3: [[f32; 5]; 3] = [
+        [1.0, 1.0, 1.0, 1.0, 0.0],
+        [0.0, 1.0, -1.0, 2.0, 0.0],
+        [0.0, 1.0, 1.0, 4.0, 1.0],
+    ];
+
+    fn transposed<const I: usize, const J: usize>(m: &[[f32; I]; J]) -> [[f32; J]; I] {
+        std::array::from_fn(|i| std::array::from_fn(|j| m[j][i]))
+    }
+
     /// Each straight-line transform applied to the unit vectors gives its matrix's columns.
     #[test]
     fn transforms_are_the_matrices() {
@@ -836,10 +1061,14 @@ mod tests {
             }
         }
         columns(bt_times, &BT);
-        columns(g_times, &G);
-        columns(gt_times, &GT);
-        columns(at_times, &AT);
-        columns(a_times, &A);
+        columns(F4x2::g, &G);
+        columns(F4x2::gt, &GT);
+        columns(F4x2::at, &AT);
+        columns(F4x2::a, &A);
+        columns(F3x3::g, &G3);
+        columns(F3x3::gt, &transposed(&G3));
+        columns(F3x3::at, &AT3);
+        columns(F3x3::a, &transposed(&AT3));
         // and the matrices compute a 4-output, 2-tap correlation: Aᵀ[(G g) ⊙ (Bᵀ d)]
         let (d, g) = ([0.3f32, -1.2, 0.7, 2.0, -0.4], [1.5f32, -0.8]);
         for (i, row) in AT.iter().enumerate() {
@@ -851,6 +1080,18 @@ mod tests {
                 })
                 .sum();
             assert!((winograd - (d[i] * g[0] + d[i + 1] * g[1])).abs() < 1e-5);
+        }
+        let g3 = [1.5f32, -0.8, 0.6];
+        for (i, row) in AT3.iter().enumerate() {
+            let winograd: f32 = (0..5)
+                .map(|p| {
+                    let gp: f32 = (0..3).map(|k| G3[p][k] * g3[k]).sum();
+                    let dp: f32 = (0..5).map(|r| BT[p][r] * d[r]).sum();
+                    row[p] * gp * dp
+                })
+                .sum();
+            let direct: f32 = (0..3).map(|k| d[i + k] * g3[k]).sum();
+            assert!((winograd - direct).abs() < 1e-5);
         }
     }
 
@@ -881,27 +1122,33 @@ mod tests {
     }
 
     /// The three products against the im2col ones (tested against burn's in `tests.rs`) on the
-    /// labs' widest layers and on uneven shapes (a 5×5 output: tiles past the edge).
+    /// labs' widest layers and on uneven shapes (outputs that end inside a tile).
     #[test]
-    fn phase_winograd_matches_the_direct_products() {
-        for (batch, channels, out, [height, width]) in [
-            (3, 64, 128, [14, 14]),
-            (2, 32, 64, [28, 28]),
-            (5, 16, 16, [10, 10]),
-            (1, 20, 32, [6, 12]),
-            (2, 16, 16, [4, 4]),
+    fn winograd_matches_the_direct_products() {
+        // (batch, channels, out, [h, w], kernel, padding); kernel 4 has stride 2, kernel 3 stride 1
+        for (batch, channels, out, [height, width], k, p) in [
+            (3, 64, 128, [14, 14], 4, 1),
+            (2, 32, 64, [28, 28], 4, 1),
+            (5, 16, 16, [10, 10], 4, 1),
+            (1, 20, 32, [6, 12], 4, 1),
+            (2, 16, 16, [4, 4], 4, 1),
+            (3, 32, 64, [13, 13], 3, 0),
+            (2, 64, 64, [7, 7], 3, 1),
+            (2, 16, 32, [5, 8], 3, 1),
+            (1, 32, 16, [14, 14], 3, 1),
+            (2, 16, 16, [4, 5], 3, 2),
         ] {
             let g = Geometry {
                 channels,
                 height,
                 width,
-                kernel: [4, 4],
-                stride: [2, 2],
-                padding: [1, 1],
+                kernel: [k, k],
+                stride: [k - 2, k - 2],
+                padding: [p, p],
             };
             assert!(applies(&g, out));
             let x = random(batch * channels * height * width, 1);
-            let weight = random(out * channels * 16, 2);
+            let weight = random(out * channels * k * k, 2);
             let dy = random(batch * out * g.out_pixels(), 3);
             assert_close(
                 &forward(&g, batch, &x, &weight, out),
@@ -920,7 +1167,11 @@ mod tests {
                 "weight grad",
             );
             let (y, dw) = forward_and_weight_grad(&g, batch, &x, &weight, &dy, out);
-            assert_close(&y, &forward(&g, batch, &x, &weight, out), "forward, with dw");
+            assert_close(
+                &y,
+                &forward(&g, batch, &x, &weight, out),
+                "forward, with dw",
+            );
             assert_close(&dw, &direct_weight_grad, "weight grad, with y");
         }
     }
