@@ -341,45 +341,47 @@ fn transform_inputs(tiling: &Tiling, images: usize, laid_out: &[f32], v: &mut [f
     }
 }
 
-/// The transformed kernels `u[p][k][o] = (G g Gᵀ)[p]` of the R×R kernels `kernel(k, o)`, for
-/// `k_n` input and `o_n` output channels.
-#[inline(always)]
+/// The transformed kernels `u[k][p][o] = (G g Gᵀ)[p]` of the R×R kernels `kernel(k, o)`, for
+/// `k_n` input and `o_n` output channels, each thread a share of the k. The kernels' taps are
+/// first copied out with the output channels side by side, so that the transform loads 16 of
+/// them at once (filling the lanes one value at a time, then loading them, stalled on every load:
+/// 5% of a `gan_train` step, on one thread).
 fn transform_kernels<F: Minimal<M, R>, const M: usize, const R: usize>(
     k_n: usize,
     o_n: usize,
-    kernel: impl Fn(usize, usize) -> [[f32; R]; R],
+    kernel: impl Fn(usize, usize) -> [[f32; R]; R] + Sync,
 ) -> Vec<f32> {
-    let mut u = Vec::with_capacity(POINTS * k_n * o_n);
-    let spare = &mut u.spare_capacity_mut()[..POINTS * k_n * o_n];
-    for k in 0..k_n {
-        for o in (0..o_n).step_by(LANES) {
-            let mut taps = [[[0.0; LANES]; R]; R];
-            #[allow(clippy::needless_range_loop)] // l indexes the lanes and names the channel
-            for l in 0..LANES {
-                for (row, values) in taps.iter_mut().zip(kernel(k, o + l)) {
-                    for (tap, value) in row.iter_mut().zip(values) {
-                        tap[l] = value;
+    let mut u = vec![0.0; k_n * POINTS * o_n];
+    u.par_chunks_mut(POINTS * o_n).enumerate().for_each_init(
+        || vec![0.0; R * R * o_n],
+        |taps, (k, u)| {
+            for o in 0..o_n {
+                for (r, row) in kernel(k, o).iter().enumerate() {
+                    for (s, value) in row.iter().enumerate() {
+                        taps[(r * R + s) * o_n + o] = *value;
                     }
                 }
             }
-            transform(
-                F::g,
-                |r, s| &taps[r][s],
-                |p1, p2, lanes| {
-                    let to = &mut spare[((p1 * 5 + p2) * k_n + k) * o_n + o..][..LANES];
-                    to.iter_mut().zip(lanes).for_each(|(t, v)| {
-                        t.write(*v);
-                    });
+            wide(
+                #[inline(always)]
+                || {
+                    for o in (0..o_n).step_by(LANES) {
+                        transform(
+                            F::g,
+                            |r, s| lanes(taps, (r * R + s) * o_n + o),
+                            |p1, p2, lanes| {
+                                u[(p1 * 5 + p2) * o_n + o..][..LANES].copy_from_slice(lanes);
+                            },
+                        );
+                    }
                 },
-            );
-        }
-    }
-    // SAFETY: every (point, k, lane block of o) was written above.
-    unsafe { u.set_len(POINTS * k_n * o_n) };
+            )
+        },
+    );
     u
 }
 
-/// For each point p, `m[p] = v[p] · u[p]`: `[tiles, o_n]` from `[tiles, k_n]` and `[k_n, o_n]`.
+/// For each point p, `m[p] = v[p] · u[·][p]`: `[tiles, o_n]` from `[tiles, k_n]` and `[k_n, o_n]`.
 fn multiply_points(v: &[f32], u: &[f32], m: &mut [f32], (tiles, k_n, o_n): (usize, usize, usize)) {
     for p in 0..POINTS {
         matmul(
@@ -387,7 +389,7 @@ fn multiply_points(v: &[f32], u: &[f32], m: &mut [f32], (tiles, k_n, o_n): (usiz
             Strided::new(&mut m[p * tiles * o_n..][..tiles * o_n], (o_n, 1)),
             false,
             (&v[p * tiles * k_n..][..tiles * k_n], (k_n, 1)),
-            (&u[p * k_n * o_n..][..k_n * o_n], (o_n, 1)),
+            (&u[p * o_n..], (POINTS * o_n, 1)),
         );
     }
 }
@@ -701,12 +703,11 @@ impl<'g, F: Minimal<M, R>, const M: usize, const R: usize> Convolution<'g, F, M,
     }
 
     /// The transformed kernels of the R×R kernels `kernel(k, o)`.
-    fn transformed_kernels(&self, kernel: impl Fn(usize, usize) -> [[f32; R]; R]) -> Vec<f32> {
-        let k_n = self.tiling.channels;
-        wide(
-            #[inline(always)]
-            || transform_kernels::<F, M, R>(k_n, self.out, kernel),
-        )
+    fn transformed_kernels(
+        &self,
+        kernel: impl Fn(usize, usize) -> [[f32; R]; R] + Sync,
+    ) -> Vec<f32> {
+        transform_kernels::<F, M, R>(self.tiling.channels, self.out, kernel)
     }
 
     /// The layer's weight gradient `[out, channels, k, k]` from `du`, the transformed one.
@@ -911,15 +912,10 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
     let k_n = 4 * channels;
     // the phase images are (oh + 1) × (ow + 1)
     let tiling = Tiling::covering(oh + 1, ow + 1, out, 4);
-    let u = wide(
-        #[inline(always)]
-        || {
-            transform_kernels::<F4x2, 4, 2>(out, k_n, |o, k| {
-                let [[w00, w01], [w10, w11]] = phase_kernel(weight, channels, o, k);
-                [[w11, w10], [w01, w00]]
-            })
-        },
-    );
+    let u = transform_kernels::<F4x2, 4, 2>(out, k_n, |o, k| {
+        let [[w00, w01], [w10, w11]] = phase_kernel(weight, channels, o, k);
+        [[w11, w10], [w01, w00]]
+    });
     let (image, plane) = (channels * g.in_pixels(), out * oh * ow);
     let per_share = share_of(batch);
     let size = group_images(&tiling, per_share);
