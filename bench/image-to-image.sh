@@ -8,8 +8,8 @@
 # - super-resolution (factor 4): the judge reads SRGAN's digits at least 10 points better than
 #   bicubic's;
 # - every default run under 3 minutes.
-# Exits 1 when a goal is missed (seed 2's super-resolution does: 8.0 points, see the README).
-# About 20 minutes on 2 cores: a benchmark-like check, not a test.
+# Exits 1 when a goal is missed (seed 2's super-resolution does: 8.3 points, see the README).
+# About 12 minutes on 2 cores: a benchmark-like check, not a test.
 #
 # usage: bench/image-to-image.sh [SEED...]   (default: 1 2 3)
 set -euo pipefail

@@ -16,7 +16,7 @@
 //! given.
 //!
 //! Measured (`neurons inpaint --evaluate --mask lower-half`, 500 test digits, the default `gan`
-//! of seed 1): the judge reads 67.2% of the filled digits, 52.0% with the hole black, 77.0% with
+//! of seed 1): the judge reads 65.6% of the filled digits, 52.0% with the hole black, 77.0% with
 //! the mean training digit in the hole: the mean digit's blur is read better than the GAN's
 //! sharp but sometimes wrong guesses. A cnn trained on upper halves alone reads 91.8%: what the
 //! upper half tells of the digit bounds any filling.
