@@ -255,7 +255,9 @@ fn layout(g: &Geometry, out: usize) -> Option<Layout> {
         (4, 2, 1) if even && g.height >= 4 && g.width >= 4 && g.channels.is_multiple_of(4) => {
             Some(Layout::Phases)
         }
-        (3, 1, p) if p <= 2 && g.channels.is_multiple_of(LANES) && g.out_pixels() > 0 => {
+        (3, 1, p)
+            if p <= 2 && g.channels.is_multiple_of(LANES) && g.height.min(g.width) + 2 * p >= 3 =>
+        {
             Some(Layout::Padded(p))
         }
         _ => None,
