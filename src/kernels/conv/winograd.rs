@@ -656,19 +656,28 @@ impl<'g, F: Minimal<M, R>, const M: usize, const R: usize> Convolution<'g, F, M,
         images
     }
 
+    /// The group's output tiles from its transformed inputs and the transformed kernels `u`, each
+    /// handed to `write` (see [`transform_outputs`]).
+    #[inline(always)]
+    fn products(
+        &self,
+        images: usize,
+        u: &[f32],
+        scratch: &mut Scratch,
+        write: impl FnMut((usize, usize, usize), usize, &[[Lanes; M]; M]),
+    ) {
+        let tiles = images * self.tiling.tiles();
+        let shape = (tiles, self.tiling.channels, self.out);
+        multiply_points(&scratch.v, u, &mut scratch.m, shape);
+        transform_outputs::<F, M, R>(&self.tiling, images, self.out, &scratch.m, write);
+    }
+
     /// The group's output `y` (`[images, out, oh, ow]`) from its transformed inputs and the
     /// transformed kernels `u`.
     #[inline(always)]
     fn forward(&self, images: usize, u: &[f32], scratch: &mut Scratch, y: &mut [MaybeUninit<f32>]) {
         let (out, [oh, ow]) = (self.out, self.size);
-        let tiles = images * self.tiling.tiles();
-        multiply_points(
-            &scratch.v,
-            u,
-            &mut scratch.m,
-            (tiles, self.tiling.channels, out),
-        );
-        let write = |(i, a, b): (usize, usize, usize), o: usize, tile: &[[Lanes; M]; M]| {
+        self.products(images, u, scratch, |(i, a, b), o, tile| {
             let (rows, cols) = ((oh - M * a).min(M), (ow - M * b).min(M));
             let planes = y[(i * out + o) * oh * ow..].chunks_mut(oh * ow);
             for (l, plane) in planes.take(LANES).enumerate() {
@@ -679,8 +688,7 @@ impl<'g, F: Minimal<M, R>, const M: usize, const R: usize> Convolution<'g, F, M,
                     }
                 }
             }
-        };
-        transform_outputs::<F, M, R>(&self.tiling, images, out, &scratch.m, write);
+        });
     }
 
     /// `scratch.du (+)= Σ_tiles v[p]ᵀ · (A dy Aᵀ)[p]` for the group's output gradient `dy`
@@ -747,24 +755,44 @@ impl<'g, F: Minimal<M, R>, const M: usize, const R: usize> Convolution<'g, F, M,
     /// The layer's output `[batch, out, oh, ow]` from x `[batch, channels, h, w]`, for the
     /// kernels `u` ([`Self::transformed_kernels`]).
     fn output(&self, batch: usize, x: &[f32], u: &[f32]) -> Vec<f32> {
-        let (image, plane, group) = (self.image, self.plane, self.group);
-        let mut y = Vec::with_capacity(batch * plane);
-        y.spare_capacity_mut()[..batch * plane]
-            .par_chunks_mut(self.share * plane)
+        self.outputs(
+            batch,
+            x,
+            self.plane,
+            #[inline(always)]
+            |images, scratch, y| self.forward(images, u, scratch, y),
+        )
+    }
+
+    /// `[batch, out_image]` values from x `[batch, channels, h, w]`: each thread lays out and
+    /// transforms its share of the images a group at a time, then `write_group(images, scratch,
+    /// values)` must write every value of the group's (`#[inline(always)]`, to be compiled wide).
+    fn outputs(
+        &self,
+        batch: usize,
+        x: &[f32],
+        out_image: usize,
+        write_group: impl Fn(usize, &mut Scratch, &mut [MaybeUninit<f32>]) + Sync,
+    ) -> Vec<f32> {
+        let (image, group) = (self.image, self.group);
+        let mut y = Vec::with_capacity(batch * out_image);
+        y.spare_capacity_mut()[..batch * out_image]
+            .par_chunks_mut(self.share * out_image)
             .zip(x.par_chunks(self.share * image))
             .for_each(|(y, x)| {
                 self.on_scratch(
                     #[inline(always)]
                     |scratch| {
-                        for (y, x) in y.chunks_mut(group * plane).zip(x.chunks(group * image)) {
+                        let groups = y.chunks_mut(group * out_image).zip(x.chunks(group * image));
+                        for (y, x) in groups {
                             let images = self.transform_inputs(x, scratch);
-                            self.forward(images, u, scratch, y);
+                            write_group(images, scratch, y);
                         }
                     },
                 )
             });
-        // SAFETY: every output pixel lies in one tile, written above.
-        unsafe { y.set_len(batch * plane) };
+        // SAFETY: `write_group` wrote every value of every group.
+        unsafe { y.set_len(batch * out_image) };
         y
     }
 
@@ -913,75 +941,54 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
     }
     let (h_n, w_n) = (g.height, g.width);
     let k_n = 4 * channels;
-    // the phase images are (oh + 1) × (ow + 1)
-    let tiling = Tiling::covering(oh + 1, ow + 1, out, 4);
-    let u = transform_kernels::<F4x2, 4, 2>(out, k_n, |o, k| {
+    // dy padded by one through a 2×2 kernel: the (oh + 1) × (ow + 1) phase images
+    let padded = Geometry {
+        channels: out,
+        height: oh,
+        width: ow,
+        kernel: [2, 2],
+        stride: [1, 1],
+        padding: [1, 1],
+    };
+    let conv = Convolution::<F4x2, 4, 2>::new(&padded, batch, k_n, Layout::Padded(1));
+    let u = conv.transformed_kernels(|o, k| {
         let [[w00, w01], [w10, w11]] = phase_kernel(weight, channels, o, k);
         [[w11, w10], [w01, w00]]
     });
-    let (image, plane) = (channels * g.in_pixels(), out * oh * ow);
-    let per_share = share_of(batch);
-    let size = group_images(&tiling, per_share);
-    let mut dx = Vec::with_capacity(batch * image);
-    dx.spare_capacity_mut()[..batch * image]
-        .par_chunks_mut(per_share * image)
-        .zip(dy.par_chunks(per_share * plane))
-        .for_each(|(dx, dy)| {
-            with_scratch(&tiling, size, k_n, |scratch| {
-                wide(
-                    #[inline(always)]
-                    || {
-                        for (dx, dy) in dx.chunks_mut(size * image).zip(dy.chunks(size * plane)) {
-                            let images = dy.len() / plane;
-                            for (i, dy) in dy.chunks(plane).enumerate() {
-                                let shape = (oh, ow, 1);
-                                lay_out_padded(&tiling, dy, shape, i, &mut scratch.laid_out);
+    // every pixel of dx is one pixel of one phase image
+    conv.outputs(
+        batch,
+        dy,
+        channels * g.in_pixels(),
+        #[inline(always)]
+        |images, scratch, dx| {
+            // lanes k.. are channels k/4.. in their four phases (α, β): the tile's pixel (t, s)
+            // of phase (α, β) is dx's (2t − α, 2s − β)
+            conv.products(images, &u, scratch, |(i, a, b), k, tile| {
+                for c in 0..LANES / 4 {
+                    let channel = (i * channels + k / 4 + c) * h_n * w_n;
+                    for (r, tile_row) in tile.iter().enumerate() {
+                        for alpha in 0..2 {
+                            let h = (2 * (4 * a + r)).wrapping_sub(alpha);
+                            if h >= h_n {
+                                continue;
                             }
-                            let tiles = images * tiling.tiles();
-                            transform_inputs(&tiling, images, &scratch.laid_out, &mut scratch.v);
-                            multiply_points(&scratch.v, &u, &mut scratch.m, (tiles, out, k_n));
-                            // lanes k.. are channels k/4.. in their four phases (α, β): the tile's
-                            // pixel (t, s) of phase (α, β) is dx's (2t − α, 2s − β)
-                            let write =
-                                |(i, a, b): (usize, usize, usize),
-                                 k: usize,
-                                 tile: &[[Lanes; 4]; 4]| {
-                                    for c in 0..LANES / 4 {
-                                        let channel = (i * channels + k / 4 + c) * h_n * w_n;
-                                        for (r, tile_row) in tile.iter().enumerate() {
-                                            for alpha in 0..2 {
-                                                let h = (2 * (4 * a + r)).wrapping_sub(alpha);
-                                                if h >= h_n {
-                                                    continue;
-                                                }
-                                                // a row of dx: (s, β) = (0, 1), (0, 0), (1, 1), …
-                                                let row = &mut dx[channel + h * w_n..][..w_n];
-                                                for (s, lanes) in tile_row.iter().enumerate() {
-                                                    for beta in 0..2 {
-                                                        let w =
-                                                            (2 * (4 * b + s)).wrapping_sub(beta);
-                                                        if w < w_n {
-                                                            row[w].write(
-                                                                lanes[4 * c + 2 * alpha + beta],
-                                                            );
-                                                        }
-                                                    }
-                                                }
-                                            }
-                                        }
+                            // a row of dx: (s, β) = (0, 1), (0, 0), (1, 1), …
+                            let row = &mut dx[channel + h * w_n..][..w_n];
+                            for (s, lanes) in tile_row.iter().enumerate() {
+                                for beta in 0..2 {
+                                    let w = (2 * (4 * b + s)).wrapping_sub(beta);
+                                    if w < w_n {
+                                        row[w].write(lanes[4 * c + 2 * alpha + beta]);
                                     }
-                                };
-                            transform_outputs::<F4x2, 4, 2>(
-                                &tiling, images, k_n, &scratch.m, write,
-                            );
+                                }
+                            }
                         }
-                    },
-                )
+                    }
+                }
             })
-        });
-    // SAFETY: every pixel of dx is one pixel of one phase image, written above.
-    unsafe { dx.set_len(batch * image) };
-    dx
+        },
+    )
 }
 
 #[cfg(test)]
