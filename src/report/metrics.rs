@@ -132,13 +132,25 @@ impl MetricsLog {
         for (i, record) in reader.records().enumerate() {
             let row = i + 2;
             let record = record.map_err(|e| bad(e.to_string()))?;
+            // NaN is never a measurement: the divergence guard stops a run before its loss is
+            // logged as one, so a NaN here was written by something else
             let number = |c: usize| -> Result<f64> {
-                record[c].parse::<f64>().map_err(|_| {
-                    bad(format!(
+                match record[c].parse::<f64>() {
+                    Ok(value) if !value.is_nan() => Ok(value),
+                    _ => Err(bad(format!(
                         "row {row}, column {:?}: {:?} is not a number",
                         expected[c], &record[c]
-                    ))
-                })
+                    ))),
+                }
+            };
+            let epoch = match record[0].parse::<usize>() {
+                Ok(epoch) if epoch >= 1 => epoch,
+                _ => {
+                    return Err(bad(format!(
+                        "row {row}, column \"epoch\": {:?} is not an epoch (1, 2, …)",
+                        &record[0]
+                    )));
+                }
             };
             let split = match &record[1] {
                 "train" => Split::Train,
@@ -149,7 +161,7 @@ impl MetricsLog {
             let values = (3..expected.len())
                 .map(number)
                 .collect::<Result<Vec<_>>>()?;
-            log.push(number(0)? as usize, split, number(2)?, &values);
+            log.push(epoch, split, number(2)?, &values);
         }
         Ok(log)
     }
@@ -195,5 +207,29 @@ mod tests {
             back.series(Split::Test, Some("accuracy")),
             vec![(1.0, 0.875)]
         );
+    }
+
+    #[test]
+    fn a_damaged_metrics_csv_is_refused_with_its_row_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(Some(dir.path()), "lab").unwrap();
+        for (row, named) in [
+            ("1,test,NaN,0.875", "row 3, column \"loss\": \"NaN\""),
+            ("1,test,0.25,nan", "row 3, column \"accuracy\": \"nan\""),
+            ("1,test,0.25,", "row 3, column \"accuracy\": \"\""),
+            ("1.5,test,0.25,0.875", "row 3, column \"epoch\": \"1.5\""),
+            ("0,test,0.25,0.875", "row 3, column \"epoch\": \"0\""),
+            ("-1,test,0.25,0.875", "row 3, column \"epoch\": \"-1\""),
+        ] {
+            let text = format!("epoch,split,loss,accuracy\n1,train,0.5,0.8\n{row}\n");
+            std::fs::write(run.file("metrics.csv"), text).unwrap();
+            let err = MetricsLog::read(&run, &["accuracy"])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("metrics.csv") && err.contains(named),
+                "{row}: {err}"
+            );
+        }
     }
 }
