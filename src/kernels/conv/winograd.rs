@@ -750,7 +750,7 @@ impl<'g, F: Minimal<M, R>, const M: usize, const R: usize> Convolution<'g, F, M,
             // Each tap back where `phase_kernel` took it, a whole 4×4 kernel (one cache line) per
             // store: 16 output channels' kernels are 4 KB apart when there are 64 input channels,
             // and storing the 16 lanes of a tap straight to them, all in one set of the L1 cache,
-            // was half of the weight gradient of `gan_train`'s widest layer.
+            // was a quarter of the weight gradient of `gan_train`'s widest layer.
             Layout::Phases => {
                 for o in (0..out).step_by(LANES) {
                     for c in 0..channels {
