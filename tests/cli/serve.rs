@@ -118,6 +118,10 @@ fn a_served_classifier_reads_real_digits_and_survives_a_thousand_requests_some_m
         ("/api/runs/0", "{\"pixels\": [1, 2".to_string()),
         ("/api/runs/0", big),
         ("/api/runs/0", "{\"pixels\": [0.5, 0.5, 0.5]}".to_string()),
+        (
+            "/api/runs/0",
+            format!("{{\"pixels\": [{}]}}", vec!["1.5"; 784].join(",")),
+        ),
         ("/api/runs/0/../../m/config.toml", "{}".to_string()),
         ("/api/runs/9", "{}".to_string()),
         ("/api/runs/1", "{\"z\": [1e9, 0]}".to_string()),

@@ -223,8 +223,19 @@ impl<Model: crate::train::classify::ImageClassifier + Send> super::serve::Served
                 pixels.len()
             )));
         }
+        // ink is 0 to 1: a value outside was not drawn by the page, and clamping it would answer
+        // a question that was not asked
+        if let Some((i, v)) = pixels
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(0.0..=1.0).contains(*v))
+        {
+            return Err(Error::Usage(format!(
+                "\"pixels\"[{i}]: {v} is outside 0 to 1 (ink 1, background 0)"
+            )));
+        }
         let picture = image::GrayImage::from_fn(side as u32, side as u32, |x, y| {
-            let v = pixels[y as usize * side + x as usize].clamp(0.0, 1.0);
+            let v = pixels[y as usize * side + x as usize];
             image::Luma([(v * 255.0).round() as u8])
         });
         let digit = crate::data::images::mnist_like(&picture);
