@@ -41,6 +41,7 @@
 //! the backward pass, the kernel itself on slices of f32 (in files of their own beside `mod.rs`
 //! for the larger ones), and the kernel's tests.
 
+mod activation;
 mod adam;
 mod conv;
 mod dropout;
@@ -55,6 +56,7 @@ mod sparse;
 #[cfg(test)]
 mod testing;
 
+pub use activation::tanh;
 pub use adam::{AdamStep, adam_applies, adam_step};
 pub use conv::{
     conv_transpose2d, conv_transpose2d_leaky_relu, conv_transpose2d_relu, conv2d,

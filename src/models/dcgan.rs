@@ -13,14 +13,13 @@ use burn::nn::{
     BatchNorm, BatchNormConfig, Embedding, EmbeddingConfig, LeakyRelu, LeakyReluConfig, Linear,
     LinearConfig, PaddingConfig2d,
 };
-use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::spectral_norm::SpectralNormalizer;
 
 use crate::kernels::{
-    batch_norm_leaky_relu, batch_norm_relu, conv_transpose2d, conv2d, conv2d_leaky_relu,
+    batch_norm_leaky_relu, batch_norm_relu, conv_transpose2d, conv2d, conv2d_leaky_relu, tanh,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -19,6 +19,7 @@
 
 use rayon::prelude::*;
 
+use crate::kernels::activation::{sigmoid_in_place, tanh_in_place};
 use crate::kernels::product::{Strided, matmul};
 
 /// Sizes of one recurrence: `batch` sequences of `steps` steps, `hidden` units.
@@ -237,39 +238,6 @@ pub fn backward(
     (dgx, dwh, dbh)
 }
 
-/// `e^x`, to about 2 ulp, without a call into libm so that loops over it vectorise: `x = k·ln 2 + f`
-/// with `|f| ≤ ln 2 / 2`, `e^f` by its Taylor polynomial, `2^k` written into the exponent bits.
-#[inline(always)]
-fn exp(x: f32) -> f32 {
-    const LOG2_E: f32 = std::f32::consts::LOG2_E;
-    // ln 2 in two parts, so that k·ln 2 is exact enough; the polynomial is of degree 6
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    // adding then subtracting 1.5·2²³ rounds to the nearest integer with plain SSE2
-    const ROUND: f32 = 12_582_912.0;
-    let x = x.clamp(-87.0, 88.0);
-    let k = (x * LOG2_E + ROUND) - ROUND;
-    let f = x - k * LN2_HI - k * LN2_LO;
-    let p = 1.0
-        + f * (1.0
-            + f * (0.5
-                + f * (1.0 / 6.0 + f * (1.0 / 24.0 + f * (1.0 / 120.0 + f * (1.0 / 720.0))))));
-    let scale = f32::from_bits(((k as i32 + 127) << 23) as u32);
-    p * scale
-}
-
-/// `σ(x) = 1 / (1 + e^−x)` on every value.
-fn sigmoid_in_place(values: &mut [f32]) {
-    values.iter_mut().for_each(|v| *v = 1.0 / (1.0 + exp(-*v)));
-}
-
-/// `tanh(x) = 2·σ(2x) − 1` on every value.
-fn tanh_in_place(values: &mut [f32]) {
-    values
-        .iter_mut()
-        .for_each(|v| *v = 2.0 / (1.0 + exp(-2.0 * *v)) - 1.0);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,30 +268,5 @@ mod tests {
             assert_eq!(saved.len(), batch * steps * SAVED * hidden);
             assert_eq!(hidden_states(&shape, &gx, &wh, &bh), hs);
         }
-    }
-
-    #[test]
-    fn exp_sigmoid_and_tanh_match_the_standard_library() {
-        let xs: Vec<f32> = (-2000..=2000).map(|i| i as f32 * 0.01).collect();
-        for &x in &xs {
-            let (fast, exact) = (exp(x), x.exp());
-            assert!(
-                (fast - exact).abs() <= 4.0 * f32::EPSILON * exact,
-                "exp({x})"
-            );
-        }
-        let mut s = xs.clone();
-        sigmoid_in_place(&mut s);
-        let mut t = xs.clone();
-        tanh_in_place(&mut t);
-        for ((x, s), t) in xs.iter().zip(s).zip(t) {
-            assert!((s - 1.0 / (1.0 + (-x).exp())).abs() < 1e-6, "σ({x})");
-            assert!((t - x.tanh()).abs() < 1e-6, "tanh({x})");
-        }
-        // saturation, not NaN or infinity, far out
-        assert_eq!(exp(-1000.0), exp(-87.0));
-        let mut far = [-1e6, 1e6];
-        tanh_in_place(&mut far);
-        assert_eq!(far, [-1.0, 1.0]);
     }
 }
