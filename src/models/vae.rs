@@ -9,7 +9,9 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::{conv_transpose2d, conv_transpose2d_relu, conv2d_relu};
+use crate::kernels::{
+    bce_with_logits_per_image, conv_transpose2d, conv_transpose2d_relu, conv2d_relu,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -137,13 +139,10 @@ pub fn reparameterize(mu: Tensor<2>, log_var: Tensor<2>) -> Tensor<2> {
 
 /// Pixel binary cross-entropy per image, from logits l (x̂ = σ(l)), against real-valued x ∈ [0,1]:
 /// −[x log σ(l) + (1 − x) log(1 − σ(l))] = softplus(l) − x·l, with
-/// softplus(l) = max(l, 0) + log(1 + e^−|l|) computed without overflow. Summed over the pixels.
+/// softplus(l) = max(l, 0) + log(1 + e^−|l|) computed without overflow. Summed over the pixels,
+/// in one pass ([`bce_with_logits_per_image`]).
 pub fn reconstruction_bce(logits: Tensor<4>, x: Tensor<4>) -> Tensor<1> {
-    let softplus = logits.clone().clamp_min(0.0) + (logits.clone().abs().neg().exp() + 1.0).log();
-    (softplus - x * logits)
-        .flatten::<2>(1, 3)
-        .sum_dim(1)
-        .squeeze_dim(1)
+    bce_with_logits_per_image(logits, x)
 }
 
 /// KL(N(μ, σ²) ‖ N(0, I)) = −½ Σⱼ (1 + log σⱼ² − μⱼ² − σⱼ²), per image.
