@@ -96,31 +96,37 @@ impl Backward<Flex, 2> for BceBackward {
         let (_, g) = values(grads.consume::<Flex>(&ops.node));
         let (shape, logits) = values(checkpointer.retrieve_node_output::<FlexTensor>(ops.state.0));
         let (_, x) = values(checkpointer.retrieve_node_output::<FlexTensor>(ops.state.1));
-        let (logits, x, g) = (logits.as_slice(), x.as_slice(), g.as_slice());
-        let image = logits.len() / shape[0].max(1);
-        let per_image = |f: &(dyn Fn(f32, f32, f32) -> f32 + Sync)| -> Vec<f32> {
-            let mut d = vec![0.0; logits.len()];
-            d.par_chunks_mut(image.max(1))
-                .zip(logits.par_chunks(image.max(1)))
-                .zip(x.par_chunks(image.max(1)))
-                .zip(g.par_iter())
-                .for_each(|(((d, l), x), g)| {
-                    d.iter_mut()
-                        .zip(l)
-                        .zip(x)
-                        .for_each(|((d, l), x)| *d = f(*l, *x, *g));
-                });
-            d
-        };
+        let inputs = (logits.as_slice(), x.as_slice(), g.as_slice());
         if let Some(node) = node_logits {
-            let dlogits = per_image(&|l, x, g| g * (sigmoid(l) - x));
+            let dlogits = each_value(inputs, |l, x, g| g * (sigmoid(l) - x));
             grads.register::<Flex>(node.id, flex_tensor(dlogits, shape.clone()));
         }
         if let Some(node) = node_x {
-            let dx = per_image(&|l, _, g| -g * l);
+            let dx = each_value(inputs, |l, _, g| -g * l);
             grads.register::<Flex>(node.id, flex_tensor(dx, shape));
         }
     }
+}
+
+/// `f(l, x, g_b)` for every value of the logits and targets, `g_b` their image's gradient, one
+/// image per task.
+fn each_value(
+    (logits, x, g): (&[f32], &[f32], &[f32]),
+    f: impl Fn(f32, f32, f32) -> f32 + Sync,
+) -> Vec<f32> {
+    let image = (logits.len() / g.len().max(1)).max(1);
+    let mut d = vec![0.0; logits.len()];
+    d.par_chunks_mut(image)
+        .zip(logits.par_chunks(image))
+        .zip(x.par_chunks(image))
+        .zip(g.par_iter())
+        .for_each(|(((d, l), x), g)| {
+            d.iter_mut()
+                .zip(l)
+                .zip(x)
+                .for_each(|((d, l), x)| *d = f(*l, *x, *g));
+        });
+    d
 }
 
 /// The per-image sums of `softplus(l) − x·l`, one image per task.
@@ -130,7 +136,7 @@ fn per_image(logits: &[f32], x: &[f32], batch: usize) -> Vec<f32> {
         .par_chunks(image)
         .zip(x.par_chunks(image))
         .map(|(l, x)| {
-            // in f64: 784 terms of either sign, as burn's sum would in f32 give up a few digits
+            // in f64, so that a sum of hundreds of terms keeps every digit of f32
             l.iter()
                 .zip(x)
                 .map(|(l, x)| (softplus(*l) - x * l) as f64)
