@@ -47,6 +47,7 @@ mod conv;
 mod dropout;
 mod flex;
 mod gru;
+mod linear;
 mod loss;
 mod norm;
 mod pool;
@@ -65,6 +66,7 @@ pub use conv::{
 };
 pub use dropout::{dropout, dropout_matmul};
 pub use gru::gru;
+pub use linear::linear;
 pub use loss::bce_with_logits_per_image;
 pub use norm::{batch_norm, batch_norm_leaky_relu, batch_norm_relu};
 pub use pool::max_pool2d;

@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use super::spectral_norm::SpectralNormalizer;
 
 use crate::kernels::{
-    batch_norm_leaky_relu, batch_norm_relu, conv_transpose2d, conv2d, conv2d_leaky_relu, tanh,
+    batch_norm_leaky_relu, batch_norm_relu, conv_transpose2d, conv2d, conv2d_leaky_relu, linear,
+    tanh,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -171,7 +172,7 @@ impl Generator {
             Some(embedding) => Tensor::cat(vec![noise, embed(embedding, labels)], 1),
             None => noise,
         };
-        let x: Tensor<4> = self.dense.forward(input).reshape([batch, 128, 7, 7]);
+        let x: Tensor<4> = linear(&self.dense, input).reshape([batch, 128, 7, 7]);
         let x = batch_norm_relu(&self.norm0, x); // [batch, 128, 7, 7]
         let x = batch_norm_relu(&self.norm1, conv_transpose2d(&self.deconv1, x)); // [batch, 64, 14, 14]
         tanh(conv_transpose2d(&self.deconv2, x)) // [batch, 1, 28, 28]
@@ -205,7 +206,7 @@ impl Discriminator {
         } else {
             conv2d_leaky_relu(&self.conv2, x, slope)
         }; // [batch, 128, 7, 7]
-        self.dense.forward(x.flatten(1, 3)) // [batch, 1]
+        linear(&self.dense, x.flatten(1, 3)) // [batch, 1]
     }
 }
 
