@@ -10,7 +10,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::kernels::{
-    bce_with_logits_per_image, conv_transpose2d, conv_transpose2d_relu, conv2d_relu,
+    bce_with_logits_per_image, conv_transpose2d, conv_transpose2d_relu, conv2d_relu, linear,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -107,8 +107,8 @@ impl Vae {
         let x = conv2d_relu(&self.enc4, x); // [batch, 64, 7, 7]
         let h = self
             .activation
-            .forward(self.enc_dense.forward(x.flatten(1, 3))); // [batch, 16]
-        (self.mu.forward(h.clone()), self.log_var.forward(h))
+            .forward(linear(&self.enc_dense, x.flatten(1, 3))); // [batch, 16]
+        (linear(&self.mu, h.clone()), linear(&self.log_var, h))
     }
 
     /// z `[batch, latent]` → pixel logits `[batch, 1, 28, 28]` (x̂ = σ(logits))
@@ -116,7 +116,7 @@ impl Vae {
         let [batch, _] = z.dims();
         let x = self
             .activation
-            .forward(self.dec_dense.forward(z))
+            .forward(linear(&self.dec_dense, z))
             .reshape([batch, 64, 7, 7]);
         let x = conv_transpose2d_relu(&self.dec1, x); // [batch, 64, 7, 7]
         let x = conv_transpose2d_relu(&self.dec2, x); // [batch, 64, 14, 14]
