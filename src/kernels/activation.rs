@@ -110,9 +110,15 @@ pub(super) fn exp(x: f32) -> f32 {
     p * scale
 }
 
-/// `σ(x) = 1 / (1 + e^−x)` on every value.
+/// `σ(x) = 1 / (1 + e^−x)`.
+#[inline(always)]
+pub(super) fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+/// [`sigmoid`] on every value.
 pub(super) fn sigmoid_in_place(values: &mut [f32]) {
-    values.iter_mut().for_each(|v| *v = 1.0 / (1.0 + exp(-*v)));
+    values.iter_mut().for_each(|v| *v = sigmoid(*v));
 }
 
 /// `tanh(x) = 2·σ(2x) − 1` on every value.

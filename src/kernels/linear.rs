@@ -19,7 +19,7 @@ use burn::tensor::Tensor;
 use rayon::prelude::*;
 
 use super::flex::{flex_tensor, on_flex_f32, register, values};
-use super::product::{Strided, matmul};
+use super::product::{Strided, matmul, share_of};
 
 /// `layer.forward(x)` for x `[rows, in]`: through [`LinearKernels`] on f32 values on the CPU
 /// backend, through burn's otherwise.
@@ -76,8 +76,7 @@ impl LinearKernels for Flex {
 /// `each(first row, rows)` for blocks of the rows of `values` (`[rows, width]`), split between
 /// the threads.
 fn for_row_blocks(values: &mut [f32], width: usize, each: impl Fn(usize, &mut [f32]) + Sync) {
-    let rows = values.len() / width.max(1);
-    let per_task = rows.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let per_task = share_of(values.len() / width.max(1));
     values
         .par_chunks_mut(per_task * width.max(1))
         .enumerate()

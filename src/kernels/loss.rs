@@ -17,7 +17,7 @@ use burn::backend::{Backend, Dispatch, Flex, backend_extension, tensor::FloatTen
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use super::activation::exp;
+use super::activation::{exp, sigmoid};
 use super::flex::{flex_tensor, on_flex_f32, values};
 
 /// `Σ_pixels softplus(l) − x·l` for each image of logits `l` and targets `x` in 0..=1 (both
@@ -149,12 +149,6 @@ fn per_image(logits: &[f32], x: &[f32], batch: usize) -> Vec<f32> {
 #[inline(always)]
 fn softplus(l: f32) -> f32 {
     l.max(0.0) + ln_1p_unit(exp(-l.abs()))
-}
-
-/// `σ(l) = 1 / (1 + e^−l)`.
-#[inline(always)]
-fn sigmoid(l: f32) -> f32 {
-    1.0 / (1.0 + exp(-l))
 }
 
 /// `ln(1 + y)` for y in 0..=1, without a call into libm: `2·atanh(t)` with `t = y / (2 + y)` in
