@@ -6,6 +6,7 @@
 //! [`ConvBackward`], which saves the input and the weight (and the output, for a rectifier).
 
 mod im2col;
+mod implicit;
 mod products;
 #[cfg(test)]
 mod tests;
@@ -253,7 +254,20 @@ impl ConvKernels for Flex {
         padding: [usize; 2],
         slope: Option<f32>,
     ) -> FlexTensor {
-        epilogue(conv2d_on_flex(x, weight, stride, padding), bias, slope)
+        let ((xs, x), (ws, w), (_, bias)) = (values(x), values(weight), values(bias));
+        let g = geometry(&xs, &ws, stride, padding);
+        let epilogue = Epilogue {
+            channels: ws[0],
+            pixels: g.out_pixels(),
+            rectifier: slope.map(|slope| Rectifier { slope }),
+        };
+        let y = products::forward_with_epilogue(
+            &g,
+            xs[0],
+            (x.as_slice(), w.as_slice(), bias.as_slice()),
+            &epilogue,
+        );
+        flex_tensor(y, vec![xs[0], ws[0], g.out_height(), g.out_width()])
     }
 
     fn conv_transpose2d_fast(

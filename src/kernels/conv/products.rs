@@ -23,7 +23,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::im2col::{Geometry, col2im, im2col};
-use super::winograd;
+use super::{implicit, winograd};
 use crate::kernels::norm::lane_sum;
 use crate::kernels::pool::Windows;
 use crate::kernels::product::{Strided, matmul, share_of, sum};
@@ -261,6 +261,9 @@ pub fn forward(g: &Geometry, batch: usize, x: &[f32], weight: &[f32], out: usize
     if winograd::applies(g, out) {
         return winograd::forward(g, batch, x, weight, out);
     }
+    if implicit::applies(g, out) {
+        return implicit::forward(g, batch, (x, weight, out), None);
+    }
     match mirror(g, out) {
         Some(m) if 2 * out <= g.channels => {
             direct_input_grad(&m, batch, x, &mirrored_weight(g, weight, out), g.channels)
@@ -269,12 +272,32 @@ pub fn forward(g: &Geometry, batch: usize, x: &[f32], weight: &[f32], out: usize
     }
 }
 
+/// `rectify(forward(x) + bias)`: [`forward`] and the [`Epilogue`], in one pass where the
+/// products are [`implicit`].
+pub fn forward_with_epilogue(
+    g: &Geometry,
+    batch: usize,
+    (x, weight, bias): (&[f32], &[f32], &[f32]),
+    epilogue: &Epilogue,
+) -> Vec<f32> {
+    let out = epilogue.channels;
+    if implicit::applies(g, out) && !winograd::applies(g, out) {
+        return implicit::forward(g, batch, (x, weight, out), Some((bias, epilogue.rectifier)));
+    }
+    let mut y = forward(g, batch, x, weight, out);
+    epilogue.forward(&mut y, bias);
+    y
+}
+
 /// The input gradient `[batch, channels, h, w]` from dy `[batch, out, oh, ow]`. Through the
 /// mirror when there are fewer output channels than input channels (with as many, the two ways
 /// ran `vae_train` at the same speed; the direct one keeps the figures of the labs made before).
 pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: usize) -> Vec<f32> {
     if winograd::applies(g, out) {
         return winograd::input_grad(g, batch, dy, weight, out);
+    }
+    if implicit::input_grad_applies(g, out) {
+        return implicit::input_grad(g, batch, dy, weight, out);
     }
     match mirror(g, out) {
         Some(m) if out < g.channels => {
@@ -289,6 +312,9 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
 pub fn weight_grad(g: &Geometry, batch: usize, x: &[f32], dy: &[f32], out: usize) -> Vec<f32> {
     if winograd::applies(g, out) {
         return winograd::weight_grad(g, batch, x, dy, out);
+    }
+    if implicit::applies(g, out) {
+        return implicit::weight_grad(g, batch, x, dy, out);
     }
     let Some(m) = mirror(g, out).filter(|_| out < g.channels) else {
         return direct_weight_grad(g, batch, x, dy, out);
@@ -407,6 +433,10 @@ pub fn forward_and_weight_grad(
 ) -> (Vec<f32>, Vec<f32>) {
     if winograd::applies(g, out) {
         return winograd::forward_and_weight_grad(g, batch, x, weight, dy, out);
+    }
+    if implicit::applies(g, out) {
+        let y = implicit::forward(g, batch, (x, weight, out), None);
+        return (y, implicit::weight_grad(g, batch, x, dy, out));
     }
     let (patch, pixels, image) = (g.patch(), g.out_pixels(), g.channels * g.in_pixels());
     let per_share = share_of(batch);
