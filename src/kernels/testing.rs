@@ -78,3 +78,31 @@ pub(super) fn compare<const D: usize>(
         value_and_grads(&input, &weights, &[], plain),
     );
 }
+
+/// `len` values in −1..1, varied and reproducible from `seed` (a small LCG), for the tests that
+/// compare two kernels on plain slices.
+pub(super) fn varied(len: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Each value of `fast` within 10⁻⁵ of the largest of `direct` (plus 10⁻⁶) of its own.
+pub(super) fn assert_slices_close(fast: &[f32], direct: &[f32], what: &str) {
+    assert_eq!(fast.len(), direct.len(), "{what}: lengths");
+    let scale = direct.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    for (i, (f, d)) in fast.iter().zip(direct).enumerate() {
+        assert!(
+            (f - d).abs() <= 1e-5 * scale + 1e-6,
+            "{what}[{i}]: {f} against {d} (largest {scale})"
+        );
+    }
+}

@@ -494,3 +494,68 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
     unsafe { dx.set_len(batch * image) };
     dx
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::conv::products;
+    use crate::kernels::testing::{assert_slices_close, varied};
+
+    /// The three products against the im2col ones (tested against burn's in `tests.rs`) on the
+    /// VAE's two stride-2 layers, with batches that leave a last group short and shares that
+    /// split groups between the threads, and with the bias and rectifier stored by the tiles.
+    #[test]
+    fn implicit_matches_the_direct_products_on_the_labs_layers() {
+        if !avx512() {
+            eprintln!("no AVX-512 on this CPU: the implicit products do not run here");
+            return;
+        }
+        for (batch, channels, out, size) in [(7, 32, 64, 28), (11, 64, 64, 14), (3, 16, 48, 9)] {
+            let g = Geometry {
+                channels,
+                height: size,
+                width: size,
+                kernel: [3, 3],
+                stride: [2, 2],
+                padding: [1, 1],
+            };
+            assert!(applies(&g, out) && input_grad_applies(&g, out));
+            let x = varied(batch * channels * size * size, 1);
+            let weight = varied(out * g.patch(), 2);
+            let dy = varied(batch * out * g.out_pixels(), 3);
+            let bias = varied(out, 4);
+            let direct = products::direct_forward(&g, batch, &x, &weight, out);
+            assert_slices_close(
+                &forward(&g, batch, (&x, &weight, out), None),
+                &direct,
+                "forward",
+            );
+            let rectifier = Rectifier { slope: 0.2 };
+            let finished: Vec<f32> = direct
+                .iter()
+                .enumerate()
+                .map(|(i, v)| rectifier.apply(v + bias[i / g.out_pixels() % out]))
+                .collect();
+            assert_slices_close(
+                &forward(
+                    &g,
+                    batch,
+                    (&x, &weight, out),
+                    Some((&bias, Some(rectifier))),
+                ),
+                &finished,
+                "forward with bias and rectifier",
+            );
+            assert_slices_close(
+                &weight_grad(&g, batch, &x, &dy, out),
+                &products::direct_weight_grad(&g, batch, &x, &dy, out),
+                "weight grad",
+            );
+            assert_slices_close(
+                &input_grad(&g, batch, &dy, &weight, out),
+                &products::direct_input_grad(&g, batch, &dy, &weight, out),
+                "input grad",
+            );
+        }
+    }
+}

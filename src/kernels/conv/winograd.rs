@@ -1074,6 +1074,7 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
 mod tests {
     use super::*;
     use crate::kernels::conv::products;
+    use crate::kernels::testing::{assert_slices_close as assert_close, varied};
 
     // The matrices of F(4×4, 2×2) for the points 0, 1, −1, 2 and ∞.
     /// Bᵀ: input tile (5) → points (5).
@@ -1180,32 +1181,6 @@ mod tests {
         }
     }
 
-    fn random(len: usize, seed: u64) -> Vec<f32> {
-        // a small LCG: the values need only be varied and reproducible
-        let mut state = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..len)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
-
-    fn assert_close(fast: &[f32], direct: &[f32], what: &str) {
-        assert_eq!(fast.len(), direct.len(), "{what}: lengths");
-        let scale = direct.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        for (i, (f, d)) in fast.iter().zip(direct).enumerate() {
-            assert!(
-                (f - d).abs() <= 1e-5 * scale + 1e-6,
-                "{what}[{i}]: {f} against {d} (largest {scale})"
-            );
-        }
-    }
-
     /// The three products against the im2col ones (tested against burn's in `tests.rs`) on the
     /// labs' widest layers and on uneven shapes (outputs that end inside a tile).
     #[test]
@@ -1232,9 +1207,9 @@ mod tests {
                 padding: [p, p],
             };
             assert!(applies(&g, out));
-            let x = random(batch * channels * height * width, 1);
-            let weight = random(out * channels * k * k, 2);
-            let dy = random(batch * out * g.out_pixels(), 3);
+            let x = varied(batch * channels * height * width, 1);
+            let weight = varied(out * channels * k * k, 2);
+            let dy = varied(batch * out * g.out_pixels(), 3);
             assert_close(
                 &forward(&g, batch, &x, &weight, out),
                 &products::direct_forward(&g, batch, &x, &weight, out),
