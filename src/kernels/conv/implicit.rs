@@ -234,12 +234,21 @@ impl<'g> Padded<'g> {
         offsets
     }
 
-    /// Where output pixel `q` of the group (image-major) reads with tap (0, 0, 0).
-    fn pixel_offset(&self, q: usize) -> isize {
+    /// Where each output pixel of `images` images (image-major) reads with tap (0, 0, 0):
+    /// computed once, not per tile (the divisions that find a pixel's row and column cost a
+    /// tenth of a tile's time).
+    fn pixel_offsets(&self, images: usize) -> Vec<isize> {
         let (g, wp) = (self.g, self.size[1]);
-        let (n, p) = (q / g.out_pixels(), q % g.out_pixels());
-        let (h, w) = (p / g.out_width(), p % g.out_width());
-        (n * self.image() + h * g.stride[0] * wp + w * g.stride[1]) as isize
+        let mut offsets = Vec::with_capacity(images * g.out_pixels());
+        for n in 0..images {
+            for h in 0..g.out_height() {
+                for w in 0..g.out_width() {
+                    offsets
+                        .push((n * self.image() + h * g.stride[0] * wp + w * g.stride[1]) as isize);
+                }
+            }
+        }
+        offsets
     }
 }
 
@@ -268,18 +277,23 @@ pub fn forward(
             || {
                 let padded = Padded::new(g, group);
                 let taps = padded.tap_offsets();
-                (padded, taps)
+                let reads = padded.pixel_offsets(group);
+                // where each pixel's channel 0 is written
+                let writes: Vec<usize> = (0..group * pixels)
+                    .map(|q| (q / pixels) * out * pixels + q % pixels)
+                    .collect();
+                (padded, taps, reads, writes)
             },
-            |(padded, taps), (y, x)| {
+            |(padded, taps, reads, writes), (y, x)| {
                 padded.fill(x);
                 let columns = x.len() / image * pixels;
-                let y_at = |q: usize| (q / pixels) * out * pixels + q % pixels;
                 for o in (0..out).step_by(BLOCKS * LANES) {
                     let blocks = ((out - o) / LANES).min(BLOCKS);
                     for q in (0..columns).step_by(self::columns(blocks)) {
                         let r = (columns - q).min(self::columns(blocks));
-                        let r_off = std::array::from_fn(|r| padded.pixel_offset(q + r));
-                        let r_at = std::array::from_fn(|r| y_at(q + r) + o * pixels);
+                        let last = columns - 1;
+                        let r_off = std::array::from_fn(|r| reads[(q + r).min(last)]);
+                        let r_at = std::array::from_fn(|r| writes[(q + r).min(last)] + o * pixels);
                         let y: *mut MaybeUninit<f32> = y.as_mut_ptr();
                         let write = match epilogue {
                             // SAFETY: o < out, the bias's length.
@@ -321,6 +335,7 @@ pub fn weight_grad(g: &Geometry, batch: usize, x: &[f32], dy: &[f32], out: usize
             let mut dw = vec![0.0; out * patch];
             let mut padded = Padded::new(g, group);
             let taps = padded.tap_offsets();
+            let reads = padded.pixel_offsets(group);
             let mut transposed = vec![0.0; group * pixels * out];
             let mut steps = Vec::with_capacity(group * pixels);
             for (x, dy) in x.chunks(group * image).zip(dy.chunks(group * out * pixels)) {
@@ -335,7 +350,7 @@ pub fn weight_grad(g: &Geometry, batch: usize, x: &[f32], dy: &[f32], out: usize
                     }
                 }
                 steps.clear();
-                steps.extend((0..columns).map(|q| padded.pixel_offset(q)));
+                steps.extend_from_slice(&reads[..columns]);
                 for o in (0..out).step_by(BLOCKS * LANES) {
                     let blocks = ((out - o) / LANES).min(BLOCKS);
                     for k in (0..patch).step_by(self::columns(blocks)) {
@@ -370,9 +385,10 @@ pub fn input_grad_applies(g: &Geometry, out: usize) -> bool {
 /// One phase of a layer's input, for [`input_grad`]: its pixels, where its taps read in the
 /// padded dy, and their weights.
 struct Phase {
-    /// The rows and the columns of the input pixels of the phase.
-    ys: Vec<usize>,
-    xs: Vec<usize>,
+    /// For each input pixel of the phase in a group of images (image-major): where it reads in
+    /// the padded dy (from output channel 0, before the taps' steps), and where its channel 0
+    /// lies in dx.
+    columns: Vec<(isize, usize)>,
     /// For each (o, tap), where it reads in the padded dy relative to the pixel's own place.
     steps: Vec<isize>,
     /// `[o, tap, channels]`.
@@ -395,6 +411,7 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
     let rows = ((g.height - 1 + ph) / sh).max(oh - 1) + before[0] + 1;
     let cols = ((g.width - 1 + pw) / sw).max(ow - 1) + before[1] + 1;
     let padded_plane = rows * cols;
+    let group = Padded::group(g);
     let phases: Vec<Phase> = (0..sh)
         .flat_map(|a| (0..sw).map(move |b| (a, b)))
         .map(|(a, b)| {
@@ -412,15 +429,23 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
                     steps.push((o * padded_plane) as isize - back as isize);
                 }
             }
+            let mut columns = Vec::new();
+            for n in 0..group {
+                for y in (0..g.height).filter(|y| (y + ph) % sh == a) {
+                    for x in (0..g.width).filter(|x| (x + pw) % sw == b) {
+                        let (row, col) = ((y + ph) / sh + before[0], (x + pw) / sw + before[1]);
+                        let read = n * out * padded_plane + row * cols + col;
+                        columns.push((read as isize, n * image + y * g.width + x));
+                    }
+                }
+            }
             Phase {
-                ys: (0..g.height).filter(|y| (y + ph) % sh == a).collect(),
-                xs: (0..g.width).filter(|x| (x + pw) % sw == b).collect(),
+                columns,
                 steps,
                 weights,
             }
         })
         .collect();
-    let group = Padded::group(g);
     let mut dx = Vec::with_capacity(batch * image);
     dx.spare_capacity_mut()[..batch * image]
         .par_chunks_mut(group * image)
@@ -436,43 +461,27 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
                 }
                 let dx: *mut MaybeUninit<f32> = dx.as_mut_ptr();
                 for phase in &phases {
-                    let per_image = phase.ys.len() * phase.xs.len();
-                    let columns = images * per_image;
-                    // column q: image n, input pixel (y, x)
-                    let pixel = |q: usize| {
-                        let (n, p) = (q / per_image, q % per_image);
-                        (
-                            n,
-                            phase.ys[p / phase.xs.len()],
-                            phase.xs[p % phase.xs.len()],
-                        )
-                    };
-                    let dx_at = |q: usize, c: usize| {
-                        let (n, y, x) = pixel(q);
-                        n * image + (c * g.height + y) * g.width + x
-                    };
+                    let columns = &phase.columns[..images * phase.columns.len() / group];
                     if phase.steps.is_empty() {
                         // no tap reads these pixels
-                        for q in 0..columns {
+                        for &(_, at) in columns {
                             for c in 0..channels {
                                 // SAFETY: inside the group's images, so inside dx.
-                                unsafe { (*dx.add(dx_at(q, c))).write(0.0) };
+                                unsafe { (*dx.add(at + c * g.in_pixels())).write(0.0) };
                             }
                         }
                         continue;
                     }
-                    let dy_at = |q: usize| {
-                        let (n, y, x) = pixel(q);
-                        let (row, col) = ((y + ph) / sh + before[0], (x + pw) / sw + before[1]);
-                        (n * out * padded_plane + row * cols + col) as isize
+                    let Some(last) = columns.len().checked_sub(1) else {
+                        continue; // an image narrower than the stride: no pixel in this phase
                     };
                     for c in (0..channels).step_by(BLOCKS * LANES) {
                         let blocks = ((channels - c) / LANES).min(BLOCKS);
-                        for q in (0..columns).step_by(self::columns(blocks)) {
-                            let r = (columns - q).min(self::columns(blocks));
-                            let last = columns - 1;
-                            let r_off = std::array::from_fn(|r| dy_at((q + r).min(last)));
-                            let r_at = std::array::from_fn(|r| dx_at((q + r).min(last), c));
+                        for q in (0..columns.len()).step_by(self::columns(blocks)) {
+                            let r = (columns.len() - q).min(self::columns(blocks));
+                            let column = |r: usize| columns[(q + r).min(last)];
+                            let r_off = std::array::from_fn(|r| column(r).0);
+                            let r_at = std::array::from_fn(|r| column(r).1 + c * g.in_pixels());
                             // SAFETY: `input_grad_applies` checked AVX-512; the weights of
                             // every step for channels c..c + 16·blocks, every tap of these
                             // pixels inside the padded dy (`before` above, `rows` below), and
