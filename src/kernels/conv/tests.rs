@@ -22,7 +22,7 @@ type Case = (
     [usize; 2],
     [usize; 2],
 );
-const CASES: [Case; 21] = [
+const CASES: [Case; 22] = [
     (3, 1, 4, [28, 28], [3, 3], [1, 1], [0, 0]),
     // 49 output pixels: products over groups of 4 images, then a group of 2
     (6, 3, 4, [7, 7], [3, 3], [1, 1], [1, 1]),
@@ -49,11 +49,12 @@ const CASES: [Case; 21] = [
     (1, 16, 32, [8, 7], [3, 3], [1, 1], [0, 0]),
     // strided with output channels by 16 and 64 taps or more: the implicit products (10 images:
     // a group of 8 and one of 2; 80 outputs: vectors of lanes by fours, then one; a stride
-    // above the kernel: input pixels no tap reads)
+    // above the kernel: input pixels no tap reads; padding as wide as the stride)
     (10, 16, 16, [9, 9], [3, 3], [2, 2], [1, 1]),
     (2, 8, 32, [11, 10], [3, 3], [2, 3], [1, 0]),
     (1, 16, 80, [7, 7], [3, 3], [2, 2], [1, 1]),
     (1, 32, 16, [8, 8], [2, 2], [3, 3], [0, 0]),
+    (2, 16, 16, [7, 7], [3, 3], [2, 2], [2, 2]),
 ];
 
 #[test]
