@@ -1,6 +1,9 @@
 //! 2-D convolutions and transposed convolutions (groups 1, dilation 1) with their bias and an
-//! optional rectifier, as im2col + matrix products with both backward passes written out: the
-//! formulas, and why by hand, in [`products`].
+//! optional rectifier, as matrix products with both backward passes written out: the formulas,
+//! and why by hand, in [`products`]. Each layer takes the first way that covers it: Winograd's
+//! minimal filtering ([`winograd`]: 3×3 stride 1, 4×4 stride 2, channels by 16), our own tiles
+//! that read their operands in place ([`implicit`]: the other strided layers with outputs by 16),
+//! else im2col and `gemm`.
 //!
 //! Plugged into burn as [`ConvKernels`]: the convolution on flex tensors, and under autodiff
 //! [`ConvBackward`], which saves the input and the weight (and the output, for a rectifier).
