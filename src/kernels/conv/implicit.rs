@@ -287,21 +287,17 @@ pub fn forward(
             |(padded, taps, reads, writes), (y, x)| {
                 padded.fill(x);
                 let columns = x.len() / image * pixels;
+                let (y, last): (*mut MaybeUninit<f32>, _) = (y.as_mut_ptr(), columns - 1);
                 for o in (0..out).step_by(BLOCKS * LANES) {
                     let blocks = ((out - o) / LANES).min(BLOCKS);
+                    let write = match epilogue {
+                        Some((bias, rectifier)) => Write::Epilogue(bias[o..].as_ptr(), rectifier),
+                        None => Write::Set,
+                    };
                     for q in (0..columns).step_by(self::columns(blocks)) {
                         let r = (columns - q).min(self::columns(blocks));
-                        let last = columns - 1;
                         let r_off = std::array::from_fn(|r| reads[(q + r).min(last)]);
                         let r_at = std::array::from_fn(|r| writes[(q + r).min(last)] + o * pixels);
-                        let y: *mut MaybeUninit<f32> = y.as_mut_ptr();
-                        let write = match epilogue {
-                            // SAFETY: o < out, the bias's length.
-                            Some((bias, rectifier)) => {
-                                Write::Epilogue(unsafe { bias.as_ptr().add(o) }, rectifier)
-                            }
-                            None => Write::Set,
-                        };
                         // SAFETY: `applies` checked AVX-512; rows o..o + 16·blocks of Wᵀ,
                         // every tap of pixels inside the padded images, and outputs q..q + r
                         // of channels o..o + 16·blocks lie inside their slices.
@@ -337,7 +333,6 @@ pub fn weight_grad(g: &Geometry, batch: usize, x: &[f32], dy: &[f32], out: usize
             let taps = padded.tap_offsets();
             let reads = padded.pixel_offsets(group);
             let mut transposed = vec![0.0; group * pixels * out];
-            let mut steps = Vec::with_capacity(group * pixels);
             for (x, dy) in x.chunks(group * image).zip(dy.chunks(group * out * pixels)) {
                 padded.fill(x);
                 let columns = x.len() / image * pixels;
@@ -349,8 +344,6 @@ pub fn weight_grad(g: &Geometry, batch: usize, x: &[f32], dy: &[f32], out: usize
                         }
                     }
                 }
-                steps.clear();
-                steps.extend_from_slice(&reads[..columns]);
                 for o in (0..out).step_by(BLOCKS * LANES) {
                     let blocks = ((out - o) / LANES).min(BLOCKS);
                     for k in (0..patch).step_by(self::columns(blocks)) {
@@ -364,7 +357,7 @@ pub fn weight_grad(g: &Geometry, batch: usize, x: &[f32], dy: &[f32], out: usize
                             run_tile(
                                 (blocks, r),
                                 (transposed.as_ptr().add(o), out),
-                                (padded.values.as_ptr(), &r_off, &steps),
+                                (padded.values.as_ptr(), &r_off, &reads[..columns]),
                                 (dw.as_mut_ptr(), &r_at, patch, Write::Add),
                             )
                         };
