@@ -1,13 +1,15 @@
 //! Convolutions with fewer multiplications, by Winograd's minimal filtering (Lavin and Gray 2016):
-//! F(3×3, 3×3) for the 3×3 stride-1 layers, F(4×4, 2×2) for the phases of the 4×4 stride-2 ones
-//! (the DCGAN's, the VAE's decoder's and the U-Net's halving and doubling layers).
+//! F(3×3, 3×3) or F(4×4, 3×3) for the 3×3 stride-1 layers, F(4×4, 2×2) for the phases of the 4×4
+//! stride-2 ones (the DCGAN's, the VAE's decoder's and the U-Net's halving and doubling layers).
 //!
-//! **F(M×M, R×R).** Each M×M tile of a stride-1 convolution's output comes from a 5×5 tile `d`
-//! of its input (M + R − 1 = 5): `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`, 25 products instead of M²R²,
-//! summed over the channels as 25 matrix products (one per point of the transformed tile). Both
-//! use the points 0, 1, −1, 2 and ∞ (coefficients 1/6 to 8), so the same Bᵀ.
-//! - 3×3 layers: 25 products per 3×3 tile for 81. On the `cnn`'s 11×11 output (4×4 tiles) 400
-//!   per channel pair for 1,089; on 7×7 (3×3 tiles) 225 for 441.
+//! **F(M×M, R×R).** Each M×M tile of a stride-1 convolution's output comes from an N×N tile `d`
+//! of its input (N = M + R − 1): `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`, N² products instead of M²R²,
+//! summed over the channels as N² matrix products (one per point of the transformed tile).
+//! F(4×4, 2×2) and F(3×3, 3×3) use the points 0, 1, −1, 2 and ∞ (coefficients 1/6 to 8), so the
+//! same Bᵀ; F(4×4, 3×3) adds −2 (coefficients 1/24 to 8).
+//! - 3×3 layers: 25 products per 3×3 tile for 81, or 36 per 4×4 tile for 144, whichever covers
+//!   the output with fewer (see [`by_fours`]). On the `cnn`'s 11×11 output, 3×3 tiles: 400 per
+//!   channel pair for 1,089; on 7×7, 4×4 tiles: 144 for 441 (225 with 3×3 tiles).
 //! - 4×4 stride-2 layers, through their **phases**. Output pixel (h, w) reads input rows 2h − 1 …
 //!   2h + 2. Split the input into its four phase images `Q_{c,α,β}[t, s] = x[c, 2t − α, 2s − β]`
 //!   (α, β ∈ {0, 1}, zero outside): then `y[o, h, w] = Σ_{(c,α,β), u, v} W'[o, (c,α,β), u, v] ·
@@ -34,8 +36,6 @@ use crate::kernels::product::{Strided, matmul, share_of, sum};
 
 const LANES: usize = 16;
 type Lanes = [f32; LANES];
-/// Points of a transformed tile (5×5).
-const POINTS: usize = 25;
 /// The distance between the planes of the 25 points, for planes of `len` values: a cache line
 /// more. The planes' lengths are multiples of 4 KB in the labs' layers, and the 25 values a
 /// transform reads or writes at one place of each plane then all fell in one set of the L1
@@ -54,9 +54,9 @@ const MAX_TILES: usize = 32;
 // coefficients (a generic loop over the matrices ran 4 lanes wide, multiplying by each zero).
 // The test `transforms_are_the_matrices` holds them to the matrices.
 
-/// Bᵀ · d.
+/// Bᵀ · d for the five points 0, 1, −1, 2 and ∞.
 #[inline(always)]
-fn bt_times(d: &[Lanes; 5]) -> [Lanes; 5] {
+fn bt5(d: &[Lanes; 5]) -> [Lanes; 5] {
     let mut o = [[0.0; LANES]; 5];
     for l in 0..LANES {
         let [d0, d1, d2, d3, d4] = [d[0][l], d[1][l], d[2][l], d[3][l], d[4][l]];
@@ -69,23 +69,47 @@ fn bt_times(d: &[Lanes; 5]) -> [Lanes; 5] {
     o
 }
 
-/// One of the two minimal filterings of this file, F(M×M, R×R) with M + R − 1 = 5: the same five
-/// points, so the same Bᵀ ([`bt_times`]); Aᵀ, A, G and Gᵀ as straight-line code on 16 lanes.
-trait Minimal<const M: usize, const R: usize> {
+/// Bᵀ · d for the six points 0, 1, −1, 2, −2 and ∞.
+#[inline(always)]
+fn bt6(d: &[Lanes; 6]) -> [Lanes; 6] {
+    let mut o = [[0.0; LANES]; 6];
+    for l in 0..LANES {
+        let [d0, d1, d2, d3, d4, d5] = [d[0][l], d[1][l], d[2][l], d[3][l], d[4][l], d[5][l]];
+        o[0][l] = 4.0 * d0 - 5.0 * d2 + d4;
+        o[1][l] = -4.0 * d1 - 4.0 * d2 + d3 + d4;
+        o[2][l] = 4.0 * d1 - 4.0 * d2 - d3 + d4;
+        o[3][l] = -2.0 * d1 - d2 + 2.0 * d3 + d4;
+        o[4][l] = 2.0 * d1 - d2 - 2.0 * d3 + d4;
+        o[5][l] = 4.0 * d1 - 5.0 * d3 + d5;
+    }
+    o
+}
+
+/// One of the minimal filterings of this file, F(M×M, R×R) on N = M + R − 1 points (N × N input
+/// tiles): Bᵀ, Aᵀ, A, G and Gᵀ as straight-line code on 16 lanes. Those on the same points share
+/// their Bᵀ.
+trait Minimal<const N: usize, const M: usize, const R: usize> {
+    /// Bᵀ · d.
+    fn bt(d: &[Lanes; N]) -> [Lanes; N];
     /// Aᵀ · m.
-    fn at(m: &[Lanes; 5]) -> [Lanes; M];
+    fn at(m: &[Lanes; N]) -> [Lanes; M];
     /// A · y.
-    fn a(y: &[Lanes; M]) -> [Lanes; 5];
+    fn a(y: &[Lanes; M]) -> [Lanes; N];
     /// G · g.
-    fn g(g: &[Lanes; R]) -> [Lanes; 5];
+    fn g(g: &[Lanes; R]) -> [Lanes; N];
     /// Gᵀ · u.
-    fn gt(u: &[Lanes; 5]) -> [Lanes; R];
+    fn gt(u: &[Lanes; N]) -> [Lanes; R];
 }
 
 /// F(4×4, 2×2): the phase convolutions of the 4×4 stride-2 layers.
 struct F4x2;
 
-impl Minimal<4, 2> for F4x2 {
+impl Minimal<5, 4, 2> for F4x2 {
+    #[inline(always)]
+    fn bt(d: &[Lanes; 5]) -> [Lanes; 5] {
+        bt5(d)
+    }
+
     #[inline(always)]
     fn at(m: &[Lanes; 5]) -> [Lanes; 4] {
         let mut o = [[0.0; LANES]; 4];
@@ -142,7 +166,12 @@ impl Minimal<4, 2> for F4x2 {
 /// F(3×3, 3×3): the 3×3 stride-1 layers.
 struct F3x3;
 
-impl Minimal<3, 3> for F3x3 {
+impl Minimal<5, 3, 3> for F3x3 {
+    #[inline(always)]
+    fn bt(d: &[Lanes; 5]) -> [Lanes; 5] {
+        bt5(d)
+    }
+
     #[inline(always)]
     fn at(m: &[Lanes; 5]) -> [Lanes; 3] {
         let mut o = [[0.0; LANES]; 3];
@@ -191,6 +220,73 @@ impl Minimal<3, 3> for F3x3 {
             o[0][l] = 0.5 * u0 - 0.5 * u1 - u2 / 6.0 + u3 / 6.0;
             o[1][l] = -0.5 * u1 + u2 / 6.0 + u3 / 3.0;
             o[2][l] = -0.5 * u1 - u2 / 6.0 + 2.0 * u3 / 3.0 + u4;
+        }
+        o
+    }
+}
+
+/// F(4×4, 3×3) on six points: the 3×3 stride-1 layers whose outputs its 4×4 tiles cover with
+/// fewer products than F(3×3, 3×3)'s (a 7×7 output: 4 tiles of 36 points, 144 products per channel
+/// pair, against 9 tiles of 25, 225).
+struct F4x3;
+
+impl Minimal<6, 4, 3> for F4x3 {
+    #[inline(always)]
+    fn bt(d: &[Lanes; 6]) -> [Lanes; 6] {
+        bt6(d)
+    }
+
+    #[inline(always)]
+    fn at(m: &[Lanes; 6]) -> [Lanes; 4] {
+        let mut o = [[0.0; LANES]; 4];
+        for l in 0..LANES {
+            let [m0, m1, m2, m3, m4, m5] = [m[0][l], m[1][l], m[2][l], m[3][l], m[4][l], m[5][l]];
+            o[0][l] = m0 + m1 + m2 + m3 + m4;
+            o[1][l] = m1 - m2 + 2.0 * m3 - 2.0 * m4;
+            o[2][l] = m1 + m2 + 4.0 * m3 + 4.0 * m4;
+            o[3][l] = m1 - m2 + 8.0 * m3 - 8.0 * m4 + m5;
+        }
+        o
+    }
+
+    #[inline(always)]
+    fn a(y: &[Lanes; 4]) -> [Lanes; 6] {
+        let mut o = [[0.0; LANES]; 6];
+        for l in 0..LANES {
+            let [y0, y1, y2, y3] = [y[0][l], y[1][l], y[2][l], y[3][l]];
+            o[0][l] = y0;
+            o[1][l] = y0 + y1 + y2 + y3;
+            o[2][l] = y0 - y1 + y2 - y3;
+            o[3][l] = y0 + 2.0 * y1 + 4.0 * y2 + 8.0 * y3;
+            o[4][l] = y0 - 2.0 * y1 + 4.0 * y2 - 8.0 * y3;
+            o[5][l] = y3;
+        }
+        o
+    }
+
+    #[inline(always)]
+    fn g(g: &[Lanes; 3]) -> [Lanes; 6] {
+        let mut o = [[0.0; LANES]; 6];
+        for l in 0..LANES {
+            let [g0, g1, g2] = [g[0][l], g[1][l], g[2][l]];
+            o[0][l] = g0 / 4.0;
+            o[1][l] = -(g0 + g1 + g2) / 6.0;
+            o[2][l] = -(g0 - g1 + g2) / 6.0;
+            o[3][l] = g0 / 24.0 + g1 / 12.0 + g2 / 6.0;
+            o[4][l] = g0 / 24.0 - g1 / 12.0 + g2 / 6.0;
+            o[5][l] = g2;
+        }
+        o
+    }
+
+    #[inline(always)]
+    fn gt(u: &[Lanes; 6]) -> [Lanes; 3] {
+        let mut o = [[0.0; LANES]; 3];
+        for l in 0..LANES {
+            let [u0, u1, u2, u3, u4, u5] = [u[0][l], u[1][l], u[2][l], u[3][l], u[4][l], u[5][l]];
+            o[0][l] = u0 / 4.0 - u1 / 6.0 - u2 / 6.0 + u3 / 24.0 + u4 / 24.0;
+            o[1][l] = -u1 / 6.0 + u2 / 6.0 + u3 / 12.0 - u4 / 12.0;
+            o[2][l] = -u1 / 6.0 - u2 / 6.0 + u3 / 6.0 + u4 / 6.0 + u5;
         }
         o
     }
@@ -281,33 +377,42 @@ pub fn applies(g: &Geometry, out: usize) -> bool {
 }
 
 /// A batch of images laid out for the tiles: each image `[rows][cols][channels]` (channels
-/// innermost, so that a tile's values for 16 channels are one load), `rows = tile·tiles_h + 5 −
-/// tile` for output tiles of `tile × tile` (5 × 5 input tiles, overlapping).
+/// innermost, so that a tile's values for 16 channels are one load), `rows = tile·tiles_h + n −
+/// tile` for output tiles of `tile × tile` (n × n input tiles, overlapping).
 #[derive(Debug, Clone, Copy)]
 struct Tiling {
     tiles_h: usize,
     tiles_w: usize,
     channels: usize,
     tile: usize,
+    /// The input tiles' side, M + R − 1.
+    n: usize,
 }
 
 impl Tiling {
-    /// The tiling whose tiles of `tile × tile` cover an output of `out_h × out_w`.
-    fn covering(out_h: usize, out_w: usize, channels: usize, tile: usize) -> Self {
+    /// The tiling whose tiles of `tile × tile`, from input tiles of `n × n`, cover an output of
+    /// `out_h × out_w`.
+    fn covering(out_h: usize, out_w: usize, channels: usize, (tile, n): (usize, usize)) -> Self {
         Self {
             tiles_h: out_h.div_ceil(tile),
             tiles_w: out_w.div_ceil(tile),
             channels,
             tile,
+            n,
         }
     }
 
     fn rows(&self) -> usize {
-        self.tile * self.tiles_h + 5 - self.tile
+        self.tile * self.tiles_h + self.n - self.tile
     }
 
     fn cols(&self) -> usize {
-        self.tile * self.tiles_w + 5 - self.tile
+        self.tile * self.tiles_w + self.n - self.tile
+    }
+
+    /// Points of a transformed tile.
+    fn points(&self) -> usize {
+        self.n * self.n
     }
 
     fn image(&self) -> usize {
@@ -334,7 +439,12 @@ impl Tiling {
 /// `v[p][n][k]`: the transformed 5×5 input tiles `Bᵀ d B` of `images` images laid out by
 /// `tiling`, tile n in [`Tiling::each_tile`]'s order.
 #[inline(always)]
-fn transform_inputs(tiling: &Tiling, images: usize, laid_out: &[f32], v: &mut [f32]) {
+fn transform_inputs<F: Minimal<N, M, R>, const N: usize, const M: usize, const R: usize>(
+    tiling: &Tiling,
+    images: usize,
+    laid_out: &[f32],
+    v: &mut [f32],
+) {
     let (k_n, tiles, tile) = (tiling.channels, images * tiling.tiles(), tiling.tile);
     let (row, col) = (tiling.cols() * k_n, k_n);
     let point = plane(tiles * k_n);
@@ -342,10 +452,10 @@ fn transform_inputs(tiling: &Tiling, images: usize, laid_out: &[f32], v: &mut [f
         for k in (0..k_n).step_by(LANES) {
             let corner = tiling.at(i, tile * a, tile * b, k);
             transform(
-                bt_times,
+                F::bt,
                 |r, s| lanes(laid_out, corner + r * row + s * col),
                 |p1, p2, lanes| {
-                    v[(p1 * 5 + p2) * point + n * k_n + k..][..LANES].copy_from_slice(lanes);
+                    v[(p1 * N + p2) * point + n * k_n + k..][..LANES].copy_from_slice(lanes);
                 },
             );
         }
@@ -357,13 +467,13 @@ fn transform_inputs(tiling: &Tiling, images: usize, laid_out: &[f32], v: &mut [f
 /// first copied out with the output channels side by side, so that the transform loads 16 of
 /// them at once (filling the lanes one value at a time, then loading them, stalled on every load:
 /// 5% of a `gan_train` step, on one thread).
-fn transform_kernels<F: Minimal<M, R>, const M: usize, const R: usize>(
+fn transform_kernels<F: Minimal<N, M, R>, const N: usize, const M: usize, const R: usize>(
     k_n: usize,
     o_n: usize,
     kernel: impl Fn(usize, usize) -> [[f32; R]; R] + Sync,
 ) -> Vec<f32> {
-    let mut u = vec![0.0; k_n * POINTS * o_n];
-    u.par_chunks_mut(POINTS * o_n).enumerate().for_each_init(
+    let mut u = vec![0.0; k_n * N * N * o_n];
+    u.par_chunks_mut(N * N * o_n).enumerate().for_each_init(
         || vec![0.0; R * R * o_n],
         |taps, (k, u)| {
             for o in 0..o_n {
@@ -381,7 +491,7 @@ fn transform_kernels<F: Minimal<M, R>, const M: usize, const R: usize>(
                             F::g,
                             |r, s| lanes(taps, (r * R + s) * o_n + o),
                             |p1, p2, lanes| {
-                                u[(p1 * 5 + p2) * o_n + o..][..LANES].copy_from_slice(lanes);
+                                u[(p1 * N + p2) * o_n + o..][..LANES].copy_from_slice(lanes);
                             },
                         );
                     }
@@ -393,14 +503,19 @@ fn transform_kernels<F: Minimal<M, R>, const M: usize, const R: usize>(
 }
 
 /// For each point p, `m[p] = v[p] · u[·][p]`: `[tiles, o_n]` from `[tiles, k_n]` and `[k_n, o_n]`.
-fn multiply_points(v: &[f32], u: &[f32], m: &mut [f32], (tiles, k_n, o_n): (usize, usize, usize)) {
-    for p in 0..POINTS {
+fn multiply_points(
+    v: &[f32],
+    u: &[f32],
+    m: &mut [f32],
+    (points, tiles, k_n, o_n): (usize, usize, usize, usize),
+) {
+    for p in 0..points {
         matmul(
             (tiles, o_n, k_n),
             Strided::new(&mut m[p * plane(tiles * o_n)..][..tiles * o_n], (o_n, 1)),
             false,
             (&v[p * plane(tiles * k_n)..][..tiles * k_n], (k_n, 1)),
-            (&u[p * o_n..], (POINTS * o_n, 1)),
+            (&u[p * o_n..], (points * o_n, 1)),
         );
     }
 }
@@ -409,7 +524,7 @@ fn multiply_points(v: &[f32], u: &[f32], m: &mut [f32], (tiles, k_n, o_n): (usiz
 /// channel, tile)` for every tile and block of 16 channels (tiles may reach past the output's
 /// edge: the caller skips those pixels).
 #[inline(always)]
-fn transform_outputs<F: Minimal<M, R>, const M: usize, const R: usize>(
+fn transform_outputs<F: Minimal<N, M, R>, const N: usize, const M: usize, const R: usize>(
     tiling: &Tiling,
     images: usize,
     o_n: usize,
@@ -424,7 +539,7 @@ fn transform_outputs<F: Minimal<M, R>, const M: usize, const R: usize>(
             let first = n * o_n + o;
             transform(
                 F::at,
-                |p1, p2| lanes(m, (p1 * 5 + p2) * point + first),
+                |p1, p2| lanes(m, (p1 * N + p2) * point + first),
                 |r, s, lanes| y[r][s] = *lanes,
             );
             write(tile, o, &y);
@@ -435,7 +550,7 @@ fn transform_outputs<F: Minimal<M, R>, const M: usize, const R: usize>(
 /// `m[p][n][o] = (A dy Aᵀ)[p]` for each M×M tile n of the output gradient `dy` (`[images,
 /// out, oh, ow]`), zero beyond its edge.
 #[inline(always)]
-fn transform_output_grads<F: Minimal<M, R>, const M: usize, const R: usize>(
+fn transform_output_grads<F: Minimal<N, M, R>, const N: usize, const M: usize, const R: usize>(
     tiling: &Tiling,
     dy: &[f32],
     (images, out, oh, ow): (usize, usize, usize, usize),
@@ -462,7 +577,7 @@ fn transform_output_grads<F: Minimal<M, R>, const M: usize, const R: usize>(
                 F::a,
                 |r, s| &d[r][s],
                 |p1, p2, lanes| {
-                    let at = (p1 * 5 + p2) * plane(tiles * out) + n * out + o;
+                    let at = (p1 * N + p2) * plane(tiles * out) + n * out + o;
                     m[at..][..LANES].copy_from_slice(lanes);
                 },
             );
@@ -473,7 +588,7 @@ fn transform_output_grads<F: Minimal<M, R>, const M: usize, const R: usize>(
 /// The R×R kernels' gradient from that of the transformed kernels `du[p][k][o]`: `Gᵀ dU G`,
 /// as taps `[k][u][v][o]` (16 output channels per store).
 #[inline(always)]
-fn kernels_from_points<F: Minimal<M, R>, const M: usize, const R: usize>(
+fn kernels_from_points<F: Minimal<N, M, R>, const N: usize, const M: usize, const R: usize>(
     du: &[f32],
     (k_n, out): (usize, usize),
 ) -> Vec<f32> {
@@ -483,7 +598,7 @@ fn kernels_from_points<F: Minimal<M, R>, const M: usize, const R: usize>(
             let first = k * out + o;
             transform(
                 F::gt,
-                |p1, p2| lanes(du, (p1 * 5 + p2) * plane(k_n * out) + first),
+                |p1, p2| lanes(du, (p1 * N + p2) * plane(k_n * out) + first),
                 |u, v, lanes| {
                     taps[((k * R + u) * R + v) * out + o..][..LANES].copy_from_slice(lanes);
                 },
@@ -624,8 +739,11 @@ fn with_scratch<R>(
             }
         };
         grow(&mut scratch.laid_out, images * tiling.image());
-        grow(&mut scratch.v, POINTS * plane(tiles * tiling.channels));
-        grow(&mut scratch.m, POINTS * plane(tiles * o_n));
+        grow(
+            &mut scratch.v,
+            tiling.points() * plane(tiles * tiling.channels),
+        );
+        grow(&mut scratch.m, tiling.points() * plane(tiles * o_n));
         f(scratch)
     })
 }
@@ -633,7 +751,7 @@ fn with_scratch<R>(
 /// One layer seen as a stride-1 R×R convolution computed by F(M×M, R×R): from `[channels, h, w]`
 /// images (`g`) laid out by `layout` to `out` channels; what the forward pass and the weight
 /// gradient share, one group of images at a time.
-struct Convolution<'g, F, const M: usize, const R: usize> {
+struct Convolution<'g, F, const N: usize, const M: usize, const R: usize> {
     g: &'g Geometry,
     layout: Layout,
     out: usize,
@@ -651,14 +769,16 @@ struct Convolution<'g, F, const M: usize, const R: usize> {
     filter: std::marker::PhantomData<fn() -> F>,
 }
 
-impl<'g, F: Minimal<M, R>, const M: usize, const R: usize> Convolution<'g, F, M, R> {
+impl<'g, F: Minimal<N, M, R>, const N: usize, const M: usize, const R: usize>
+    Convolution<'g, F, N, M, R>
+{
     fn new(g: &'g Geometry, batch: usize, out: usize, layout: Layout) -> Self {
         let size = [g.out_height(), g.out_width()];
         let channels = match layout {
             Layout::Phases => 4 * g.channels,
             Layout::Padded(_) => g.channels,
         };
-        let tiling = Tiling::covering(size[0], size[1], channels, M);
+        let tiling = Tiling::covering(size[0], size[1], channels, (M, N));
         let share = share_of(batch);
         Self {
             g,
@@ -689,7 +809,7 @@ impl<'g, F: Minimal<M, R>, const M: usize, const R: usize> Convolution<'g, F, M,
                 }
             }
         }
-        transform_inputs(&self.tiling, images, &scratch.laid_out, &mut scratch.v);
+        transform_inputs::<F, N, M, R>(&self.tiling, images, &scratch.laid_out, &mut scratch.v);
         images
     }
 
@@ -704,9 +824,9 @@ impl<'g, F: Minimal<M, R>, const M: usize, const R: usize> Convolution<'g, F, M,
         write: impl FnMut((usize, usize, usize), usize, &[[Lanes; M]; M]),
     ) {
         let tiles = images * self.tiling.tiles();
-        let shape = (tiles, self.tiling.channels, self.out);
+        let shape = (N * N, tiles, self.tiling.channels, self.out);
         multiply_points(&scratch.v, u, &mut scratch.m, shape);
-        transform_outputs::<F, M, R>(&self.tiling, images, self.out, &scratch.m, write);
+        transform_outputs::<F, N, M, R>(&self.tiling, images, self.out, &scratch.m, write);
     }
 
     /// The group's output `y` (`[images, out, oh, ow]`) from its transformed inputs and the
@@ -735,11 +855,11 @@ impl<'g, F: Minimal<M, R>, const M: usize, const R: usize> Convolution<'g, F, M,
         let (out, k_n, [oh, ow]) = (self.out, self.tiling.channels, self.size);
         let tiles = images * self.tiling.tiles();
         let shape = (images, out, oh, ow);
-        transform_output_grads::<F, M, R>(&self.tiling, dy, shape, &mut scratch.m);
-        if scratch.du.len() < POINTS * plane(k_n * out) {
-            scratch.du.resize(POINTS * plane(k_n * out), 0.0);
+        transform_output_grads::<F, N, M, R>(&self.tiling, dy, shape, &mut scratch.m);
+        if scratch.du.len() < N * N * plane(k_n * out) {
+            scratch.du.resize(N * N * plane(k_n * out), 0.0);
         }
-        for p in 0..POINTS {
+        for p in 0..N * N {
             matmul(
                 (k_n, out, tiles),
                 Strided::new(
@@ -764,7 +884,7 @@ impl<'g, F: Minimal<M, R>, const M: usize, const R: usize> Convolution<'g, F, M,
         &self,
         kernel: impl Fn(usize, usize) -> [[f32; R]; R] + Sync,
     ) -> Vec<f32> {
-        transform_kernels::<F, M, R>(self.tiling.channels, self.out, kernel)
+        transform_kernels::<F, N, M, R>(self.tiling.channels, self.out, kernel)
     }
 
     /// The layer's weight gradient `[out, channels, k, k]` from `du`, the transformed one.
@@ -773,7 +893,7 @@ impl<'g, F: Minimal<M, R>, const M: usize, const R: usize> Convolution<'g, F, M,
         let (channels, out) = (self.g.channels, self.out);
         let area = self.g.kernel[0] * self.g.kernel[1];
         let mut dw = vec![0.0; out * channels * area];
-        let taps = kernels_from_points::<F, M, R>(du, (self.tiling.channels, out));
+        let taps = kernels_from_points::<F, N, M, R>(du, (self.tiling.channels, out));
         let tap = |k: usize, u: usize, v: usize, o: usize| ((k * R + u) * R + v) * out + o;
         match self.layout {
             // Each tap back where `phase_kernel` took it, a whole 4×4 kernel (one cache line) per
@@ -933,21 +1053,46 @@ fn kernel3(weight: &[f32], channels: usize, o: usize, c: usize) -> [[f32; 3]; 3]
     std::array::from_fn(|u| std::array::from_fn(|v| w[u * 3 + v]))
 }
 
+/// Whether the 3×3 stride-1 layer `g` goes through F(4×4, 3×3): where its 4×4 tiles need at most
+/// three quarters of the products of F(3×3, 3×3)'s 3×3 tiles (36 per tile against 25). Its 6×6
+/// transforms cost more per point, and measured alone (batch 64, 2 threads) it ran faster where
+/// it saves a third (7×7 outputs, 144 products per channel pair against 225: forward 6–14%,
+/// weight gradient 22% faster; 28×28, 1,764 against 2,500: 10% and 15%), not where it saves less
+/// (11×11, 324 against 400: forward as fast, weight gradient 10% faster; 14×14, 576 against 625:
+/// 3–17% slower).
+fn by_fours(g: &Geometry) -> bool {
+    let (oh, ow) = (g.out_height(), g.out_width());
+    4 * (oh.div_ceil(4) * ow.div_ceil(4) * 36) <= 3 * (oh.div_ceil(3) * ow.div_ceil(3) * 25)
+}
+
+/// `$body` with `$conv` the [`Convolution`] type of the 3×3 stride-1 layer `$g`'s filtering.
+macro_rules! three_by_three {
+    ($g:expr, |$conv:ident| $body:expr) => {
+        if by_fours($g) {
+            type $conv<'g> = Convolution<'g, F4x3, 6, 4, 3>;
+            $body
+        } else {
+            type $conv<'g> = Convolution<'g, F3x3, 5, 3, 3>;
+            $body
+        }
+    };
+}
+
 /// `y = conv(x, W)`: x `[batch, channels, h, w]`, W `[out, channels, k, k]` → `[batch, out, oh,
 /// ow]`, for a layer that [`applies`].
 pub fn forward(g: &Geometry, batch: usize, x: &[f32], weight: &[f32], out: usize) -> Vec<f32> {
     let channels = g.channels;
     match layout(g, out).expect("a layer this file computes") {
         Layout::Phases => {
-            let conv = Convolution::<F4x2, 4, 2>::new(g, batch, out, Layout::Phases);
+            let conv = Convolution::<F4x2, 5, 4, 2>::new(g, batch, out, Layout::Phases);
             let u = conv.transformed_kernels(|k, o| phase_kernel(weight, channels, o, k));
             conv.output(batch, x, &u)
         }
-        padded => {
-            let conv = Convolution::<F3x3, 3, 3>::new(g, batch, out, padded);
+        padded => three_by_three!(g, |C| {
+            let conv = C::new(g, batch, out, padded);
             let u = conv.transformed_kernels(|c, o| kernel3(weight, channels, o, c));
             conv.output(batch, x, &u)
-        }
+        }),
     }
 }
 
@@ -956,15 +1101,15 @@ pub fn forward(g: &Geometry, batch: usize, x: &[f32], weight: &[f32], out: usize
 pub fn weight_grad(g: &Geometry, batch: usize, x: &[f32], dy: &[f32], out: usize) -> Vec<f32> {
     match layout(g, out).expect("a layer this file computes") {
         Layout::Phases => {
-            Convolution::<F4x2, 4, 2>::new(g, batch, out, Layout::Phases)
+            Convolution::<F4x2, 5, 4, 2>::new(g, batch, out, Layout::Phases)
                 .weight_grad_and_output(batch, (x, dy), None)
                 .0
         }
-        padded => {
-            Convolution::<F3x3, 3, 3>::new(g, batch, out, padded)
+        padded => three_by_three!(g, |C| {
+            C::new(g, batch, out, padded)
                 .weight_grad_and_output(batch, (x, dy), None)
                 .0
-        }
+        }),
     }
 }
 
@@ -981,15 +1126,15 @@ pub fn forward_and_weight_grad(
     let channels = g.channels;
     let (dw, y) = match layout(g, out).expect("a layer this file computes") {
         Layout::Phases => {
-            let conv = Convolution::<F4x2, 4, 2>::new(g, batch, out, Layout::Phases);
+            let conv = Convolution::<F4x2, 5, 4, 2>::new(g, batch, out, Layout::Phases);
             let u = conv.transformed_kernels(|k, o| phase_kernel(weight, channels, o, k));
             conv.weight_grad_and_output(batch, (x, dy), Some(&u))
         }
-        padded => {
-            let conv = Convolution::<F3x3, 3, 3>::new(g, batch, out, padded);
+        padded => three_by_three!(g, |C| {
+            let conv = C::new(g, batch, out, padded);
             let u = conv.transformed_kernels(|c, o| kernel3(weight, channels, o, c));
             conv.weight_grad_and_output(batch, (x, dy), Some(&u))
-        }
+        }),
     };
     (y.expect("asked for"), dw)
 }
@@ -1011,12 +1156,14 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
             stride: [1, 1],
             padding: [2 - p, 2 - p],
         };
-        let conv = Convolution::<F3x3, 3, 3>::new(&mirror, batch, channels, Layout::Padded(2 - p));
-        let u = conv.transformed_kernels(|o, c| {
-            let w = kernel3(weight, channels, o, c);
-            std::array::from_fn(|u| std::array::from_fn(|v| w[2 - u][2 - v]))
+        return three_by_three!(&mirror, |C| {
+            let conv = C::new(&mirror, batch, channels, Layout::Padded(2 - p));
+            let u = conv.transformed_kernels(|o, c| {
+                let w = kernel3(weight, channels, o, c);
+                std::array::from_fn(|u| std::array::from_fn(|v| w[2 - u][2 - v]))
+            });
+            conv.output(batch, dy, &u)
         });
-        return conv.output(batch, dy, &u);
     }
     let (h_n, w_n) = (g.height, g.width);
     let k_n = 4 * channels;
@@ -1029,7 +1176,7 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
         stride: [1, 1],
         padding: [1, 1],
     };
-    let conv = Convolution::<F4x2, 4, 2>::new(&padded, batch, k_n, Layout::Padded(1));
+    let conv = Convolution::<F4x2, 5, 4, 2>::new(&padded, batch, k_n, Layout::Padded(1));
     let u = conv.transformed_kernels(|o, k| {
         let [[w00, w01], [w10, w11]] = phase_kernel(weight, channels, o, k);
         [[w11, w10], [w01, w00]]
@@ -1128,6 +1275,30 @@ mod tests {
         [0.0, 1.0, 1.0, 4.0, 1.0],
     ];
 
+    // F(4×4, 3×3) on the points 0, 1, −1, 2, −2 and ∞ (Lavin and Gray's).
+    const BT6: [[f32; 6]; 6] = [
+        [4.0, 0.0, -5.0, 0.0, 1.0, 0.0],
+        [0.0, -4.0, -4.0, 1.0, 1.0, 0.0],
+        [0.0, 4.0, -4.0, -1.0, 1.0, 0.0],
+        [0.0, -2.0, -1.0, 2.0, 1.0, 0.0],
+        [0.0, 2.0, -1.0, -2.0, 1.0, 0.0],
+        [0.0, 4.0, 0.0, -5.0, 0.0, 1.0],
+    ];
+    const G43: [[f32; 3]; 6] = [
+        [0.25, 0.0, 0.0],
+        [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+        [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+        [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+        [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+        [0.0, 0.0, 1.0],
+    ];
+    const AT43: [[f32; 6]; 4] = [
+        [1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
+        [0.0, 1.0, -1.0, 2.0, -2.0, 0.0],
+        [0.0, 1.0, 1.0, 4.0, 4.0, 0.0],
+        [0.0, 1.0, -1.0, 8.0, -8.0, 1.0],
+    ];
+
     fn transposed<const I: usize, const J: usize>(m: &[[f32; I]; J]) -> [[f32; J]; I] {
         std::array::from_fn(|i| std::array::from_fn(|j| m[j][i]))
     }
@@ -1146,7 +1317,7 @@ mod tests {
                 }
             }
         }
-        columns(bt_times, &BT);
+        columns(bt5, &BT);
         columns(F4x2::g, &G);
         columns(F4x2::gt, &GT);
         columns(F4x2::at, &AT);
@@ -1155,6 +1326,11 @@ mod tests {
         columns(F3x3::gt, &transposed(&G3));
         columns(F3x3::at, &AT3);
         columns(F3x3::a, &transposed(&AT3));
+        columns(F4x3::bt, &BT6);
+        columns(F4x3::g, &G43);
+        columns(F4x3::gt, &transposed(&G43));
+        columns(F4x3::at, &AT43);
+        columns(F4x3::a, &transposed(&AT43));
         // and the matrices compute a 4-output, 2-tap correlation: Aᵀ[(G g) ⊙ (Bᵀ d)]
         let (d, g) = ([0.3f32, -1.2, 0.7, 2.0, -0.4], [1.5f32, -0.8]);
         for (i, row) in AT.iter().enumerate() {
@@ -1179,6 +1355,18 @@ mod tests {
             let direct: f32 = (0..3).map(|k| d[i + k] * g3[k]).sum();
             assert!((winograd - direct).abs() < 1e-5);
         }
+        let d6 = [0.3f32, -1.2, 0.7, 2.0, -0.4, 1.1];
+        for (i, row) in AT43.iter().enumerate() {
+            let winograd: f32 = (0..6)
+                .map(|p| {
+                    let gp: f32 = (0..3).map(|k| G43[p][k] * g3[k]).sum();
+                    let dp: f32 = (0..6).map(|r| BT6[p][r] * d6[r]).sum();
+                    row[p] * gp * dp
+                })
+                .sum();
+            let direct: f32 = (0..3).map(|k| d6[i + k] * g3[k]).sum();
+            assert!((winograd - direct).abs() < 1e-5, "F(4, 3) output {i}");
+        }
     }
 
     /// The three products against the im2col ones (tested against burn's in `tests.rs`) on the
@@ -1186,17 +1374,27 @@ mod tests {
     #[test]
     fn winograd_matches_the_direct_products() {
         // (batch, channels, out, [h, w], kernel, padding); kernel 4 has stride 2, kernel 3 stride 1
+        let mut filterings = [0; 2];
         for (batch, channels, out, [height, width], k, p) in [
             (3, 64, 128, [14, 14], 4, 1),
             (2, 32, 64, [28, 28], 4, 1),
             (5, 16, 16, [10, 10], 4, 1),
             (1, 20, 32, [6, 12], 4, 1),
             (2, 16, 16, [4, 4], 4, 1),
+            // F(3×3, 3×3): outputs 11×11, 5×8, 14×14, 6×7, 9×9, 6×6, 3×5
             (3, 32, 64, [13, 13], 3, 0),
-            (2, 64, 64, [7, 7], 3, 1),
             (2, 16, 32, [5, 8], 3, 1),
             (1, 32, 16, [14, 14], 3, 1),
             (2, 16, 16, [4, 5], 3, 2),
+            (2, 16, 32, [9, 9], 3, 1),
+            (3, 32, 16, [8, 8], 3, 0),
+            (2, 16, 16, [3, 5], 3, 1),
+            // F(4×4, 3×3): outputs 7×7, 8×4, 16×16, 8×8 (padding 2), 28×28
+            (2, 64, 64, [7, 7], 3, 1),
+            (1, 16, 32, [8, 4], 3, 1),
+            (2, 32, 16, [16, 16], 3, 1),
+            (1, 16, 16, [6, 6], 3, 2),
+            (1, 32, 16, [28, 28], 3, 1),
         ] {
             let g = Geometry {
                 channels,
@@ -1207,6 +1405,9 @@ mod tests {
                 padding: [p, p],
             };
             assert!(applies(&g, out));
+            if k == 3 {
+                filterings[usize::from(by_fours(&g))] += 1;
+            }
             let x = varied(batch * channels * height * width, 1);
             let weight = varied(out * channels * k * k, 2);
             let dy = varied(batch * out * g.out_pixels(), 3);
@@ -1234,5 +1435,10 @@ mod tests {
             );
             assert_close(&dw, &direct_weight_grad, "weight grad, with y");
         }
+        assert_eq!(
+            filterings,
+            [7, 5],
+            "3×3 layers through F(3×3, 3×3) and F(4×4, 3×3)"
+        );
     }
 }
