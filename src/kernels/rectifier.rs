@@ -9,7 +9,6 @@
 
 use burn::backend::flex::FlexTensor;
 use burn::tensor::Tensor;
-use rayon::prelude::*;
 
 use super::flex::{FlexValues, values};
 
@@ -67,14 +66,6 @@ impl Rectifier {
                 *d = if *y > 0.0 { *d } else { self.slope * *d };
             });
         }
-    }
-
-    /// [`Self::backward_row`] over whole tensors, split between the threads.
-    pub fn backward(self, y: &[f32], dy: &mut [f32]) {
-        const CHUNK: usize = 1 << 14;
-        dy.par_chunks_mut(CHUNK)
-            .zip(y.par_chunks(CHUNK))
-            .for_each(|(dy, y)| self.backward_row(y, dy));
     }
 }
 

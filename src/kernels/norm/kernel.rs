@@ -46,61 +46,64 @@ impl Planes {
     fn per_channel(&self) -> f64 {
         (self.batch * self.pixels).max(1) as f64
     }
+}
 
-    /// Per channel c, the `K` sums `Σ f(a plane, b plane, c)` over the batch (`a` and `b` of one
-    /// shape): each thread sums the images of its share, in f64.
-    fn channel_sums<const K: usize>(
-        &self,
-        a: &[f32],
-        b: &[f32],
-        f: impl Fn(&[f32], &[f32], usize) -> [f64; K] + Sync,
-    ) -> Vec<[f64; K]> {
-        a.par_chunks(self.image())
-            .zip(b.par_chunks(self.image()))
-            .fold(
-                || vec![[0.0; K]; self.channels],
-                |mut sums, (a, b)| {
-                    let planes = a.chunks(self.pixels).zip(b.chunks(self.pixels));
-                    for (c, (a, b)) in planes.enumerate() {
-                        let terms = f(a, b, c);
-                        sums[c].iter_mut().zip(terms).for_each(|(s, t)| *s += t);
-                    }
-                    sums
-                },
-            )
-            .reduce(
-                || vec![[0.0; K]; self.channels],
-                |mut a, b| {
-                    for (a, b) in a.iter_mut().zip(b) {
-                        a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
-                    }
-                    a
-                },
-            )
+/// Count, mean and sum of squared deviations of some values, merged by Chan, Golub and LeVeque's
+/// rule (exact for any split, and stable: only the difference of the two means is squared).
+#[derive(Debug, Clone, Copy, Default)]
+struct Moments {
+    n: f64,
+    mean: f64,
+    m2: f64,
+}
+
+impl Moments {
+    fn merge(self, other: Moments) -> Moments {
+        let n = self.n + other.n;
+        if n == 0.0 {
+            return self;
+        }
+        let delta = other.mean - self.mean;
+        Moments {
+            n,
+            mean: self.mean + delta * other.n / n,
+            m2: self.m2 + other.m2 + delta * delta * self.n * other.n / n,
+        }
     }
 }
 
-/// Mean and biased variance of each channel (two passes, for accuracy).
+/// Mean and biased variance of each channel, in one pass over x: each plane's mean and squared
+/// deviations about it (the plane read twice while it is in L1, in f32 lanes), the planes merged
+/// in f64 ([`Moments`]). Two passes over the whole batch, the second about the channel's mean,
+/// read x from memory twice.
 pub fn statistics(p: &Planes, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    let n = p.per_channel();
-    // each plane summed in f32 lanes, the planes in f64
-    let mean: Vec<f64> = p
-        .channel_sums(
-            x,
-            x,
-            |plane, _, _| [lane_sum(plane, plane, |v, _| v) as f64],
+    let merge_all = |a: Vec<Moments>, b: Vec<Moments>| -> Vec<Moments> {
+        a.into_iter().zip(b).map(|(a, b)| a.merge(b)).collect()
+    };
+    let pixels = p.pixels.max(1);
+    let moments = x
+        .par_chunks(p.image().max(1))
+        .fold(
+            || vec![Moments::default(); p.channels],
+            |mut moments, image| {
+                for (c, plane) in image.chunks(pixels).enumerate() {
+                    let mean = lane_sum(plane, plane, |v, _| v) / pixels as f32;
+                    let m2 = lane_sum(plane, plane, |v, _| (v - mean) * (v - mean));
+                    let plane = Moments {
+                        n: pixels as f64,
+                        mean: f64::from(mean),
+                        m2: f64::from(m2),
+                    };
+                    moments[c] = moments[c].merge(plane);
+                }
+                moments
+            },
         )
-        .into_iter()
-        .map(|[s]| s / n)
-        .collect();
-    let variance = p.channel_sums(x, x, |plane, _, c| {
-        let m = mean[c] as f32;
-        [lane_sum(plane, plane, |v, _| (v - m) * (v - m)) as f64]
-    });
-    (
-        mean.iter().map(|&m| m as f32).collect(),
-        variance.iter().map(|&[v]| (v / n) as f32).collect(),
-    )
+        .reduce(|| vec![Moments::default(); p.channels], merge_all);
+    moments
+        .iter()
+        .map(|m| (m.mean as f32, (m.m2 / m.n.max(1.0)) as f32))
+        .unzip()
 }
 
 /// `1 / √(σ² + ε)` of each channel.
@@ -126,64 +129,99 @@ pub fn forward(
     let shift: Vec<f32> = (0..p.channels)
         .map(|c| beta[c] - mean[c] * scale[c])
         .collect();
-    let mut y = vec![0.0; x.len()];
-    y.par_chunks_mut(p.image())
+    // written once, not cleared first
+    let mut y = Vec::with_capacity(x.len());
+    y.spare_capacity_mut()
+        .par_chunks_mut(p.image())
         .zip(x.par_chunks(p.image()))
         .for_each(|(y, x)| {
             for (c, (y, x)) in y.chunks_mut(p.pixels).zip(x.chunks(p.pixels)).enumerate() {
                 let (a, b) = (scale[c], shift[c]);
                 match rectifier {
-                    None => y.iter_mut().zip(x).for_each(|(y, &x)| *y = x * a + b),
-                    Some(r) => y
-                        .iter_mut()
-                        .zip(x)
-                        .for_each(|(y, &x)| *y = r.apply(x * a + b)),
+                    None => y.iter_mut().zip(x).for_each(|(y, &x)| {
+                        y.write(x * a + b);
+                    }),
+                    Some(r) => y.iter_mut().zip(x).for_each(|(y, &x)| {
+                        y.write(r.apply(x * a + b));
+                    }),
                 }
             }
         });
+    // SAFETY: every value was written above (the chunks cover all of x's length).
+    unsafe { y.set_len(x.len()) };
     y
 }
 
-/// `(dx, dγ, dβ)` from the output gradient `dy`, the input and the statistics of the forward pass.
+/// `(dx, dγ, dβ)` from the output gradient `dy`, the input and the statistics of the forward pass;
+/// with `rectified` (the rectifier that ended the forward pass and its output y), `dy` is first
+/// taken through it, in place, plane by plane in the pass that sums it (a pass of its own read
+/// and wrote the whole of dy once more).
 pub fn backward(
     p: &Planes,
     x: &[f32],
-    dy: &[f32],
+    dy: &mut [f32],
+    rectified: Option<(Rectifier, &[f32])>,
     gamma: &[f32],
     (mean, variance): (&[f32], &[f32]),
     epsilon: f64,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let inv = inverse_std(variance, epsilon);
-    // Σ dy and Σ dy·x̂ per channel
-    let sums = p.channel_sums(x, dy, |x, dy, c| {
-        let (m, i) = (mean[c], inv[c]);
-        [
-            lane_sum(dy, dy, |g, _| g) as f64,
-            lane_sum(x, dy, |x, g| g * (x - m) * i) as f64,
-        ]
-    });
+    let (image, pixels) = (p.image().max(1), p.pixels.max(1));
+    // Σ dy and Σ dy·x̂ per channel, each thread over its share of the images
+    let add = |mut a: Vec<[f64; 2]>, b: Vec<[f64; 2]>| {
+        for (a, b) in a.iter_mut().zip(b) {
+            a[0] += b[0];
+            a[1] += b[1];
+        }
+        a
+    };
+    let sums = dy
+        .par_chunks_mut(image)
+        .zip(x.par_chunks(image))
+        .enumerate()
+        .fold(
+            || vec![[0.0; 2]; p.channels],
+            |mut sums, (n, (dy, x))| {
+                let planes = dy.chunks_mut(pixels).zip(x.chunks(pixels));
+                for (c, (dy, x)) in planes.enumerate() {
+                    if let Some((rectifier, y)) = rectified {
+                        rectifier.backward_row(&y[n * image + c * pixels..][..pixels], dy);
+                    }
+                    let (m, i) = (mean[c], inv[c]);
+                    sums[c][0] += f64::from(lane_sum(dy, dy, |g, _| g));
+                    sums[c][1] += f64::from(lane_sum(x, dy, |x, g| g * (x - m) * i));
+                }
+                sums
+            },
+        )
+        .reduce(|| vec![[0.0; 2]; p.channels], add);
     let dbeta: Vec<f64> = sums.iter().map(|[s, _]| *s).collect();
     let dgamma: Vec<f64> = sums.iter().map(|[_, s]| *s).collect();
     let n = p.per_channel();
-    let mut dx = vec![0.0; x.len()];
-    dx.par_chunks_mut(p.image())
-        .zip(x.par_chunks(p.image()))
-        .zip(dy.par_chunks(p.image()))
+    let dy = &*dy;
+    // written once, not cleared first
+    let mut dx = Vec::with_capacity(x.len());
+    dx.spare_capacity_mut()
+        .par_chunks_mut(image)
+        .zip(x.par_chunks(image))
+        .zip(dy.par_chunks(image))
         .for_each(|((dx, x), dy)| {
             for c in 0..p.channels {
                 let (m, i) = (mean[c], inv[c]);
                 let scale = gamma[c] * i;
                 let (mean_dy, mean_dyx) = ((dbeta[c] / n) as f32, (dgamma[c] / n) as f32);
-                let range = c * p.pixels..(c + 1) * p.pixels;
+                let range = c * pixels..(c + 1) * pixels;
                 for ((d, &x), &g) in dx[range.clone()]
                     .iter_mut()
                     .zip(&x[range.clone()])
                     .zip(&dy[range])
                 {
-                    *d = scale * (g - mean_dy - (x - m) * i * mean_dyx);
+                    d.write(scale * (g - mean_dy - (x - m) * i * mean_dyx));
                 }
             }
         });
+    // SAFETY: every value was written above (the chunks cover all of x's length).
+    unsafe { dx.set_len(x.len()) };
     let to_f32 = |v: &[f64]| v.iter().map(|&v| v as f32).collect();
     (dx, to_f32(&dgamma), to_f32(&dbeta))
 }

@@ -23,7 +23,7 @@ use burn::backend::{Backend, Dispatch, Flex, backend_extension, tensor::FloatTen
 use burn::nn::BatchNorm;
 use burn::tensor::Tensor;
 
-use super::flex::{FlexValues, flex_tensor, on_flex_f32, register, values, values_mut};
+use super::flex::{flex_tensor, on_flex_f32, register, values, values_mut};
 use super::rectifier::{Rectified, Rectifier, rectify};
 use kernel::Planes;
 
@@ -242,10 +242,7 @@ impl Backward<Flex, 3> for BatchNormBackward {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let (_, mut dy) = values_mut(grads.consume::<Flex>(&ops.node));
         let s = ops.state;
-        if let Some((rectifier, y)) = s.rectified.into_parts() {
-            rectifier.backward(y.as_slice(), dy.storage_mut::<f32>());
-        }
-        let dy = FlexValues(dy);
+        let rectified = s.rectified.into_parts();
         let (xs, x) = values(checkpointer.retrieve_node_output::<FlexTensor>(s.x));
         let (_, gamma) = values(checkpointer.retrieve_node_output::<FlexTensor>(s.gamma));
         let p = planes(&xs);
@@ -253,7 +250,8 @@ impl Backward<Flex, 3> for BatchNormBackward {
         let (dx, dgamma, dbeta) = kernel::backward(
             &p,
             x.as_slice(),
-            dy.as_slice(),
+            dy.storage_mut::<f32>(),
+            rectified.as_ref().map(|(r, y)| (*r, y.as_slice())),
             gamma.as_slice(),
             (mean, variance),
             s.epsilon,

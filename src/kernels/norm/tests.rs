@@ -56,3 +56,42 @@ fn batch_norm_matches_burns_values_gradients_and_running_statistics() {
     check([2, 3, 5]);
     check([8, 3]);
 }
+
+/// The one-pass statistics against a two-pass computation in f64, on values far from zero (mean
+/// 1000, standard deviation 0.5, where the sum of squares less the squared mean would lose every
+/// digit in f32), on planes of 49 pixels and of 1.
+#[test]
+fn the_statistics_in_one_pass_hold_far_from_zero() {
+    use super::kernel::{Planes, statistics};
+    for (batch, channels, pixels) in [(64, 8, 49), (37, 3, 1)] {
+        let p = Planes {
+            batch,
+            channels,
+            pixels,
+        };
+        let x: Vec<f32> = crate::kernels::testing::varied(batch * channels * pixels, 7)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| 1000.0 + 10.0 * ((i / pixels) % channels) as f32 + 0.5 * v)
+            .collect();
+        let (mean, variance) = statistics(&p, &x);
+        for c in 0..channels {
+            let values: Vec<f64> = (0..batch)
+                .flat_map(|n| &x[(n * channels + c) * pixels..][..pixels])
+                .map(|&v| f64::from(v))
+                .collect();
+            let m = values.iter().sum::<f64>() / values.len() as f64;
+            let v = values.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / values.len() as f64;
+            assert!(
+                (f64::from(mean[c]) - m).abs() < 1e-4,
+                "mean {} against {m}",
+                mean[c]
+            );
+            assert!(
+                (f64::from(variance[c]) - v).abs() < 1e-4 * v,
+                "variance {} against {v}",
+                variance[c]
+            );
+        }
+    }
+}
