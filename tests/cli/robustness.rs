@@ -215,13 +215,27 @@ impl Tmpfs {
         status.success().then(|| Self(at.to_path_buf()))
     }
 
+    /// Remounts it read-only, trying again while the kernel refuses (EBUSY: a file is open for
+    /// writing at that instant, as the run's metrics or its next checkpoint are for a moment;
+    /// a single try failed now and then under the full suite's load).
     fn remount_read_only(&self) {
-        let status = Command::new("mount")
-            .args(["-o", "remount,ro"])
-            .arg(&self.0)
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let started = std::time::Instant::now();
+        loop {
+            let out = Command::new("mount")
+                .args(["-o", "remount,ro"])
+                .arg(&self.0)
+                .output()
+                .unwrap();
+            if out.status.success() {
+                return;
+            }
+            assert!(
+                started.elapsed().as_secs() < 10,
+                "remount read-only: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 }
 
