@@ -53,7 +53,7 @@ pub fn refuse_changed(data: &Path, paths: &[PathBuf], expected: &str) -> Result<
     })
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

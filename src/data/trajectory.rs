@@ -8,6 +8,22 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
+/// The SHA-256 of a path and of how it is cut (the first `cut` positions to train on, windows of
+/// `steps`): what a run's `config.toml` pins its generated data by, as a user's file by its
+/// hash, so that a resumed run refuses a `[data]` section edited since it started.
+pub fn sha256_of_path(path: &[[f64; 2]], cut: usize, steps: usize) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for position in path {
+        for value in position {
+            hasher.update(value.to_le_bytes());
+        }
+    }
+    hasher.update((cut as u64).to_le_bytes());
+    hasher.update((steps as u64).to_le_bytes());
+    super::download::hex(&hasher.finalize())
+}
+
 /// The path of a ladybug walking on a table, `points` positions `dt` apart: each coordinate a sum
 /// of four waves whose amplitudes, frequencies (around 20, 10, 5 and 5 radians per unit of time)
 /// and phases are drawn from `seed`, as in FIDLE's LADYBUG1.

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{LabInfo, LabSpec, Reference, RunOptions, TrainingArgs};
 use crate::data::table::Standardizer;
-use crate::data::trajectory::{SequenceItem, ladybug, windows};
+use crate::data::trajectory::{SequenceItem, ladybug, sha256_of_path, windows};
 use crate::error::{Error, Result};
 use crate::models::forecaster::{GruForecaster, RnnModelConfig};
 use crate::report::config::VERSION;
@@ -102,6 +102,10 @@ pub struct TrajectoryData {
     pub train_fraction: f64,
     /// Positions in a window.
     pub steps: usize,
+    /// SHA-256 of the generated path and its cut ([`sha256_of_path`]): a resumed run refuses a
+    /// `[data]` section edited since it started. Absent from runs of versions before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 impl TrajectoryData {
@@ -157,13 +161,27 @@ const HORIZON: usize = 10;
 
 // --- Training ----------------------------------------------------------------------------------
 
+/// The positions to train on.
+fn cut(data: &TrajectoryData) -> usize {
+    (data.points as f64 * data.train_fraction) as usize
+}
+
+/// The fingerprint of the path `data` describes ([`sha256_of_path`]).
+fn fingerprint(data: &TrajectoryData) -> String {
+    sha256_of_path(
+        &ladybug(data.points, data.dt, data.path_seed),
+        cut(data),
+        data.steps,
+    )
+}
+
 /// The standardized path, cut into its training part and its test part.
 fn load(data: &TrajectoryData, standardizer: Option<&Standardizer>) -> (Standardizer, Path) {
     let raw: Vec<Vec<f64>> = ladybug(data.points, data.dt, data.path_seed)
         .iter()
         .map(|p| p.to_vec())
         .collect();
-    let cut = (data.points as f64 * data.train_fraction) as usize;
+    let cut = cut(data);
     let standardizer = standardizer
         .cloned()
         .unwrap_or_else(|| Standardizer::fit(&raw[..cut]));
@@ -191,14 +209,16 @@ pub fn run(
             INFO.name
         )));
     }
-    let data = TrajectoryData {
+    let mut data = TrajectoryData {
         dataset: "ladybug".to_string(),
         points: if options.quick { QUICK_POINTS } else { POINTS },
         dt: 0.02,
         path_seed: 122,
         train_fraction: 0.8,
         steps: 20,
+        sha256: None,
     };
+    data.sha256 = Some(fingerprint(&data));
     let (standardizer, _) = load(&data, None);
     let config = RnnConfig {
         lab: INFO.name.to_string(),
@@ -218,6 +238,16 @@ pub fn run(
 pub fn resume(run: &RunDir, console: &Console) -> Result<Summary> {
     let config: RnnConfig = run.read_toml("config.toml")?;
     config.data.validate(&run.file("config.toml"))?;
+    if let Some(expected) = &config.data.sha256 {
+        let found = fingerprint(&config.data);
+        if &found != expected {
+            return Err(Error::DataChanged {
+                path: run.file("config.toml"),
+                expected: expected.clone(),
+                found,
+            });
+        }
+    }
     let model = &config.model;
     let s = &model.standardizer;
     if !(1..=crate::train::config::limits::MAX_WIDTH).contains(&model.hidden)

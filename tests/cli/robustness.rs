@@ -73,6 +73,35 @@ fn a_resumed_rnn_with_an_impossible_path_is_refused_naming_the_field() {
 }
 
 #[test]
+fn a_resumed_rnn_whose_path_was_edited_is_refused_as_changed_data() {
+    let dir = tempfile::tempdir().unwrap();
+    // quick runs stopped after their first epoch by a file where the second's checkpoint goes
+    let stopped = |name: &str| {
+        let run = dir.path().join(name);
+        std::fs::create_dir(&run).unwrap();
+        std::fs::write(run.join("checkpoint-epoch-2"), "in the way").unwrap();
+        let out = neurons(&["run", "rnn", "--quick", "--out", name], dir.path());
+        assert!(assert_one_line_error(&out, 1).contains("the checkpoint of epoch 1 is kept"));
+        std::fs::remove_file(run.join("checkpoint-epoch-2")).unwrap();
+        run.join("config.toml")
+    };
+    // 4,000 positions instead of the quick run's 5,000: a path that passes every check, but not
+    // the one the run began with
+    let config = stopped("edited");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, replace_line(text, "points", "4000")).unwrap();
+    let err = assert_one_line_error(&neurons(&["run", "--resume", "edited"], dir.path()), 1);
+    assert!(
+        err.contains("config.toml") && err.contains("changed since the run started"),
+        "{err}"
+    );
+    // unedited, the same run resumes: its fingerprint is found again
+    stopped("same");
+    let out = neurons(&["run", "--resume", "same"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
 fn a_regression_run_whose_standardizer_lost_a_feature_refuses_to_predict() {
     let dir = tempfile::tempdir().unwrap();
     let out = neurons(
