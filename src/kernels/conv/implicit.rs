@@ -22,6 +22,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+use super::avx512;
 use super::im2col::Geometry;
 use crate::kernels::product::{share_of, sum};
 use crate::kernels::rectifier::Rectifier;
@@ -52,17 +53,6 @@ const MIN_PATCH: usize = 64;
 /// for.
 pub fn applies(g: &Geometry, out: usize) -> bool {
     g.stride != [1, 1] && out.is_multiple_of(LANES) && g.patch() >= MIN_PATCH && avx512()
-}
-
-fn avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 /// Where one tile writes its lanes: `out[r_at[r] + lane·lane_stride]`, and how.

@@ -33,6 +33,19 @@ use super::rectifier::{Rectified, Rectifier, rectify};
 use im2col::Geometry;
 use products::Epilogue;
 
+/// Whether this CPU has AVX-512F, for which the Winograd transforms and the implicit tiles are
+/// compiled (checked at run time: the release build targets any x86-64).
+fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// `conv.forward(x)`, through [`ConvKernels`] where they apply (groups 1, dilation 1, the same
 /// padding on both sides, f32 on the CPU backend), through burn's otherwise.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {

@@ -292,8 +292,8 @@ impl Minimal<6, 4, 3> for F4x3 {
     }
 }
 
-/// `m · x · mᵀ` for a square tile of lanes (I × I → J × J), `m` given as `m_times` (one of the
-/// five above), `x(r, s)` the lanes at (r, s), each result handed to `store(j, q, lanes)`.
+/// `m · x · mᵀ` for a square tile of lanes (I × I → J × J), `m` given as `m_times` (a Bᵀ or
+/// one of a filtering's matrices above), `x(r, s)` the lanes at (r, s), each result handed to `store(j, q, lanes)`.
 #[inline(always)]
 fn transform<'a, const I: usize, const J: usize>(
     m_times: impl Fn(&[Lanes; I]) -> [Lanes; J],
@@ -321,7 +321,7 @@ fn transform<'a, const I: usize, const J: usize>(
 #[inline(always)]
 fn wide<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
+    if super::avx512() {
         #[target_feature(enable = "avx512f")]
         fn avx512<R>(f: impl FnOnce() -> R) -> R {
             f()
