@@ -8,19 +8,18 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
-/// The SHA-256 of a path and of how it is cut (the first `cut` positions to train on, windows of
-/// `steps`): what a run's `config.toml` pins its generated data by, as a user's file by its
-/// hash, so that a resumed run refuses a `[data]` section edited since it started.
-pub fn sha256_of_path(path: &[[f64; 2]], cut: usize, steps: usize) -> String {
+/// The SHA-256 of what makes a [`ladybug`] path and how it is cut: its positions, time step and
+/// seed, the positions to train on and the window. A run's `config.toml` pins its generated data
+/// by it, as a user's file by the hash of its bytes, so that a resumed run refuses a `[data]`
+/// section edited since it started. The parameters' bits are hashed, not the path's values,
+/// which come through the platform's `sin`: a run moved to another machine still resumes.
+pub fn sha256_of_ladybug(points: usize, dt: f64, seed: u64, cut: usize, steps: usize) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
-    for position in path {
-        for value in position {
-            hasher.update(value.to_le_bytes());
-        }
+    hasher.update(b"ladybug");
+    for bits in [points as u64, dt.to_bits(), seed, cut as u64, steps as u64] {
+        hasher.update(bits.to_le_bytes());
     }
-    hasher.update((cut as u64).to_le_bytes());
-    hasher.update((steps as u64).to_le_bytes());
     super::download::hex(&hasher.finalize())
 }
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{LabInfo, LabSpec, Reference, RunOptions, TrainingArgs};
 use crate::data::table::Standardizer;
-use crate::data::trajectory::{SequenceItem, ladybug, sha256_of_path, windows};
+use crate::data::trajectory::{SequenceItem, ladybug, sha256_of_ladybug, windows};
 use crate::error::{Error, Result};
 use crate::models::forecaster::{GruForecaster, RnnModelConfig};
 use crate::report::config::VERSION;
@@ -102,8 +102,9 @@ pub struct TrajectoryData {
     pub train_fraction: f64,
     /// Positions in a window.
     pub steps: usize,
-    /// SHA-256 of the generated path and its cut ([`sha256_of_path`]): a resumed run refuses a
-    /// `[data]` section edited since it started. Absent from runs of versions before it.
+    /// SHA-256 of the parameters above ([`sha256_of_ladybug`]): a resumed run refuses a `[data]`
+    /// section edited since it started (by mistake: deleting this line as well skips the check).
+    /// Absent from runs of versions before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
 }
@@ -136,14 +137,14 @@ impl TrajectoryData {
         if self.points > 10_000_000 {
             return bad(format!("points = {}: at most 10,000,000", self.points));
         }
-        let cut = (self.points as f64 * self.train_fraction) as usize;
+        let train = cut(self);
         // the forecasts start from 100 places of the test part and go HORIZON steps ahead
         let needed = self.steps + HORIZON + 100;
-        if cut <= self.steps || self.points - cut < needed {
+        if train <= self.steps || self.points - train < needed {
             return bad(format!(
-                "points = {}: {cut} to train on and {} to test; each part needs more than a window ({} positions), the test part {needed}",
+                "points = {}: {train} to train on and {} to test; each part needs more than a window ({} positions), the test part {needed}",
                 self.points,
-                self.points - cut,
+                self.points - train,
                 self.steps
             ));
         }
@@ -166,13 +167,9 @@ fn cut(data: &TrajectoryData) -> usize {
     (data.points as f64 * data.train_fraction) as usize
 }
 
-/// The fingerprint of the path `data` describes ([`sha256_of_path`]).
+/// The fingerprint of the path `data` describes ([`sha256_of_ladybug`]).
 fn fingerprint(data: &TrajectoryData) -> String {
-    sha256_of_path(
-        &ladybug(data.points, data.dt, data.path_seed),
-        cut(data),
-        data.steps,
-    )
+    sha256_of_ladybug(data.points, data.dt, data.path_seed, cut(data), data.steps)
 }
 
 /// The standardized path, cut into its training part and its test part.
@@ -181,14 +178,14 @@ fn load(data: &TrajectoryData, standardizer: Option<&Standardizer>) -> (Standard
         .iter()
         .map(|p| p.to_vec())
         .collect();
-    let cut = cut(data);
+    let train_positions = cut(data);
     let standardizer = standardizer
         .cloned()
-        .unwrap_or_else(|| Standardizer::fit(&raw[..cut]));
+        .unwrap_or_else(|| Standardizer::fit(&raw[..train_positions]));
     let path = standardizer.transform(&raw);
-    let test = path[cut..].to_vec();
+    let test = path[train_positions..].to_vec();
     let mut train = path;
-    train.truncate(cut);
+    train.truncate(train_positions);
     (standardizer, Path { train, test })
 }
 

@@ -263,7 +263,7 @@ impl Tmpfs {
                 "remount read-only: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
-            std::thread::sleep(std::time::Duration::from_millis(1));
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
 }

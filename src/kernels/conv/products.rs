@@ -258,18 +258,7 @@ fn mirrored_weight(g: &Geometry, weight: &[f32], out: usize) -> Vec<f32> {
 /// channels as output ones (measured on `pix2pix_train`: 8·out ≤ channels, only the single-channel
 /// outputs, gave 1,740 samples/s; 2·out ≤ channels 1,760–1,795).
 pub fn forward(g: &Geometry, batch: usize, x: &[f32], weight: &[f32], out: usize) -> Vec<f32> {
-    if winograd::applies(g, out) {
-        return winograd::forward(g, batch, x, weight, out);
-    }
-    if implicit::applies(g, out) {
-        return implicit::forward(g, batch, (x, weight, out), None);
-    }
-    match mirror(g, out) {
-        Some(m) if 2 * out <= g.channels => {
-            direct_input_grad(&m, batch, x, &mirrored_weight(g, weight, out), g.channels)
-        }
-        _ => direct_forward(g, batch, x, weight, out),
-    }
+    forward_then(g, batch, (x, weight, out), None)
 }
 
 /// `rectify(forward(x) + bias)`: [`forward`] and the [`Epilogue`], in one pass where the
@@ -280,12 +269,38 @@ pub fn forward_with_epilogue(
     (x, weight, bias): (&[f32], &[f32], &[f32]),
     epilogue: &Epilogue,
 ) -> Vec<f32> {
-    let out = epilogue.channels;
-    if implicit::applies(g, out) && !winograd::applies(g, out) {
-        return implicit::forward(g, batch, (x, weight, out), Some((bias, epilogue.rectifier)));
+    forward_then(
+        g,
+        batch,
+        (x, weight, epilogue.channels),
+        Some((bias, epilogue)),
+    )
+}
+
+/// [`forward`], then with `epilogue` its bias and rectifier: stored by the implicit tiles as they
+/// write, else in a pass of their own. The one place that orders the three ways.
+fn forward_then(
+    g: &Geometry,
+    batch: usize,
+    (x, weight, out): (&[f32], &[f32], usize),
+    epilogue: Option<(&[f32], &Epilogue)>,
+) -> Vec<f32> {
+    let mut y = if winograd::applies(g, out) {
+        winograd::forward(g, batch, x, weight, out)
+    } else if implicit::applies(g, out) {
+        let stored = epilogue.map(|(bias, e)| (bias, e.rectifier));
+        return implicit::forward(g, batch, (x, weight, out), stored);
+    } else {
+        match mirror(g, out) {
+            Some(m) if 2 * out <= g.channels => {
+                direct_input_grad(&m, batch, x, &mirrored_weight(g, weight, out), g.channels)
+            }
+            _ => direct_forward(g, batch, x, weight, out),
+        }
+    };
+    if let Some((bias, epilogue)) = epilogue {
+        epilogue.forward(&mut y, bias);
     }
-    let mut y = forward(g, batch, x, weight, out);
-    epilogue.forward(&mut y, bias);
     y
 }
 

@@ -22,7 +22,7 @@ type Case = (
     [usize; 2],
     [usize; 2],
 );
-const CASES: [Case; 22] = [
+const CASES: [Case; 23] = [
     (3, 1, 4, [28, 28], [3, 3], [1, 1], [0, 0]),
     // 49 output pixels: products over groups of 4 images, then a group of 2
     (6, 3, 4, [7, 7], [3, 3], [1, 1], [1, 1]),
@@ -44,9 +44,11 @@ const CASES: [Case; 22] = [
     // as convolutions and transposed (a 3×3 output: one tile reaching past its edges)
     (2, 16, 16, [6, 6], [4, 4], [2, 2], [1, 1]),
     (1, 32, 16, [4, 6], [4, 4], [2, 2], [1, 1]),
-    // kernel 3, stride 1 with channels by 16: F(3×3, 3×3), padded and not
+    // kernel 3, stride 1 with channels by 16: F(3×3, 3×3) (its mirror for the second's input
+    // gradient, an 8×7 output, through F(4×4, 3×3)), padded and not; F(4×4, 3×3) on 7×7
     (2, 16, 16, [5, 6], [3, 3], [1, 1], [1, 1]),
     (1, 16, 32, [8, 7], [3, 3], [1, 1], [0, 0]),
+    (2, 16, 16, [7, 7], [3, 3], [1, 1], [1, 1]),
     // strided with output channels by 16 and 64 taps or more: the implicit products (10 images:
     // a group of 8 and one of 2; 80 outputs: vectors of lanes by fours, then one; a stride
     // above the kernel: input pixels no tap reads; padding as wide as the stride)

@@ -7,9 +7,10 @@
 //! summed over the channels as N² matrix products (one per point of the transformed tile).
 //! F(4×4, 2×2) and F(3×3, 3×3) use the points 0, 1, −1, 2 and ∞ (coefficients 1/6 to 8), so the
 //! same Bᵀ; F(4×4, 3×3) adds −2 (coefficients 1/24 to 8).
-//! - 3×3 layers: 25 products per 3×3 tile for 81, or 36 per 4×4 tile for 144, whichever covers
-//!   the output with fewer (see [`by_fours`]). On the `cnn`'s 11×11 output, 3×3 tiles: 400 per
-//!   channel pair for 1,089; on 7×7, 4×4 tiles: 144 for 441 (225 with 3×3 tiles).
+//! - 3×3 layers: 25 products per 3×3 tile for 81, or 36 per 4×4 tile for 144 where that needs at
+//!   most three quarters of the products (see [`by_fours`]). On the `cnn`'s 11×11 output, 3×3
+//!   tiles: 400 per channel pair for 1,089 (324 with 4×4 tiles, not enough fewer to pay for their
+//!   dearer transforms); on 7×7, 4×4 tiles: 144 for 441 (225 with 3×3 tiles).
 //! - 4×4 stride-2 layers, through their **phases**. Output pixel (h, w) reads input rows 2h − 1 …
 //!   2h + 2. Split the input into its four phase images `Q_{c,α,β}[t, s] = x[c, 2t − α, 2s − β]`
 //!   (α, β ∈ {0, 1}, zero outside): then `y[o, h, w] = Σ_{(c,α,β), u, v} W'[o, (c,α,β), u, v] ·
@@ -36,16 +37,16 @@ use crate::kernels::product::{Strided, matmul, share_of, sum};
 
 const LANES: usize = 16;
 type Lanes = [f32; LANES];
-/// The distance between the planes of the 25 points, for planes of `len` values: a cache line
-/// more. The planes' lengths are multiples of 4 KB in the labs' layers, and the 25 values a
-/// transform reads or writes at one place of each plane then all fell in one set of the L1
-/// cache, each access a miss.
+/// The distance between the planes of the N² points, for planes of `len` values: a cache line
+/// more. The planes' lengths are multiples of 4 KB in the labs' layers, and the 25 (or 36)
+/// values a transform reads or writes at one place of each plane then all fell in one set of the
+/// L1 cache, each access a miss.
 const fn plane(len: usize) -> usize {
     len + LANES
 }
 
 /// Tiles a matrix product covers at most (its rows): the laid-out and transformed inputs of one
-/// group (25 × 32 × channels values) stay in a core's L2 cache. Measured on `gan_train`: groups
+/// group (N² × 32 × channels values: 25 or, through F(4×4, 3×3), 36) stay in a core's L2 cache. Measured on `gan_train`: groups
 /// of 32 tiles ran 10–15% faster than of 128 or 64; 16 made the products too thin.
 const MAX_TILES: usize = 32;
 
@@ -225,9 +226,9 @@ impl Minimal<5, 3, 3> for F3x3 {
     }
 }
 
-/// F(4×4, 3×3) on six points: the 3×3 stride-1 layers whose outputs its 4×4 tiles cover with
-/// fewer products than F(3×3, 3×3)'s (a 7×7 output: 4 tiles of 36 points, 144 products per channel
-/// pair, against 9 tiles of 25, 225).
+/// F(4×4, 3×3) on six points: the 3×3 stride-1 layers whose outputs its 4×4 tiles cover with at
+/// most three quarters of F(3×3, 3×3)'s products ([`by_fours`]; a 7×7 output: 4 tiles of 36
+/// points, 144 products per channel pair, against 9 tiles of 25, 225).
 struct F4x3;
 
 impl Minimal<6, 4, 3> for F4x3 {
@@ -436,7 +437,7 @@ impl Tiling {
     }
 }
 
-/// `v[p][n][k]`: the transformed 5×5 input tiles `Bᵀ d B` of `images` images laid out by
+/// `v[p][n][k]`: the transformed N×N input tiles `Bᵀ d B` of `images` images laid out by
 /// `tiling`, tile n in [`Tiling::each_tile`]'s order.
 #[inline(always)]
 fn transform_inputs<F: Minimal<N, M, R>, const N: usize, const M: usize, const R: usize>(
@@ -773,6 +774,7 @@ impl<'g, F: Minimal<N, M, R>, const N: usize, const M: usize, const R: usize>
     Convolution<'g, F, N, M, R>
 {
     fn new(g: &'g Geometry, batch: usize, out: usize, layout: Layout) -> Self {
+        const { assert!(N == M + R - 1, "F(M×M, R×R) takes N = M + R − 1 points") };
         let size = [g.out_height(), g.out_width()];
         let channels = match layout {
             Layout::Phases => 4 * g.channels,

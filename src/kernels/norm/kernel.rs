@@ -74,8 +74,8 @@ impl Moments {
 
 /// Mean and biased variance of each channel, in one pass over x: each plane's mean and squared
 /// deviations about it (the plane read twice while it is in L1, in f32 lanes), the planes merged
-/// in f64 ([`Moments`]). Two passes over the whole batch, the second about the channel's mean,
-/// read x from memory twice.
+/// in f64 ([`Moments`]). It replaced two passes over the whole batch (the mean, then the squares
+/// about it), which read x from memory twice.
 pub fn statistics(p: &Planes, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let merge_all = |a: Vec<Moments>, b: Vec<Moments>| -> Vec<Moments> {
         a.into_iter().zip(b).map(|(a, b)| a.merge(b)).collect()
@@ -130,12 +130,13 @@ pub fn forward(
         .map(|c| beta[c] - mean[c] * scale[c])
         .collect();
     // written once, not cleared first
+    let (image, pixels) = (p.image().max(1), p.pixels.max(1));
     let mut y = Vec::with_capacity(x.len());
-    y.spare_capacity_mut()
-        .par_chunks_mut(p.image())
-        .zip(x.par_chunks(p.image()))
+    y.spare_capacity_mut()[..x.len()]
+        .par_chunks_mut(image)
+        .zip(x.par_chunks(image))
         .for_each(|(y, x)| {
-            for (c, (y, x)) in y.chunks_mut(p.pixels).zip(x.chunks(p.pixels)).enumerate() {
+            for (c, (y, x)) in y.chunks_mut(pixels).zip(x.chunks(pixels)).enumerate() {
                 let (a, b) = (scale[c], shift[c]);
                 match rectifier {
                     None => y.iter_mut().zip(x).for_each(|(y, &x)| {
@@ -201,7 +202,7 @@ pub fn backward(
     let dy = &*dy;
     // written once, not cleared first
     let mut dx = Vec::with_capacity(x.len());
-    dx.spare_capacity_mut()
+    dx.spare_capacity_mut()[..x.len()]
         .par_chunks_mut(image)
         .zip(x.par_chunks(image))
         .zip(dy.par_chunks(image))
