@@ -81,26 +81,28 @@ pub fn statistics(p: &Planes, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
         a.into_iter().zip(b).map(|(a, b)| a.merge(b)).collect()
     };
     let pixels = p.pixels.max(1);
-    let moments = x
+    // each image's planes on some thread, merged in the images' order: the same rounding
+    // whatever thread took which image (a fold and reduce would group them as the threads ran)
+    let per_image: Vec<Vec<Moments>> = x
         .par_chunks(p.image().max(1))
-        .fold(
-            || vec![Moments::default(); p.channels],
-            |mut moments, image| {
-                for (c, plane) in image.chunks(pixels).enumerate() {
+        .map(|image| {
+            image
+                .chunks(pixels)
+                .map(|plane| {
                     let mean = lane_sum(plane, plane, |v, _| v) / pixels as f32;
                     let m2 = lane_sum(plane, plane, |v, _| (v - mean) * (v - mean));
-                    let plane = Moments {
+                    Moments {
                         n: pixels as f64,
                         mean: f64::from(mean),
                         m2: f64::from(m2),
-                    };
-                    moments[c] = moments[c].merge(plane);
-                }
-                moments
-            },
-        )
-        .reduce(|| vec![Moments::default(); p.channels], merge_all);
-    moments
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    per_image
+        .into_iter()
+        .fold(vec![Moments::default(); p.channels], merge_all)
         .iter()
         .map(|m| (m.mean as f32, (m.m2 / m.n.max(1.0)) as f32))
         .unzip()
@@ -168,34 +170,36 @@ pub fn backward(
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let inv = inverse_std(variance, epsilon);
     let (image, pixels) = (p.image().max(1), p.pixels.max(1));
-    // Σ dy and Σ dy·x̂ per channel, each thread over its share of the images
-    let add = |mut a: Vec<[f64; 2]>, b: Vec<[f64; 2]>| {
-        for (a, b) in a.iter_mut().zip(b) {
-            a[0] += b[0];
-            a[1] += b[1];
-        }
-        a
-    };
-    let sums = dy
+    // Σ dy and Σ dy·x̂ per channel: each image's planes on some thread, added in the images'
+    // order (the same rounding whatever thread took which image)
+    let per_image: Vec<Vec<[f64; 2]>> = dy
         .par_chunks_mut(image)
         .zip(x.par_chunks(image))
         .enumerate()
-        .fold(
-            || vec![[0.0; 2]; p.channels],
-            |mut sums, (n, (dy, x))| {
-                let planes = dy.chunks_mut(pixels).zip(x.chunks(pixels));
-                for (c, (dy, x)) in planes.enumerate() {
+        .map(|(n, (dy, x))| {
+            let planes = dy.chunks_mut(pixels).zip(x.chunks(pixels));
+            planes
+                .enumerate()
+                .map(|(c, (dy, x))| {
                     if let Some((rectifier, y)) = rectified {
                         rectifier.backward_row(&y[n * image + c * pixels..][..pixels], dy);
                     }
                     let (m, i) = (mean[c], inv[c]);
-                    sums[c][0] += f64::from(lane_sum(dy, dy, |g, _| g));
-                    sums[c][1] += f64::from(lane_sum(x, dy, |x, g| g * (x - m) * i));
-                }
-                sums
-            },
-        )
-        .reduce(|| vec![[0.0; 2]; p.channels], add);
+                    [
+                        f64::from(lane_sum(dy, dy, |g, _| g)),
+                        f64::from(lane_sum(x, dy, |x, g| g * (x - m) * i)),
+                    ]
+                })
+                .collect()
+        })
+        .collect();
+    let mut sums = vec![[0.0f64; 2]; p.channels];
+    for image in per_image {
+        for (sum, terms) in sums.iter_mut().zip(image) {
+            sum[0] += terms[0];
+            sum[1] += terms[1];
+        }
+    }
     let dbeta: Vec<f64> = sums.iter().map(|[s, _]| *s).collect();
     let dgamma: Vec<f64> = sums.iter().map(|[_, s]| *s).collect();
     let n = p.per_channel();
