@@ -42,7 +42,11 @@ pub fn sha256_files(paths: &[PathBuf]) -> Result<String> {
 /// Refuses `paths` when their SHA-256 is no longer `expected`; `data` names them in the error
 /// (the file, or the folder that holds them).
 pub fn refuse_changed(data: &Path, paths: &[PathBuf], expected: &str) -> Result<()> {
-    let found = sha256_files(paths)?;
+    refuse_other_hash(data, expected, sha256_files(paths)?)
+}
+
+/// Refuses the data named by `data` when their SHA-256, `found`, is no longer `expected`.
+pub fn refuse_other_hash(data: &Path, expected: &str, found: String) -> Result<()> {
     if found == expected {
         return Ok(());
     }

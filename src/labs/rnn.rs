@@ -18,6 +18,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::{LabInfo, LabSpec, Reference, RunOptions, TrainingArgs};
+use crate::data::download::refuse_other_hash;
 use crate::data::table::Standardizer;
 use crate::data::trajectory::{SequenceItem, ladybug, sha256_of_ladybug, windows};
 use crate::error::{Error, Result};
@@ -236,14 +237,11 @@ pub fn resume(run: &RunDir, console: &Console) -> Result<Summary> {
     let config: RnnConfig = run.read_toml("config.toml")?;
     config.data.validate(&run.file("config.toml"))?;
     if let Some(expected) = &config.data.sha256 {
-        let found = fingerprint(&config.data);
-        if &found != expected {
-            return Err(Error::DataChanged {
-                path: run.file("config.toml"),
-                expected: expected.clone(),
-                found,
-            });
-        }
+        refuse_other_hash(
+            &run.file("config.toml"),
+            expected,
+            fingerprint(&config.data),
+        )?;
     }
     let model = &config.model;
     let s = &model.standardizer;
