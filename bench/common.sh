@@ -18,13 +18,15 @@
 die() { echo "error: $2" >&2; exit "$1"; }
 
 # glibc's malloc settings that neurons makes for itself at start (src/runtime.rs,
-# tune_allocator: a 256 MiB top pad, a 1 GiB trim threshold, one arena), given to the Python side
+# tune_allocator: a 256 MiB top pad, a 1 GiB trim threshold, a 32 MiB mmap threshold, one arena
+# per core), given to the Python side
 # as glibc's environment variables, so that the two programs are compared on their work and not
 # on two allocator settings. With glibc's defaults a process maps and unmaps its large buffers at
 # every step and faults their pages in again: PyTorch's vae_train ran at 1,055 samples/s so and at
 # 1,773 with these (2026-12-07, scale 0.5, alone). Without them, a PyTorch process that had run
 # other work first (as when all workloads ran in one process) was faster than a fresh one.
-reference_env=(MALLOC_TOP_PAD_=268435456 MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_ARENA_MAX=1)
+reference_env=(MALLOC_TOP_PAD_=268435456 MALLOC_TRIM_THRESHOLD_=1073741824
+  MALLOC_MMAP_THRESHOLD_=33554432 "MALLOC_ARENA_MAX=$(nproc)")
 
 TORCH_VERSION=2.15.0 # the PyTorch of the project's figures so far; change it and they no longer compare
 
