@@ -22,11 +22,14 @@ use crate::models::mlp::MlpModelConfig;
 use crate::models::pix2pix::{AdversarialPair, PatchGanConfig, UNetConfig};
 use crate::models::sentiment::SentimentModelConfig;
 use crate::models::transformer::TransformerModelConfig;
-use crate::models::vae::{VaeModelConfig, kl_divergence, reconstruction_bce, reparameterize};
+use crate::models::vae::{
+    VaeModelConfig, kl_divergence, latent_noise, reconstruction_bce, reparameterize_with,
+};
 use crate::train::adversarial::bce_with_logits;
 use crate::train::classify::ImageClassifier;
 use crate::train::forecast::Forecaster;
 use crate::train::optimizer::OptimizerKind;
+use crate::train::sharded::{ranges, shard_count, sharded_gradients};
 use crate::train::text::TextClassifier;
 
 /// The benchmark's workloads.
@@ -262,24 +265,32 @@ fn cnn_infer(n: usize, device: &Device) -> (usize, f64) {
 }
 
 fn vae_train(n: usize, device: &Device) -> (usize, f64) {
-    let batch = 64;
-    let mut model = VaeModelConfig {
-        latent_dim: 2,
+    let (batch, latent_dim) = (64, 2);
+    let model = VaeModelConfig {
+        latent_dim,
         beta: 1.0,
     }
     .init(device);
     let x = Tensor::<4>::random([n, 1, 28, 28], Distribution::Uniform(0.0, 1.0), device);
     let mut optimizer = adam();
     let steps = n / batch - 1;
+    let mut model = Some(model);
     let seconds = timed(steps, |i| {
         let xb = rows(&x, i, batch);
-        let (m, v) = step(model.clone(), &mut optimizer, 1e-3, |m| {
-            let (mu, log_var) = m.encode(xb.clone());
-            let z = reparameterize(mu.clone(), log_var.clone());
-            (reconstruction_bce(m.decode_logits(z), xb) + kl_divergence(mu, log_var)).mean()
+        // the `vae` lab's step: the batch cut into one shard per thread (`train::sharded`)
+        let noise = latent_noise(batch, latent_dim, device);
+        let shards = ranges(batch, shard_count(batch));
+        let current = model.take().expect("the model is put back after each step");
+        let (grads, values) = sharded_gradients(&current, shards, |m, (first, len)| {
+            let xs = xb.clone().narrow(0, first, len);
+            let (mu, log_var) = m.encode(xs.clone());
+            let epsilon = noise.clone().narrow(0, first, len);
+            let z = reparameterize_with(mu.clone(), log_var.clone(), epsilon);
+            let per_image = reconstruction_bce(m.decode_logits(z), xs) + kl_divergence(mu, log_var);
+            (per_image.sum() / batch as f32, ())
         });
-        model = m;
-        v
+        model = Some(optimizer.step(1e-3, current, grads));
+        values.iter().map(|(value, _)| value).sum()
     });
     (steps * batch, seconds)
 }

@@ -134,7 +134,19 @@ impl Vae {
 /// z = μ + σ·ε with σ = exp(½ log σ²), ε ~ N(0, I): sampling that gradients can pass through.
 pub fn reparameterize(mu: Tensor<2>, log_var: Tensor<2>) -> Tensor<2> {
     let epsilon = mu.random_like(Distribution::Normal(0.0, 1.0));
+    reparameterize_with(mu, log_var, epsilon)
+}
+
+/// [`reparameterize`] with ε given (`[batch, latent]`, drawn from N(0, I)): for a batch cut into
+/// shards, whose noise is drawn once, before them, so that it does not depend on which thread
+/// draws first.
+pub fn reparameterize_with(mu: Tensor<2>, log_var: Tensor<2>, epsilon: Tensor<2>) -> Tensor<2> {
     mu + (log_var * 0.5).exp() * epsilon
+}
+
+/// ε ~ N(0, I) for `batch` images: the noise [`reparameterize`] would draw for them.
+pub fn latent_noise(batch: usize, latent_dim: usize, device: &Device) -> Tensor<2> {
+    Tensor::random([batch, latent_dim], Distribution::Normal(0.0, 1.0), device)
 }
 
 /// Pixel binary cross-entropy per image, from logits l (x̂ = σ(l)), against real-valued x ∈ [0,1]:

@@ -32,6 +32,13 @@ pub struct BatchOutcome {
     pub sums: Vec<f64>,
 }
 
+/// One shard of a batch cut for a data-parallel step ([`Supervised::split`]): its size, and its
+/// forward pass and loss as [`Supervised::batch`] would give them for a batch of its own.
+pub struct Shard<'a, M> {
+    pub size: usize,
+    pub outcome: Box<dyn FnOnce(&M) -> BatchOutcome + Send + 'a>,
+}
+
 /// A supervised learning task: the data, the loss and the metrics of one kind of lab.
 pub trait Supervised {
     type Model: Module;
@@ -49,6 +56,13 @@ pub trait Supervised {
     ) -> Arc<dyn DataLoader<Self::Batch>>;
     /// The forward pass and the loss of one batch.
     fn batch(&self, model: &Self::Model, batch: Self::Batch) -> BatchOutcome;
+    /// `batch` cut into shards ([`super::sharded::shard_count`] of them) for a step whose shards
+    /// run in parallel, each on its own graph ([`super::sharded`]); `None` (the default) keeps
+    /// it whole. Only for a loss that does not couple the samples (no batch norm), with any
+    /// random numbers it needs drawn here, before the shards.
+    fn split(&self, _batch: &Self::Batch) -> Option<Vec<Shard<'_, Self::Model>>> {
+        None
+    }
     /// The training metrics of an epoch from the summed batch sums over `samples` samples.
     fn finish(&self, sums: &[f64], samples: usize) -> Vec<f64>;
     /// Loss and metrics on the validation split, `model` being out of autodiff.
@@ -354,11 +368,17 @@ pub fn fit<T: Supervised>(
         for (index, batch) in loader.iter().enumerate() {
             let batch = batch.map_err(|e| Error::DataLoader(e.to_string()))?;
             crate::runtime::mark_first_batch();
-            let outcome = task.batch(&model, batch);
-            let loss_value = outcome.loss.clone().into_scalar::<f32>();
+            // forward and backward: ∂L/∂θ for every parameter, then one step θ ← update(θ, ∂L/∂θ, η)
+            let (loss_value, size, batch_sums, grads) = match task.split(&batch) {
+                Some(shards) => step_on_shards(&model, shards),
+                None => {
+                    let outcome = task.batch(&model, batch);
+                    let value = outcome.loss.clone().into_scalar::<f32>();
+                    let grads = GradientsParams::from_grads(outcome.loss.backward(), &model);
+                    (value, outcome.size, outcome.sums, grads)
+                }
+            };
             guard.check(epoch, index + 1, loss_value)?;
-            // backward: ∂L/∂θ for every parameter, then one step θ ← update(θ, ∂L/∂θ, η)
-            let grads = GradientsParams::from_grads(outcome.loss.backward(), &model);
             let lr = settings.schedule.learning_rate(
                 settings.learning_rate,
                 epoch - 1,
@@ -367,15 +387,15 @@ pub fn fit<T: Supervised>(
                 settings.epochs,
             );
             model = optimizer.step(lr, model, grads);
-            for (s, v) in sums.iter_mut().zip(&outcome.sums) {
+            for (s, v) in sums.iter_mut().zip(&batch_sums) {
                 *s += v;
             }
             let first_metric = task.metric_names().first().copied().zip(
-                task.finish(&sums, progress.samples() + outcome.size)
+                task.finish(&sums, progress.samples() + size)
                     .first()
                     .copied(),
             );
-            progress.batch(loss_value as f64, first_metric, outcome.size);
+            progress.batch(loss_value as f64, first_metric, size);
             if INTERRUPTED.load(Ordering::SeqCst) {
                 return Err(Error::Interrupted {
                     run_dir: run.path().to_path_buf(),
@@ -465,6 +485,30 @@ pub fn fit<T: Supervised>(
         epochs_run: state.epoch,
         best_epoch,
     })
+}
+
+/// One batch's shards through [`super::sharded::sharded_gradients`], each loss weighted by its
+/// share of the batch so that their sum is the batch's mean loss: (that loss, the batch's size,
+/// its metric sums, the gradients).
+pub fn step_on_shards<M: Module>(
+    model: &M,
+    shards: Vec<Shard<'_, M>>,
+) -> (f32, usize, Vec<f64>, GradientsParams) {
+    let total: usize = shards.iter().map(|shard| shard.size).sum();
+    let (grads, outcomes) = super::sharded::sharded_gradients(model, shards, |model, shard| {
+        let outcome = (shard.outcome)(model);
+        let weight = outcome.size as f32 / total.max(1) as f32;
+        (outcome.loss * weight, outcome.sums)
+    });
+    let loss = outcomes.iter().map(|(value, _)| value).sum();
+    let mut sums = Vec::new();
+    for (_, shard_sums) in outcomes {
+        sums.resize(shard_sums.len().max(sums.len()), 0.0);
+        for (s, v) in sums.iter_mut().zip(shard_sums) {
+            *s += v;
+        }
+    }
+    (loss, total, sums, grads)
 }
 
 /// Removes the checkpoint files of a finished run, once its final weights and `summary.json` are

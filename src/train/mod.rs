@@ -11,6 +11,7 @@ pub mod optimizer;
 pub mod progress;
 pub mod regress;
 pub mod schedule;
+pub mod sharded;
 pub mod text;
 
 pub use device::DeviceChoice;
