@@ -279,7 +279,7 @@ fn vae_train(n: usize, device: &Device) -> (usize, f64) {
         let xb = rows(&x, i, batch);
         // the `vae` lab's step: the batch cut into one shard per thread (`train::sharded`)
         let noise = latent_noise(batch, latent_dim, device);
-        let shards = ranges(batch, shard_count(batch));
+        let shards = ranges(batch, shard_count(batch, device));
         let current = model.take().expect("the model is put back after each step");
         let (grads, values) = sharded_gradients(&current, shards, |m, (first, len)| {
             let xs = xb.clone().narrow(0, first, len);

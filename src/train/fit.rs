@@ -59,7 +59,8 @@ pub trait Supervised {
     /// `batch` cut into shards ([`super::sharded::shard_count`] of them) for a step whose shards
     /// run in parallel, each on its own graph ([`super::sharded`]); `None` (the default) keeps
     /// it whole. Only for a loss that does not couple the samples (no batch norm), with any
-    /// random numbers it needs drawn here, before the shards.
+    /// random numbers it needs drawn here, before the shards, and a model without burn's
+    /// per-tensor checkpointing.
     fn split(&self, _batch: &Self::Batch) -> Option<Vec<Shard<'_, Self::Model>>> {
         None
     }
@@ -370,15 +371,19 @@ pub fn fit<T: Supervised>(
             crate::runtime::mark_first_batch();
             // forward and backward: ∂L/∂θ for every parameter, then one step θ ← update(θ, ∂L/∂θ, η)
             let (loss_value, size, batch_sums, grads) = match task.split(&batch) {
-                Some(shards) => step_on_shards(&model, shards),
+                Some(shards) => {
+                    let stepped = step_on_shards(&model, shards);
+                    guard.check(epoch, index + 1, stepped.0)?;
+                    stepped
+                }
                 None => {
                     let outcome = task.batch(&model, batch);
                     let value = outcome.loss.clone().into_scalar::<f32>();
+                    guard.check(epoch, index + 1, value)?;
                     let grads = GradientsParams::from_grads(outcome.loss.backward(), &model);
                     (value, outcome.size, outcome.sums, grads)
                 }
             };
-            guard.check(epoch, index + 1, loss_value)?;
             let lr = settings.schedule.learning_rate(
                 settings.learning_rate,
                 epoch - 1,
@@ -495,9 +500,14 @@ pub fn step_on_shards<M: Module>(
     shards: Vec<Shard<'_, M>>,
 ) -> (f32, usize, Vec<f64>, GradientsParams) {
     let total: usize = shards.iter().map(|shard| shard.size).sum();
+    assert!(total > 0, "a batch cut into empty shards");
     let (grads, outcomes) = super::sharded::sharded_gradients(model, shards, |model, shard| {
+        let weight = shard.size as f32 / total as f32;
         let outcome = (shard.outcome)(model);
-        let weight = outcome.size as f32 / total.max(1) as f32;
+        debug_assert_eq!(
+            outcome.size, shard.size,
+            "a shard's outcome of another size"
+        );
         (outcome.loss * weight, outcome.sums)
     });
     let loss = outcomes.iter().map(|(value, _)| value).sum();

@@ -10,17 +10,22 @@
 //!
 //! Why: on one graph each layer's kernels cut the batch between the threads and join at the end
 //! of the layer, some sixty joins a step for the VAE, each costing a wake-up and the slower
-//! thread's lead; the shards join once. (PyTorch's `DataParallel` and `DistributedDataParallel`
+//! thread's lead; the shards join once. On the CPU only (see [`shard_count`]). (PyTorch's `DataParallel` and `DistributedDataParallel`
 //! do this across devices.)
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use rayon::prelude::*;
 
-/// How many shards a batch of `batch` samples is cut into: one per thread, each of at least
-/// [`MIN_SHARD`] samples, or one (no sharding).
-pub fn shard_count(batch: usize) -> usize {
+/// How many shards a batch of `batch` samples on `device` is cut into: on the CPU one per thread,
+/// each of at least [`MIN_SHARD`] samples; one (no cut) on a GPU, whose kernels take a whole batch
+/// at once. The rounding of a run's figures follows this count, as it already followed the
+/// threads' shares inside each kernel: the same seed gives the same figures on the same machine.
+pub fn shard_count(batch: usize, device: &Device) -> usize {
+    if device.clone().inner() != Device::flex() {
+        return 1;
+    }
     rayon::current_num_threads().min(batch / MIN_SHARD).max(1)
 }
 
@@ -39,11 +44,13 @@ pub fn ranges(n: usize, parts: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// The gradients of `Σ_s loss(model, shard_s)` and each shard's loss value and by-product `T`, in
-/// shard order. Each shard runs on its own copy of `model` whose parameters are fresh autodiff
-/// leaves (the same parameter ids), so the shards' graphs share no node and burn keeps them
-/// apart (one lock each); the shards run on the thread pool, and their gradients are summed in
-/// their order, whatever the threads did.
+/// The gradients of `Σ_s loss(model, shard_s)`, and the value of each shard's `loss` (weighted
+/// as the caller weighted it) with its by-product `T`, in shard order. Each shard runs on its own
+/// copy of `model` whose parameters are fresh autodiff leaves with the same parameter ids
+/// (`valid().train()`; it drops burn's per-tensor checkpointing strategies, which no model here
+/// uses), so the shards' graphs share no node: burn keeps them apart, each behind its own lock
+/// (only its registry of graphs is shared, briefly, as each operation is recorded). The shards
+/// run on the thread pool; their gradients are summed in shard order, whatever the threads did.
 pub fn sharded_gradients<M, S, T>(
     model: &M,
     shards: Vec<S>,
@@ -142,7 +149,7 @@ pub fn largest_relative_difference<M: Module>(
 mod tests {
     use burn::module::Module;
     use burn::nn::{Linear, LinearConfig, Relu};
-    use burn::tensor::{Device, Distribution};
+    use burn::tensor::Distribution;
 
     use super::*;
     use crate::train::FloatValues;
@@ -176,10 +183,12 @@ mod tests {
             .num_threads(4)
             .build()
             .unwrap();
+        let cpu = Device::flex();
         pool.install(|| {
-            assert_eq!(shard_count(64), 4);
-            assert_eq!(shard_count(40), 2);
-            assert_eq!(shard_count(31), 1);
+            assert_eq!(shard_count(64, &cpu), 4);
+            assert_eq!(shard_count(40, &cpu), 2);
+            assert_eq!(shard_count(31, &cpu), 1);
+            assert_eq!(shard_count(64, &cpu.clone().autodiff()), 4);
         });
     }
 
