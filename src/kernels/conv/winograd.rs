@@ -1376,7 +1376,7 @@ mod tests {
     #[test]
     fn winograd_matches_the_direct_products() {
         // (batch, channels, out, [h, w], kernel, padding); kernel 4 has stride 2, kernel 3 stride 1
-        let mut filterings = [0; 2];
+        let (mut filterings, mut mirror_filterings) = ([0; 2], [0; 2]);
         for (batch, channels, out, [height, width], k, p) in [
             (3, 64, 128, [14, 14], 4, 1),
             (2, 32, 64, [28, 28], 4, 1),
@@ -1409,6 +1409,18 @@ mod tests {
             assert!(applies(&g, out));
             if k == 3 {
                 filterings[usize::from(by_fours(&g))] += 1;
+                // the input gradient is the forward pass of the mirror (see `input_grad`),
+                // whose output is the layer's input: its filtering is chosen by that size
+                let mirror = Geometry {
+                    channels: out,
+                    height: g.out_height(),
+                    width: g.out_width(),
+                    kernel: [3, 3],
+                    stride: [1, 1],
+                    padding: [2 - p, 2 - p],
+                };
+                assert_eq!([mirror.out_height(), mirror.out_width()], [height, width]);
+                mirror_filterings[usize::from(by_fours(&mirror))] += 1;
             }
             let x = varied(batch * channels * height * width, 1);
             let weight = varied(out * channels * k * k, 2);
@@ -1441,6 +1453,11 @@ mod tests {
             filterings,
             [7, 5],
             "3×3 layers through F(3×3, 3×3) and F(4×4, 3×3)"
+        );
+        assert_eq!(
+            mirror_filterings,
+            [6, 6],
+            "3×3 layers whose input gradient goes through F(3×3, 3×3) and F(4×4, 3×3)"
         );
     }
 }
