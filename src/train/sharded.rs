@@ -10,8 +10,8 @@
 //!
 //! Why: on one graph each layer's kernels cut the batch between the threads and join at the end
 //! of the layer, some sixty joins a step for the VAE, each costing a wake-up and the slower
-//! thread's lead; the shards join once. On the CPU only (see [`shard_count`]). (PyTorch's `DataParallel` and `DistributedDataParallel`
-//! do this across devices.)
+//! thread's lead; the shards join once (PyTorch's `DistributedDataParallel` does the same across
+//! devices). On the CPU only (see [`shard_count`]).
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
