@@ -38,7 +38,7 @@ pub fn tune_allocator() {
 
 /// glibc's largest mmap threshold on 64-bit machines (`HEAP_MAX_SIZE / 2`): buffers below it come
 /// from the arenas' heaps.
-pub const MMAP_THRESHOLD: i32 = 32 << 20;
+const MMAP_THRESHOLD: i32 = 32 << 20;
 
 static STARTED: OnceLock<Instant> = OnceLock::new();
 static FIRST_BATCH: OnceLock<f64> = OnceLock::new();

@@ -200,9 +200,8 @@ impl VaeTask<'_> {
         let loss = (reconstruction + kl * self.beta).mean();
         (loss, sums.0, sums.1)
     }
-}
 
-impl VaeTask<'_> {
+    /// What the fit loop takes of a batch or of a shard: [`Self::losses`] with the size.
     fn outcome(&self, model: &Vae, images: Tensor<4>, noise: Option<Tensor<2>>) -> BatchOutcome {
         let size = images.dims()[0];
         let (loss, reconstruction, kl) = self.losses(model, images, noise);
@@ -246,12 +245,12 @@ impl Supervised for VaeTask<'_> {
 
     /// The images' noise drawn first, for the whole batch, as [`reparameterize`] would draw it.
     fn split(&self, batch: &ImageBatch) -> Option<Vec<Shard<'_, Vae>>> {
-        let size = batch.images.dims()[0];
-        let parts = shard_count(size, &batch.images.device());
+        let (size, device) = (batch.images.dims()[0], batch.images.device());
+        let parts = shard_count(size, &device);
         if parts < 2 {
             return None;
         }
-        let noise = latent_noise(size, self.latent_dim, &batch.images.device());
+        let noise = latent_noise(size, self.latent_dim, &device);
         let shards = ranges(size, parts).into_iter().map(|(first, len)| {
             let images = batch.images.clone().narrow(0, first, len);
             let noise = noise.clone().narrow(0, first, len);

@@ -61,6 +61,7 @@ where
     S: Send,
     T: Send,
 {
+    // the copies are made here, on the caller's thread, so that `M` need not be `Sync`
     let copies: Vec<(M, S)> = shards
         .into_iter()
         .map(|shard| (model.valid().train(), shard))
