@@ -11,6 +11,7 @@
 mod im2col;
 mod implicit;
 mod products;
+mod single;
 #[cfg(test)]
 mod tests;
 mod winograd;

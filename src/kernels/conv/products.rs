@@ -23,7 +23,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::im2col::{Geometry, col2im, im2col};
-use super::{implicit, winograd};
+use super::{implicit, single, winograd};
 use crate::kernels::norm::lane_sum;
 use crate::kernels::pool::Windows;
 use crate::kernels::product::{Strided, matmul, share_of, sum};
@@ -290,6 +290,9 @@ fn forward_then(
     } else if implicit::applies(g, out) {
         let stored = epilogue.map(|(bias, e)| (bias, e.rectifier));
         return implicit::forward(g, batch, (x, weight, out), stored);
+    } else if single::applies(g, out) {
+        let stored = epilogue.map(|(bias, e)| (bias, e.rectifier));
+        return single::forward(g, batch, (x, weight, out), stored);
     } else {
         match mirror(g, out) {
             Some(m) if 2 * out <= g.channels => {
@@ -316,7 +319,12 @@ pub fn input_grad(g: &Geometry, batch: usize, dy: &[f32], weight: &[f32], out: u
     }
     match mirror(g, out) {
         Some(m) if out < g.channels => {
-            direct_forward(&m, batch, dy, &mirrored_weight(g, weight, out), g.channels)
+            let mirrored = mirrored_weight(g, weight, out);
+            if single::applies(&m, g.channels) {
+                single::forward(&m, batch, (dy, &mirrored, g.channels), None)
+            } else {
+                direct_forward(&m, batch, dy, &mirrored, g.channels)
+            }
         }
         _ => direct_input_grad(g, batch, dy, weight, out),
     }
@@ -331,11 +339,18 @@ pub fn weight_grad(g: &Geometry, batch: usize, x: &[f32], dy: &[f32], out: usize
     if implicit::applies(g, out) {
         return implicit::weight_grad(g, batch, x, dy, out);
     }
+    if single::applies(g, out) {
+        return single::weight_grad(g, batch, x, dy, out);
+    }
     let Some(m) = mirror(g, out).filter(|_| out < g.channels) else {
         return direct_weight_grad(g, batch, x, dy, out);
     };
     // [channels, out, kh, kw] with flipped kernels: the mirrored weight's shape
-    let mirrored = direct_weight_grad(&m, batch, dy, x, g.channels);
+    let mirrored = if single::applies(&m, g.channels) {
+        single::weight_grad(&m, batch, dy, x, g.channels)
+    } else {
+        direct_weight_grad(&m, batch, dy, x, g.channels)
+    };
     mirrored_weight(&m, &mirrored, g.channels)
 }
 
@@ -452,6 +467,10 @@ pub fn forward_and_weight_grad(
     if implicit::applies(g, out) {
         let y = implicit::forward(g, batch, (x, weight, out), None);
         return (y, implicit::weight_grad(g, batch, x, dy, out));
+    }
+    if single::applies(g, out) {
+        let y = single::forward(g, batch, (x, weight, out), None);
+        return (y, single::weight_grad(g, batch, x, dy, out));
     }
     let (patch, pixels, image) = (g.patch(), g.out_pixels(), g.channels * g.in_pixels());
     let per_share = share_of(batch);
