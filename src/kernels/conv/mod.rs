@@ -3,7 +3,8 @@
 //! and why by hand, in [`products`]. Each layer takes the first way that covers it: Winograd's
 //! minimal filtering ([`winograd`]: 3×3 stride 1, 4×4 stride 2, channels by 16), our own tiles
 //! that read their operands in place ([`implicit`]: the other strided layers with outputs by 16),
-//! else im2col and `gemm`.
+//! kernels for the 3×3 stride-1 layers from a single channel ([`single`]: forward and weight
+//! gradient), else im2col and `gemm`.
 //!
 //! Plugged into burn as [`ConvKernels`]: the convolution on flex tensors, and under autodiff
 //! [`ConvBackward`], which saves the input and the weight (and the output, for a rectifier).
@@ -34,7 +35,8 @@ use super::rectifier::{Rectified, Rectifier, rectify};
 use im2col::Geometry;
 use products::Epilogue;
 
-/// Whether this CPU has AVX-512F, for which the Winograd transforms and the implicit tiles are
+/// Whether this CPU has AVX-512F, for which the Winograd transforms, the implicit tiles and the
+/// single-channel kernels are
 /// compiled (checked at run time: the release build targets any x86-64).
 fn avx512() -> bool {
     #[cfg(target_arch = "x86_64")]

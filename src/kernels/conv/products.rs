@@ -214,9 +214,11 @@ pub(super) fn direct_forward(
 // padding k − 1 − p. Its `cols` of an output (gradient) dy are dy seen through every flipped
 // offset, `cols_m(dy)[(o, k−1−i, k−1−j), (h, w)] = dy[o, h − i + p, w − j + p]`, so that with
 // the flipped, transposed weight `Wm[c, o, i', j'] = W[o, c, k−1−i', k−1−j']`:
-// - input grad:  dx = Wm · cols_m(dy)                 ([`direct_forward`] of m);
+// - input grad:  dx = Wm · cols_m(dy)                 ([`direct_forward`] of m, or
+//                                                     [`single::forward`] where m has one channel);
 // - weight grad: dW[o, c, ·] = (Σ_b x[b] · cols_m(dy[b])ᵀ)[c, o, flipped ·]
-//                                                     ([`direct_weight_grad`] of m);
+//                                                     ([`direct_weight_grad`] of m, or
+//                                                     [`single::weight_grad`]);
 // - forward:     y = col2im_m(Wmᵀ · x)                ([`direct_input_grad`] of m).
 // The same products, the same FLOPs; what changes is which side goes through im2col or col2im
 // (C·k² rows of `cols` or O·k²) and the depth of each matrix product. With few output channels
@@ -262,7 +264,7 @@ pub fn forward(g: &Geometry, batch: usize, x: &[f32], weight: &[f32], out: usize
 }
 
 /// `rectify(forward(x) + bias)`: [`forward`] and the [`Epilogue`], in one pass where the
-/// products are [`implicit`].
+/// products are [`implicit`] or [`single`].
 pub fn forward_with_epilogue(
     g: &Geometry,
     batch: usize,
@@ -277,8 +279,9 @@ pub fn forward_with_epilogue(
     )
 }
 
-/// [`forward`], then with `epilogue` its bias and rectifier: stored by the implicit tiles as they
-/// write, else in a pass of their own. The one place that orders the three ways.
+/// [`forward`], then with `epilogue` its bias and rectifier: stored by the implicit tiles and the
+/// single-channel kernels as they write, else in a pass of their own. The one place that orders
+/// the four ways.
 fn forward_then(
     g: &Geometry,
     batch: usize,

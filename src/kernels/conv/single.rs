@@ -39,6 +39,9 @@ pub fn applies(g: &Geometry, out: usize) -> bool {
         && g.kernel == [3, 3]
         && g.stride == [1, 1]
         && g.padding.iter().all(|&p| p < 3)
+        // at least one output pixel on each axis
+        && g.height + 2 * g.padding[0] >= 3
+        && g.width + 2 * g.padding[1] >= 3
         && out > 0
         && avx512()
 }
@@ -99,6 +102,13 @@ pub fn forward(
 ) -> Vec<f32> {
     assert!(applies(g, out), "single::forward on {g:?}");
     let (pixels, image) = (g.out_pixels(), g.in_pixels());
+    // the reads and `set_len` below rely on it
+    assert_eq!(
+        x.len(),
+        batch * image,
+        "single::forward: input of {} values",
+        x.len()
+    );
     let [ph, pw] = g.padding.map(|p| p as isize);
     let runs = runs(
         [g.out_height(), g.out_width()],
@@ -128,6 +138,11 @@ pub fn forward(
 pub fn weight_grad(g: &Geometry, batch: usize, x: &[f32], dy: &[f32], out: usize) -> Vec<f32> {
     assert!(applies(g, out), "single::weight_grad on {g:?}");
     let (pixels, image) = (g.out_pixels(), g.in_pixels());
+    assert_eq!(
+        (x.len(), dy.len()),
+        (batch * image, batch * out * pixels),
+        "single::weight_grad: input and output gradient sizes"
+    );
     // rows of cols by whole vectors: the last one's lanes past the pixels stay zero
     let ld = pixels.next_multiple_of(LANES);
     let per_share = share_of(batch);

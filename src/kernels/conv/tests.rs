@@ -22,7 +22,7 @@ type Case = (
     [usize; 2],
     [usize; 2],
 );
-const CASES: [Case; 30] = [
+const CASES: [Case; 31] = [
     (3, 1, 4, [28, 28], [3, 3], [1, 1], [0, 0]),
     // 49 output pixels: products over groups of 4 images, then a group of 2
     (6, 3, 4, [7, 7], [3, 3], [1, 1], [1, 1]),
@@ -59,10 +59,12 @@ const CASES: [Case; 30] = [
     (2, 16, 16, [7, 7], [3, 3], [2, 2], [2, 2]),
     // 3×3 stride 1 from a single channel: the single-channel kernels, directly (the VAE's first
     // layer, and its last transposed one's mirror) and through the mirror (one output channel);
-    // 11 outputs (eight at a time, then one), 35 columns (runs of 16, 16 and 3), padding 2, and
-    // padding on one axis only. From a single channel at stride 2 (the GAN discriminator's first
-    // layer, 4×4; 3×3; odd sizes), which they leave to im2col and `gemm`
+    // an image narrower than a run (masked at both edges), with a bias (even cases) and 5 outputs;
+    // 11 outputs (eight at a time, then one), 37 output columns (runs of 16, 16 and 5) with
+    // padding 2; padding on one axis only. From a single channel at stride 2 (the GAN
+    // discriminator's first layer, 4×4; 3×3; odd sizes), which they leave to im2col and `gemm`
     (2, 1, 32, [28, 28], [3, 3], [1, 1], [1, 1]),
+    (2, 1, 5, [6, 7], [3, 3], [1, 1], [1, 2]),
     (2, 32, 1, [28, 28], [3, 3], [1, 1], [1, 1]),
     (3, 1, 11, [13, 35], [3, 3], [1, 1], [2, 2]),
     (2, 11, 1, [9, 20], [3, 3], [1, 1], [0, 2]),
