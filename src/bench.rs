@@ -22,9 +22,7 @@ use crate::models::mlp::MlpModelConfig;
 use crate::models::pix2pix::{AdversarialPair, PatchGanConfig, UNetConfig};
 use crate::models::sentiment::SentimentModelConfig;
 use crate::models::transformer::TransformerModelConfig;
-use crate::models::vae::{
-    VaeModelConfig, kl_divergence, latent_noise, reconstruction_bce, reparameterize_with,
-};
+use crate::models::vae::{VaeModelConfig, latent_noise};
 use crate::train::adversarial::bce_with_logits;
 use crate::train::classify::ImageClassifier;
 use crate::train::forecast::Forecaster;
@@ -283,11 +281,9 @@ fn vae_train(n: usize, device: &Device) -> (usize, f64) {
         let current = model.take().expect("the model is put back after each step");
         let (grads, values) = sharded_gradients(&current, shards, |m, (first, len)| {
             let xs = xb.clone().narrow(0, first, len);
-            let (mu, log_var) = m.encode(xs.clone());
             let epsilon = noise.clone().narrow(0, first, len);
-            let z = reparameterize_with(mu.clone(), log_var.clone(), epsilon);
-            let per_image = reconstruction_bce(m.decode_logits(z), xs) + kl_divergence(mu, log_var);
-            (per_image.sum() / batch as f32, ())
+            let (reconstruction, kl) = m.losses(xs, Some(epsilon));
+            ((reconstruction + kl).sum() / batch as f32, ())
         });
         model = Some(optimizer.step(1e-3, current, grads));
         values.iter().map(|(value, _)| value).sum()

@@ -24,10 +24,7 @@ use crate::data::images::{ImageBatch, ImageDataset, ImageShape, images_tensor};
 use crate::data::mnist;
 use crate::data::mnist::DataConfig;
 use crate::error::{Error, Result};
-use crate::models::vae::{
-    Vae, VaeModelConfig, kl_divergence, latent_noise, reconstruction_bce, reparameterize,
-    reparameterize_with,
-};
+use crate::models::vae::{Vae, VaeModelConfig, latent_noise};
 use crate::report::config::VERSION;
 use crate::report::picture::pixel_grid;
 use crate::report::plot::{PointGroup, Scatter, learning_curves, scatter_chart};
@@ -186,13 +183,7 @@ impl VaeTask<'_> {
         images: Tensor<4>,
         noise: Option<Tensor<2>>,
     ) -> (Tensor<1>, f64, f64) {
-        let (mu, log_var) = model.encode(images.clone());
-        let z = match noise {
-            Some(epsilon) => reparameterize_with(mu.clone(), log_var.clone(), epsilon),
-            None => reparameterize(mu.clone(), log_var.clone()),
-        };
-        let reconstruction = reconstruction_bce(model.decode_logits(z), images);
-        let kl = kl_divergence(mu, log_var);
+        let (reconstruction, kl) = model.losses(images, noise);
         let sums = (
             reconstruction.clone().sum().into_scalar::<f32>() as f64,
             kl.clone().sum().into_scalar::<f32>() as f64,
@@ -243,7 +234,7 @@ impl Supervised for VaeTask<'_> {
         self.outcome(model, batch.images, None)
     }
 
-    /// The images' noise drawn first, for the whole batch, as [`reparameterize`] would draw it.
+    /// The images' noise drawn first, for the whole batch, as [`crate::models::vae::reparameterize`] would draw it.
     fn split(&self, batch: &ImageBatch) -> Option<Vec<Shard<'_, Vae>>> {
         let (size, device) = (batch.images.dims()[0], batch.images.device());
         let parts = shard_count(size, &device);
@@ -550,6 +541,7 @@ fn draw(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::vae::{kl_divergence, reconstruction_bce};
     use rand::SeedableRng;
     use rand_distr::{Distribution as _, StandardNormal};
 

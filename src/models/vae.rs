@@ -127,6 +127,19 @@ impl Vae {
     pub fn decode(&self, z: Tensor<2>) -> Tensor<4> {
         sigmoid(self.decode_logits(z))
     }
+
+    /// Per image, the reconstruction's BCE and the KL divergence of `images` (`[batch]` each),
+    /// through a z drawn with the noise ε given (`[batch, latent]`, see [`latent_noise`]: a shard
+    /// of a batch) or else drawn here.
+    pub fn losses(&self, images: Tensor<4>, epsilon: Option<Tensor<2>>) -> (Tensor<1>, Tensor<1>) {
+        let (mu, log_var) = self.encode(images.clone());
+        let z = match epsilon {
+            Some(epsilon) => reparameterize_with(mu.clone(), log_var.clone(), epsilon),
+            None => reparameterize(mu.clone(), log_var.clone()),
+        };
+        let reconstruction = reconstruction_bce(self.decode_logits(z), images);
+        (reconstruction, kl_divergence(mu, log_var))
+    }
 }
 
 // --- Loss --------------------------------------------------------------------------------------

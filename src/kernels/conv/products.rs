@@ -288,13 +288,13 @@ fn forward_then(
     (x, weight, out): (&[f32], &[f32], usize),
     epilogue: Option<(&[f32], &Epilogue)>,
 ) -> Vec<f32> {
+    // the bias and rectifier as the kernels that store them take them
+    let stored = epilogue.map(|(bias, e)| (bias, e.rectifier));
     let mut y = if winograd::applies(g, out) {
         winograd::forward(g, batch, x, weight, out)
     } else if implicit::applies(g, out) {
-        let stored = epilogue.map(|(bias, e)| (bias, e.rectifier));
         return implicit::forward(g, batch, (x, weight, out), stored);
     } else if single::applies(g, out) {
-        let stored = epilogue.map(|(bias, e)| (bias, e.rectifier));
         return single::forward(g, batch, (x, weight, out), stored);
     } else {
         match mirror(g, out) {
